@@ -1,0 +1,1 @@
+"""Running student code in a confined child process; only plain data comes back."""

@@ -1,0 +1,220 @@
+"""The grader's side of the sandbox: start the zygote, open a sandbox per submission, execute
+the notebook's cells, send probes, and kill everything the submission started when done.
+
+Every wait has a deadline enforced here, outside the student's processes; what comes back is
+decoded as plain data only.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+from autograder.sandbox import protocol
+
+SANDBOX_UID_BASE = 61000
+
+
+@dataclass
+class Limits:
+    """Per-submission limits. Times in seconds, sizes in bytes."""
+
+    cell_timeout_s: float = 20.0  # nbgrader's cell timeout, per cell
+    execute_timeout_s: float = 120.0  # the whole notebook, wall clock
+    probe_timeout_s: float = 10.0  # one check's call into student code
+    cpu_seconds: int = 300
+    memory_bytes: int = 6 * 1024**3  # address space; torch alone reserves about 1.5 GB of it
+    file_bytes: int = 64 * 1024**2
+    open_files: int = 256
+    processes: int = 64
+
+    def rlimits(self, device: str) -> dict:
+        return {
+            "cpu_seconds": self.cpu_seconds,
+            # CUDA maps tens of GB of address space; an address-space cap would break it.
+            "memory_bytes": None if device.startswith("cuda") else self.memory_bytes,
+            "file_bytes": self.file_bytes,
+            "open_files": self.open_files,
+            "processes": self.processes if os.geteuid() == 0 else None,
+        }
+
+
+class SandboxDied(Exception):
+    """The sandbox process ended or stopped answering; `reason` says how, for the student."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class ExecutionReport:
+    cells: list[dict] = field(default_factory=list)
+    defined: list[str] = field(default_factory=list)
+    died: str | None = None  # why execution stopped early, if it did
+
+    def failed_cells(self) -> list[dict]:
+        return [c for c in self.cells if c.get("status") != "ok"]
+
+
+class Zygote:
+    """A warm interpreter with torch imported, forking sandboxes on request."""
+
+    def __init__(self):
+        ours, theirs = socket.socketpair()
+        env = dict(os.environ, MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "autograder.sandbox.zygote", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
+            cwd=tempfile.gettempdir(),
+        )
+        theirs.close()
+        self.control = ours
+        self.control.settimeout(120)
+        ready = protocol.recv_message(self.control)
+        if ready.get("event") != "ready":
+            raise RuntimeError("the sandbox zygote did not start")
+
+    def spawn(self, *, slot: int, device: str, limits: Limits) -> "Sandbox":
+        workdir = tempfile.mkdtemp(prefix="submission-")
+        uid = SANDBOX_UID_BASE + slot if os.geteuid() == 0 else None
+        protocol.send_message(self.control, {
+            "op": "spawn", "workdir": workdir, "uid": uid, "limits": limits.rlimits(device),
+        })
+        payload, fds, _, _ = socket.recv_fds(self.control, 4096, 1)
+        if not fds:
+            raise RuntimeError("the sandbox zygote did not hand over a sandbox")
+        pid = json.loads(payload)["pid"]
+        return Sandbox(socket.socket(fileno=fds[0]), pid, uid, workdir, device, limits)
+
+    def close(self) -> None:
+        self.control.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Sandbox:
+    """One submission's confined process."""
+
+    def __init__(self, sock: socket.socket, pid: int, uid: int | None, workdir: str, device: str, limits: Limits):
+        self.sock, self.pid, self.uid, self.workdir = sock, pid, uid, workdir
+        self.device, self.limits = device, limits
+        self.dead: str | None = None
+        ready = self._receive(30.0, "starting up")
+        self.isolation = ready.get("isolation", {})
+
+    def _receive(self, timeout_s: float, doing: str) -> dict:
+        if self.dead:
+            raise SandboxDied(self.dead)
+        self.sock.settimeout(max(timeout_s, 0.01))
+        try:
+            return protocol.recv_message(self.sock)
+        except socket.timeout:
+            self._die(f"it stopped responding while {doing} (no answer within {timeout_s:g} s)")
+        except (EOFError, OSError, protocol.ProtocolError) as error:
+            detail = "" if isinstance(error, EOFError) else f" ({error})"
+            self._die(f"its Python process ended while {doing}{detail}: "
+                      "the code called exit, killed its process, or ran out of memory or CPU time")
+        raise AssertionError("unreachable")
+
+    def _die(self, reason: str) -> None:
+        self.dead = reason
+        self.kill()
+        raise SandboxDied(reason)
+
+    def execute(self, cells: list[str]) -> ExecutionReport:
+        report = ExecutionReport()
+        deadline = time.monotonic() + self.limits.execute_timeout_s
+        try:
+            protocol.send_message(self.sock, {"op": "execute", "cells": cells, "cell_timeout_s": self.limits.cell_timeout_s})
+            while True:
+                left = deadline - time.monotonic()
+                index = len(report.cells)
+                if left <= 0:
+                    self._die(f"running the notebook took longer than {self.limits.execute_timeout_s:g} s (at cell {index + 1})")
+                message = self._receive(min(left, self.limits.cell_timeout_s + 10), f"running cell {index + 1}")
+                if message.get("event") == "cell":
+                    report.cells.append(message)
+                elif message.get("event") == "executed":
+                    report.defined = [n for n in message.get("defined", []) if isinstance(n, str)]
+                    return report
+        except (SandboxDied, OSError) as error:
+            report.died = getattr(error, "reason", str(error))
+            return report
+
+    def probe(self, name: str, inputs: dict, timeout_s: float | None = None) -> dict:
+        """Run probe `name`; returns the reply with observations decoded (plain data + tensors)."""
+        timeout_s = timeout_s or self.limits.probe_timeout_s
+        try:
+            protocol.send_message(self.sock, {
+                "op": "probe", "probe": name, "inputs": protocol.encode(inputs),
+                "device": self.device, "timeout_s": timeout_s,
+            })
+        except OSError:
+            self._die("its process had ended before this check")
+        reply = self._receive(timeout_s + 10, f"running the {name} check")
+        return decode_reply(reply, self.device)
+
+    def kill(self) -> None:
+        """Kill the sandbox and everything it started, then remove its working directory."""
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self.uid is not None:
+            kill_all_of_uid(self.uid)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def close(self) -> None:
+        self.kill()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def decode_reply(reply: dict, device: str) -> dict:
+    """Decode a probe reply's observations; anything malformed becomes a crash status."""
+    if not isinstance(reply.get("status"), str):
+        return {"status": "crashed", "reason": "the check's answer was malformed"}
+    try:
+        reply["observations"] = protocol.decode(reply.get("observations") or {}, device)
+    except (protocol.ProtocolError, ValueError, TypeError) as error:
+        return {"status": "crashed", "reason": f"the check's answer was malformed ({error})"}
+    return reply
+
+
+def kill_all_of_uid(uid: int) -> None:
+    """SIGKILL every process of `uid`, double-forked or not (kill(-1) run as that uid)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgid(uid)
+            os.setuid(uid)
+            os.kill(-1, signal.SIGKILL)
+        except BaseException:
+            pass
+        os._exit(0)
+    os.waitpid(pid, 0)

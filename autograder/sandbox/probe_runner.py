@@ -1,0 +1,42 @@
+"""One probe call, made safe to report: inputs arrive and observations leave as encoded plain
+data, and every way student code can fail becomes a status the checks understand.
+
+Used in the sandbox (one forked process per probe) and, on nbgrader's path, in the student's
+own kernel, so both paths see byte-for-byte the same kind of answer.
+"""
+from __future__ import annotations
+
+import torch
+
+from autograder.sandbox import protocol
+from autograder.sandbox.guard import StepTimeout, captured_output, deadline, describe_error
+from autograder.sandbox.probes import PROBE_NEEDS, PROBES
+
+# Statuses a probe reply can carry.
+OK, MISSING, NOT_IMPLEMENTED, ERROR, TIMEOUT, CRASHED = (
+    "ok", "missing", "not_implemented", "error", "timeout", "crashed",
+)
+
+
+def run_probe(namespace: dict, name: str, inputs: dict, device: str, timeout_s: float) -> dict:
+    """Run probe `name` on the student's `namespace`; return an encoded reply dict."""
+    missing = [f for f in PROBE_NEEDS[name] if not callable(namespace.get(f))]
+    if missing:
+        return {"status": MISSING, "missing": missing}
+    steps = {f: namespace[f] for f in PROBE_NEEDS[name]}
+    decoded = protocol.decode(inputs, device)
+    reply: dict
+    with captured_output() as output:
+        try:
+            # enable_grad: a notebook that switched autograd off globally must not break the probe.
+            with deadline(timeout_s), torch.enable_grad():
+                observations = PROBES[name](steps, **decoded)
+            reply = {"status": OK, "observations": protocol.encode(observations)}
+        except NotImplementedError as error:
+            reply = {"status": NOT_IMPLEMENTED, "error": describe_error(error)}
+        except StepTimeout as error:
+            reply = {"status": TIMEOUT, "error": describe_error(error)}
+        except BaseException as error:  # the student's code may raise anything, SystemExit included
+            reply = {"status": ERROR, "error": describe_error(error)}
+    reply["output"] = output.getvalue()
+    return reply
