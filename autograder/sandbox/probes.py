@@ -85,7 +85,7 @@ def _float_loss(steps: dict, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor):
         return None
 
 
-def probe_gradient(steps: dict, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, step: float) -> dict:
+def probe_gradient(steps: dict, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, step_size: float) -> dict:
     w = _leaf(w)
     loss = steps["criterion"](steps["forward"](x, w), y)
     observed = {"loss": describe(loss)}
@@ -97,8 +97,8 @@ def probe_gradient(steps: dict, x: torch.Tensor, y: torch.Tensor, w: torch.Tenso
     x64, y64 = x.double(), y.double()
     with torch.no_grad():
         centre = w.detach().double()
-        observed["loss_plus"] = _float_loss(steps, x64, y64, centre + step)
-        observed["loss_minus"] = _float_loss(steps, x64, y64, centre - step)
+        observed["loss_plus"] = _float_loss(steps, x64, y64, centre + step_size)
+        observed["loss_minus"] = _float_loss(steps, x64, y64, centre - step_size)
     return observed
 
 

@@ -1,0 +1,1 @@
+"""The checks: ordinary pytest tests, one file per check, named after the check."""

@@ -1,0 +1,46 @@
+"""Fixtures every check uses.
+
+`student`   the submission's steps, reached through probes (see student.py);
+`reference` the reference implementation from solutions/, loaded in the grader's process;
+`hidden`    reproducible hidden inputs for the running check;
+`tol`       the check's tolerance on the grading device;
+`device`    "cpu" or "cuda".
+The grading run (autograder/results.py) supplies `submission`, `device` and `grading_seed`.
+"""
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from autograder.assignment import REFERENCE_FILE
+from autograder.checks.hidden import HiddenInputs
+from autograder.checks.student import Student
+from autograder.checks.tolerances import tolerance_for
+
+
+def _check_name(request) -> str:
+    return request.node.originalname.removeprefix("test_")
+
+
+@pytest.fixture(scope="session")
+def reference():
+    spec = importlib.util.spec_from_file_location("pytorch_slope_reference", REFERENCE_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def student(submission):
+    return Student(submission)
+
+
+@pytest.fixture
+def hidden(request, grading_seed, device):
+    return HiddenInputs(grading_seed, _check_name(request), device)
+
+
+@pytest.fixture
+def tol(request, device):
+    return tolerance_for(_check_name(request), device)

@@ -1,0 +1,47 @@
+"""The command line: a thin layer of argparse over each verb's `main(...)`.
+
+Misuse (a missing file, a bad flag, CUDA asked for where there is none) exits with status 2
+and one clear line; a submission that cannot be graded is not misuse: it gets 0 and a reason.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _cuda_or_exit(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            sys.exit("error: --device cuda was asked for, but no CUDA GPU is available here (use --device cpu)")
+
+
+def _existing_file(value: str) -> Path:
+    path = Path(value)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {value}")
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m autograder", description="Grade the pytorch_slope assignment.")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    grade = verbs.add_parser("grade", help="grade one notebook and print the result")
+    grade.add_argument("notebook", type=_existing_file, help="the submitted .ipynb file")
+    grade.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the checks run (default: cpu)")
+    grade.add_argument("--format", choices=["text", "gradescope"], default="text",
+                       help="text: a readable report; gradescope: results.json on stdout")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    options = {k: v for k, v in vars(args).items() if k != "verb"}
+    if "device" in options:
+        _cuda_or_exit(options["device"])
+    if args.verb == "grade":
+        from autograder.grade import main as verb
+    return verb(**options)

@@ -1,0 +1,1 @@
+"""Feedback that teaches: the misconceptions a check can recognise and how to say them."""

@@ -1,0 +1,103 @@
+"""Every misconception a check can name, with the explanation a student reads.
+
+A failed check raises `Feedback(misconception, case)`: the explanation says what went wrong in
+plain words, the case shows one small concrete input with the expected and the actual result.
+Neither ever contains solution code or the source of a hidden check. The class report counts
+failures by misconception id.
+"""
+from __future__ import annotations
+
+MISCONCEPTIONS: dict[str, str] = {
+    # Whole-step problems
+    "missing_function": "Your notebook does not define this function (or the name is not a function). "
+    "Define it with exactly this name and run its cell before the tests.",
+    "not_implemented": "This step still raises NotImplementedError: replace the `raise NotImplementedError()` "
+    "line with your own code.",
+    "exception": "Calling this step raised an error. Your code's traceback is below.",
+    "timeout": "This step did not return in time. Look for a loop that never ends, or work that grows "
+    "with every call.",
+    "crashed": "The process running this step ended before it answered: the code called exit(), "
+    "killed its own process, or ran out of memory.",
+    "sandbox_died": "Your notebook's Python process ended, so this step could not be tested.",
+    "wrong_device": "A tensor created inside the step lives on the CPU while the data is on the GPU. Create "
+    "new tensors from the inputs (e.g. `torch.zeros_like(w)`) or pass `device=x.device`.",
+    # forward
+    "forward_wrong_value": "forward(x, w) should give the prediction w·x for every row of x.",
+    "forward_ignores_w": "forward gives the same predictions whatever w is: it must use the w it is given, "
+    "not a fixed slope or a global variable.",
+    "forward_detached": "forward's result is not connected to w in the autograd graph (it was made with .item(), "
+    ".detach(), .numpy(), .tolist() or a new tensor), so backward() cannot reach w.",
+    "forward_not_tensor": "forward must return a torch.Tensor; returning a number or a NumPy array breaks "
+    "autograd.",
+    "forward_wrong_shape": "forward's predictions must have the same shape as x (a column vector N×1). A result "
+    "of shape (N,) compared with targets of shape (N,1) broadcasts into an N×N matrix.",
+    "forward_wrong_dtype": "forward changed the dtype of the data: keep float32 so that it matches the targets.",
+    # loss
+    "loss_sum": "Your loss adds the squared errors up instead of averaging them: MSE divides by N, "
+    "so the loss and the gradient grow with the size of the data set.",
+    "loss_absolute": "Your loss uses the absolute error |ŷ−y|; the mean squared error squares it.",
+    "loss_square_of_mean": "Your loss squares the mean error, (mean(ŷ−y))²; MSE is the mean of the squared "
+    "errors, mean((ŷ−y)²). Positive and negative errors must not cancel.",
+    "loss_root": "Your loss takes a square root (RMSE); this lesson's loss is the plain mean squared error.",
+    "loss_broadcast": "Your loss compares tensors of shapes (N,) and (N,1): PyTorch broadcasts them into an "
+    "N×N matrix of all pairwise differences. Keep both as the same shape.",
+    "loss_not_tensor": "The loss must stay a torch.Tensor connected to the graph: a Python float, `.item()` "
+    "or a NumPy value cannot be back-propagated.",
+    "loss_detached": "The loss is a tensor but is not connected to the predictions (it was detached or "
+    "rebuilt), so backward() cannot reach w.",
+    "loss_not_scalar": "The loss must be a single number, a 0-dim tensor (shape []), so that "
+    "loss.backward() works.",
+    "loss_wrong_value": "The loss value differs from the mean squared error mean((ŷ−y)²).",
+    # gradient
+    "gradient_none": "After loss.backward(), w.grad is None: the graph from w to the loss is broken "
+    "somewhere in forward or criterion.",
+    "gradient_sum": "w.grad is N times too large: the loss sums instead of averaging, so backward() "
+    "gives Σ instead of the mean.",
+    "gradient_wrong_loss": "w.grad is the correct derivative of your own loss, but your loss is not the MSE, "
+    "so the gradient is not 2/N·Σ(wx−y)x.",
+    "gradient_wrong_value": "w.grad differs from the MSE gradient 2/N·Σ(wx−y)x.",
+    # update
+    "update_sign": "The update moves w uphill: it adds the gradient. Gradient descent subtracts it, "
+    "w ← w − lr·grad.",
+    "update_no_lr": "The update ignores the learning rate: the step must be lr·grad, not grad.",
+    "update_rebinds": "w is unchanged after update(w, lr): `w = w - ...` only rebinds the local name inside the "
+    "function. Change the caller's tensor in place: through `w.data`, or with `w -= ...` inside "
+    "`torch.no_grad()`.",
+    "update_inplace_leaf": "An in-place change of a leaf tensor that requires grad must happen where autograd "
+    "is not recording: use `w.data`, or do it inside `with torch.no_grad():`.",
+    "update_not_leaf": "After update, w is no longer a leaf tensor that requires grad (it has a grad_fn or "
+    "requires_grad is False), so the next backward() will not fill w.grad.",
+    "update_wrong_value": "The updated w differs from w − lr·grad.",
+    # zero_grad
+    "zero_grad_weight": "zero_grad set the weight w to zero instead of its gradient w.grad.",
+    "zero_grad_not_reset": "The gradient is not reset: backward() adds into w.grad, so without zeroing the "
+    "gradients of successive steps accumulate (two passes give twice the gradient).",
+    "zero_grad_changed_w": "zero_grad changed w; it must only reset w.grad.",
+    # final loss
+    "training_diverges": "With your steps the loop does not reduce the loss: it should fall from the first "
+    "epoch to the last.",
+    "training_wrong_history": "The loss history of the training loop with your four steps differs from the "
+    "reference. Fix the failing checks above first; this one uses all four steps.",
+}
+
+HINTS_FROM_ERRORS = (
+    ("a leaf Variable that requires grad is being used in an in-place operation", "update_inplace_leaf"),
+    ("Expected all tensors to be on the same device", "wrong_device"),
+    ("Can't call numpy() on Tensor that requires grad", "loss_not_tensor"),
+)
+
+
+class Feedback(AssertionError):
+    """A failed check, with the misconception it recognised and a concrete case."""
+
+    def __init__(self, misconception: str, case: str = "", detail: str = ""):
+        self.misconception = misconception
+        self.message = "\n".join(part for part in (MISCONCEPTIONS[misconception], detail, case) if part)
+        super().__init__(self.message)
+
+
+def misconception_for_error(message: str, default: str = "exception") -> str:
+    for phrase, misconception in HINTS_FROM_ERRORS:
+        if phrase in message:
+            return misconception
+    return default

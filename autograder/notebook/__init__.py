@@ -1,0 +1,1 @@
+"""Reading a submitted notebook and choosing the code that will run."""

@@ -1,0 +1,84 @@
+"""Reading a submission: parse it with nbformat, restore the locked cells from the release (as
+nbgrader's OverwriteCells does, so edited tests or provided code change nothing), and return the
+code cells to run, with notes for the student about anything unusual."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from autograder.assignment import ASSIGNMENT, KIT_ROOT, NOTEBOOK
+
+RELEASE_NOTEBOOK = KIT_ROOT / "release" / ASSIGNMENT / NOTEBOOK
+
+
+class SubmissionError(Exception):
+    """The file cannot be graded at all; `reason` says why, in words for the student and TA."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class LoadedNotebook:
+    cells: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+def _grade_id(cell) -> str | None:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def _locked_sources(release_path: Path) -> dict[str, str]:
+    if not release_path.exists():
+        return {}
+    release = nbformat.read(release_path, as_version=4)
+    return {
+        _grade_id(cell): cell.source
+        for cell in release.cells
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("locked") and _grade_id(cell)
+    }
+
+
+def parse_notebook(raw: bytes):
+    """Parse bytes into a v4 notebook node, or raise SubmissionError with the reason."""
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise SubmissionError(f"the file is not a valid notebook: it is not JSON ({error})") from None
+    if not isinstance(data, dict) or "nbformat" not in data:
+        raise SubmissionError("the file is JSON but not a Jupyter notebook (it has no 'nbformat' field)")
+    notes = []
+    if data.get("nbformat", 4) < 4:
+        notes.append(f"The notebook was saved in the old format v{data['nbformat']}; it was converted to v4 for grading.")
+    try:
+        notebook = nbformat.reads(json.dumps(data), as_version=4)
+    except Exception as error:  # nbformat raises several unrelated types for malformed files
+        raise SubmissionError(f"the file is not a readable Jupyter notebook ({type(error).__name__}: {error})") from None
+    if not isinstance(notebook.get("cells"), list):
+        raise SubmissionError("the notebook has no list of cells")
+    return notebook, notes
+
+
+def load_submission(path: Path, release_path: Path = RELEASE_NOTEBOOK) -> LoadedNotebook:
+    notebook, notes = parse_notebook(Path(path).read_bytes())
+    locked = _locked_sources(release_path)
+    cells, restored = [], []
+    for cell in notebook.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        grade_id = _grade_id(cell)
+        if grade_id in locked and source != locked[grade_id]:
+            restored.append(grade_id)
+            source = locked[grade_id]
+        cells.append(source)
+    if restored:
+        notes.append("Locked cells were changed and have been restored from the assignment: " + ", ".join(restored) + ".")
+    if not cells:
+        notes.append("The notebook has no code cells.")
+    return LoadedNotebook(cells, notes)

@@ -1,0 +1,1 @@
+"""Turning results into what people read: text, Gradescope JSON, CSV, HTML, the gradebook."""

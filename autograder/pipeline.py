@@ -1,0 +1,65 @@
+"""One submission, start to finish, as a short list of steps:
+
+  1. load     notebook/load.py   parse, restore locked cells        -> code cells
+  2. execute  sandbox/           run the cells in a confined process -> the student's state
+  3. check    results.py         pytest runs autograder/checks       -> per-check results
+  4. close    sandbox/           kill everything the submission started
+
+`grade` and `autograde` both call `grade_submission`; they differ only in how many submissions
+they feed it and where the results go.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder.assignment import CHECKS, grading_settings
+from autograder.notebook.load import SubmissionError, load_submission
+from autograder.results import CheckResult, SubmissionResult, run_checks
+from autograder.sandbox.client import ExecutionReport, Limits, Zygote
+
+
+@dataclass
+class GradingContext:
+    """What stays the same across the submissions of one run."""
+
+    zygote: Zygote
+    device: str = "cpu"
+    limits: Limits = field(default_factory=Limits)
+    grading_seed: int = field(default_factory=lambda: grading_settings()["grading_seed"])
+    slot: int = 0  # which sandbox uid this worker uses
+
+
+def _zero(reason: str) -> list[CheckResult]:
+    return [CheckResult(name, 0, points, "failed", reason, "sandbox_died") for name, points in CHECKS.items()]
+
+
+def execution_notes(report: ExecutionReport) -> list[str]:
+    """What a student should know about how their notebook ran."""
+    notes = []
+    for cell in report.failed_cells():
+        error = cell.get("error", {})
+        if cell["status"] == "timeout":
+            notes.append(f"Cell {cell['index'] + 1} ran past its time limit and was interrupted; execution went on with the next cell.")
+        else:
+            notes.append(f"Cell {cell['index'] + 1} raised {error.get('type')}: {error.get('message', '')[:300]} (execution went on with the next cell).")
+    if report.died:
+        notes.append(f"Execution stopped: {report.died}.")
+    return notes
+
+
+def grade_submission(notebook: Path, context: GradingContext) -> SubmissionResult:
+    start = time.perf_counter()
+    try:
+        loaded = load_submission(notebook)
+    except SubmissionError as error:
+        return SubmissionResult(_zero(f"Not graded: {error.reason}."), [f"Not graded: {error.reason}."], time.perf_counter() - start)
+    except OSError as error:
+        return SubmissionResult(_zero(f"Not graded: the file could not be read ({error.strerror})."), [], time.perf_counter() - start)
+    with context.zygote.spawn(slot=context.slot, device=context.device, limits=context.limits) as sandbox:
+        report = sandbox.execute(loaded.cells)
+        checks = run_checks(sandbox, device=context.device, grading_seed=context.grading_seed)
+        isolation = sandbox.isolation
+    notes = loaded.notes + execution_notes(report)
+    return SubmissionResult(checks, notes, time.perf_counter() - start, isolation)

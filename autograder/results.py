@@ -1,0 +1,106 @@
+"""Running the checks with pytest and collecting per-check results as plain dataclasses.
+
+`run_checks` calls `pytest.main` on autograder/checks with a small plugin that supplies the
+`submission`, `device` and `grading_seed` fixtures and records each test's outcome. A check that
+raises `Feedback` scores 0 with its teaching message; a check that fails any other way is
+reported as a grader error (0 points, flagged for staff), never silently.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pytest
+
+from autograder.assignment import CHECKS
+from autograder.feedback.misconceptions import Feedback
+
+CHECKS_DIR = Path(__file__).resolve().parent / "checks"
+
+
+@dataclass
+class CheckResult:
+    name: str
+    score: float
+    max_score: float
+    status: str  # "passed", "failed" or "error" (the grader itself failed)
+    feedback: str = ""
+    misconception: str | None = None
+    duration_s: float = 0.0
+
+
+@dataclass
+class SubmissionResult:
+    checks: list[CheckResult]
+    notes: list[str] = field(default_factory=list)  # notebook-level messages for the student
+    execution_time_s: float = 0.0
+    isolation: dict = field(default_factory=dict)
+
+    @property
+    def score(self) -> float:
+        return sum(c.score for c in self.checks)
+
+    @property
+    def max_score(self) -> float:
+        return sum(c.max_score for c in self.checks)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data.update(score=self.score, max_score=self.max_score)
+        return data
+
+
+class _GradingPlugin:
+    def __init__(self, submission, device: str, grading_seed: int):
+        self._submission, self._device, self._seed = submission, device, grading_seed
+        self.results: dict[str, CheckResult] = {}
+
+    @pytest.fixture(scope="session")
+    def submission(self):
+        return self._submission
+
+    @pytest.fixture(scope="session")
+    def device(self):
+        return self._device
+
+    @pytest.fixture(scope="session")
+    def grading_seed(self):
+        return self._seed
+
+    def pytest_runtest_logreport(self, report):
+        name = report.nodeid.split("::")[-1].removeprefix("test_")
+        if name not in CHECKS or (report.when != "call" and not report.failed):
+            return
+        points = CHECKS[name]
+        if report.passed:
+            self.results[name] = CheckResult(name, points, points, "passed", "Passed.", None, report.duration)
+            return
+        error = getattr(report, "_excinfo_value", None)
+        if isinstance(error, Feedback):
+            self.results[name] = CheckResult(name, 0, points, "failed", error.message, error.misconception, report.duration)
+        else:
+            self.results[name] = CheckResult(
+                name, 0, points, "error",
+                "The grader itself failed on this check; your work was not judged. Please tell the course staff.\n"
+                + str(report.longrepr)[-1500:], None, report.duration,
+            )
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        if call.excinfo is not None:
+            outcome.get_result()._excinfo_value = call.excinfo.value
+
+
+def run_checks(submission, *, device: str = "cpu", grading_seed: int, only: list[str] | None = None) -> list[CheckResult]:
+    """Run the named checks (all by default) against `submission`; one result per check."""
+    names = list(only or CHECKS)
+    plugin = _GradingPlugin(submission, device, grading_seed)
+    node_ids = [f"{CHECKS_DIR / f'test_{name}.py'}::test_{name}" for name in names]
+    args = ["-p", "no:terminal", "-p", "no:cacheprovider", "-p", "no:warnings", "-p", "no:logging",
+            "--rootdir", str(CHECKS_DIR), "-c", str(CHECKS_DIR / "pytest.ini"), *node_ids]
+    pytest.main(args, plugins=[plugin])
+    return [
+        plugin.results.get(name) or CheckResult(name, 0, CHECKS[name], "error", "The check did not run (grader error).")
+        for name in names
+    ]
