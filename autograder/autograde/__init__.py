@@ -1,0 +1,1 @@
+"""`python -m autograder autograde`: grade a whole class in nbgrader's course layout."""

@@ -1,0 +1,56 @@
+"""Building synthetic submissions from the release, for the kit's tests, the bundled sample
+class and the benchmark: the release with its stubs filled by the master's solutions, then
+some steps replaced by given (possibly wrong or hostile) code.
+
+    notebook = make_submission({"criterion": "def criterion(yhat, y):\n    return ((yhat - y) ** 2).sum()"})
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+
+from autograder.assignment import ASSIGNMENT, KIT_ROOT, NOTEBOOK
+
+SOURCE_NOTEBOOK = KIT_ROOT / "source" / ASSIGNMENT / NOTEBOOK
+RELEASE_NOTEBOOK = KIT_ROOT / "release" / ASSIGNMENT / NOTEBOOK
+# student function -> grade id of the cell that defines it
+SOLUTION_CELLS = {"forward": "forward_impl", "criterion": "criterion_impl", "update": "update_impl", "zero_grad": "zero_grad_impl"}
+_MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.M)
+
+
+def _grade_id(cell) -> str | None:
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def solution_sources(source: Path = SOURCE_NOTEBOOK) -> dict[str, str]:
+    """The master's solution cells, markers removed, by student function name."""
+    master = nbformat.read(source, as_version=4)
+    by_id = {_grade_id(c): _MARKERS.sub("", c.source) for c in master.cells}
+    return {name: by_id[grade_id] for name, grade_id in SOLUTION_CELLS.items()}
+
+
+def make_submission(overrides: dict[str, str] | None = None, *, extra_cells: list[str] = (),
+                    solved: bool = True, release: Path = RELEASE_NOTEBOOK):
+    """The release with solutions filled in (if `solved`), `overrides` replacing whole function
+    cells by function name, and `extra_cells` inserted right after the first code cell."""
+    notebook = nbformat.read(release, as_version=4)
+    sources = solution_sources() if solved else {}
+    sources.update(overrides or {})
+    ids = {grade_id: name for name, grade_id in SOLUTION_CELLS.items()}
+    for cell in notebook.cells:
+        name = ids.get(_grade_id(cell))
+        if name in sources:
+            cell.source = sources[name]
+    first_code = next(i for i, c in enumerate(notebook.cells) if c.cell_type == "code")
+    for offset, source in enumerate(extra_cells, start=1):
+        notebook.cells.insert(first_code + offset, nbformat.v4.new_code_cell(source))
+    return notebook
+
+
+def write_submission(path: Path, notebook) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, path)
+    return path
