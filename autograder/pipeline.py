@@ -41,9 +41,9 @@ def execution_notes(report: ExecutionReport) -> list[str]:
     for cell in report.failed_cells():
         error = cell.get("error", {})
         if cell["status"] == "timeout":
-            notes.append(f"Code cell {cell["index"] + 1} ran past its time limit and was interrupted; execution went on with the next cell.")
+            notes.append(f"Code cell {cell['index'] + 1} ran past its time limit and was interrupted; execution went on with the next cell.")
         else:
-            notes.append(f"Code cell {cell["index"] + 1} raised {error.get('type')}: {error.get('message', '')[:300]} (execution went on with the next cell).")
+            notes.append(f"Code cell {cell['index'] + 1} raised {error.get('type')}: {error.get('message', '')[:300]} (execution went on with the next cell).")
     if report.died:
         notes.append(f"Execution stopped: {report.died}.")
     return notes
