@@ -28,7 +28,6 @@ class GradingContext:
     device: str = "cpu"
     limits: Limits = field(default_factory=Limits)
     grading_seed: int = field(default_factory=lambda: grading_settings()["grading_seed"])
-    slot: int = 0  # which sandbox uid this worker uses
 
 
 def _zero(reason: str) -> list[CheckResult]:
@@ -57,7 +56,7 @@ def grade_submission(notebook: Path, context: GradingContext) -> SubmissionResul
         return SubmissionResult(_zero(f"Not graded: {error.reason}."), [f"Not graded: {error.reason}."], time.perf_counter() - start)
     except OSError as error:
         return SubmissionResult(_zero(f"Not graded: the file could not be read ({error.strerror})."), [], time.perf_counter() - start)
-    with context.zygote.spawn(slot=context.slot, device=context.device, limits=context.limits) as sandbox:
+    with context.zygote.spawn(device=context.device, limits=context.limits) as sandbox:
         report = sandbox.execute(loaded.cells)
         checks = run_checks(sandbox, device=context.device, grading_seed=context.grading_seed)
         isolation = sandbox.isolation

@@ -69,6 +69,9 @@ def _new_root(workdir: str) -> None:
             _bind(path, new_root, writable=(path == "/dev"))
         elif os.path.islink(path):
             os.symlink(os.readlink(path), os.path.join(new_root, path.lstrip("/")))
+    shm = os.path.join(new_root, "dev/shm")
+    if os.path.isdir(shm):  # the host's /dev/shm is shared by everyone: give the sandbox its own
+        _mount("tmpfs", shm, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
     for path in _python_dirs():
         _bind(path, new_root)
     os.makedirs(os.path.join(new_root, "tmp"), mode=0o1777, exist_ok=True)
