@@ -1,0 +1,78 @@
+"""One feedback page per student, in nbgrader's place for feedback:
+`COURSE/feedback/<student>/<assignment>/pytorch_slope.html` (the name `nbgrader generate_feedback`
+gives it, so `nbgrader release_feedback` and students' `fetch_feedback` find it).
+
+The page shows each check's score and its teaching feedback, the notebook-level notes and the
+total. Everything a student or the grader produced is HTML-escaped (Jinja2 autoescape). Hidden
+test code never appears: a check that ended in a grader error shows only its one-line message,
+not the traceback of the hidden check, and any traceback line from the checks' own files is
+dropped.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from autograder.assignment import MANUAL_CHECKS, MAX_SCORE, NOTEBOOK
+from autograder.autograde.records import GradedSubmission
+from autograder.results import CheckResult
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+_CHECK_SOURCES = ("autograder/checks/", "autograder\\checks\\")
+
+
+def _fmt(value) -> str:
+    return f"{float(value):g}"
+
+
+def environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)),
+                      autoescape=select_autoescape(default=True, default_for_string=True))
+    env.filters["fmt"] = _fmt
+    return env
+
+
+def safe_dir_name(name: str) -> str:
+    """A student or assignment id used as one path component; anything else is refused."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise ValueError(f"unusable as a folder name: {name!r}")
+    return name
+
+
+def student_feedback(check: CheckResult) -> str:
+    """The part of a check's feedback a student may read."""
+    if check.status == "error":  # the rest is the hidden check's traceback
+        return check.feedback.split("\n", 1)[0]
+    return "\n".join(line for line in check.feedback.splitlines()
+                     if not any(marker in line for marker in _CHECK_SOURCES))
+
+
+def feedback_path(course_dir: Path, assignment: str, student: str) -> Path:
+    return (Path(course_dir) / "feedback" / safe_dir_name(student) / safe_dir_name(assignment)
+            / f"{Path(NOTEBOOK).stem}.html")
+
+
+def render_feedback(record: GradedSubmission, assignment: str) -> str:
+    result = record.result
+    checks = [dict(name=c.name, score=c.score, max_score=c.max_score, status=c.status,
+                   feedback=student_feedback(c)) for c in (result.checks if result else [])]
+    manual = list(MANUAL_CHECKS.items())
+    return environment().get_template("feedback.html").render(
+        assignment=assignment, student=record.student,
+        timestamp=record.timestamp.isoformat(sep=" ", timespec="seconds") if record.timestamp else "",
+        graded_at=record.graded_at.isoformat(sep=" ", timespec="seconds") if record.graded_at else "",
+        late=record.late, status=record.status, reason=record.reason,
+        score=record.score, max_score=result.max_score if result else MAX_SCORE,
+        notes=list(result.notes) if result else [], checks=checks,
+        manual=manual, manual_points=sum(MANUAL_CHECKS.values()),
+    )
+
+
+def write_feedback_pages(course_dir: Path, assignment: str, records: list[GradedSubmission]) -> None:
+    for record in records:
+        path = feedback_path(course_dir, assignment, record.student)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".html.tmp")
+        tmp.write_text(render_feedback(record, assignment), encoding="utf-8")
+        tmp.replace(path)

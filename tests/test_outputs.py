@@ -1,0 +1,193 @@
+"""The batch's per-class outputs, written from hand-made records (no grading runs here):
+nbgrader's gradebook (checked against `nbgrader export`), the feedback pages and the class report.
+Records carry hostile strings (markup in student ids, feedback and notes) to prove escaping."""
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from autograder.assignment import CHECKS, MANUAL_CHECKS, MAX_SCORE
+from autograder.autograde.records import GradedSubmission
+from autograder.outputs.class_report import write_class_report
+from autograder.outputs.feedback_html import feedback_path, write_feedback_pages
+from autograder.outputs.gradebook import course_settings, record_in_gradebook
+from autograder.results import CheckResult, SubmissionResult
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENT = "pytorch_slope"
+HOSTILE = '<script>alert("x")</script>'
+HOSTILE_ID = '<img src=x onerror="alert(1)">'  # a folder name can hold this (no slash)
+HIDDEN_CODE = "def test_forward(student, reference, hidden, tol):"
+ISOLATION = {"applied": ["cpu, memory, file-size, open-file and process limits"],
+             "missing": ["not root: no private filesystem view, no network namespace, same uid as the grader"]}
+
+
+def result(failed=(), error=(), feedback="", notes=(), seconds=1.0):
+    checks = []
+    for name, points in CHECKS.items():
+        if name in error:
+            checks.append(CheckResult(name, 0, points, "error",
+                                      "The grader itself failed on this check; your work was not judged.\n"
+                                      f'  File "/kit/autograder/checks/test_{name}.py", line 8\n    {HIDDEN_CODE}'))
+        elif name in failed:
+            checks.append(CheckResult(name, 0, points, "failed", feedback or f"{name} is wrong", failed[name]))
+        else:
+            checks.append(CheckResult(name, points, points, "passed", "Passed."))
+    return SubmissionResult(checks, list(notes), seconds, ISOLATION)
+
+
+def record(student, res=None, status="graded", reason="", notebook="nb.ipynb", late=False):
+    return GradedSubmission(student, ASSIGNMENT, notebook, "hash-" + student,
+                            datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc), late, status, reason, res,
+                            datetime(2025, 3, 2, 9, 0, tzinfo=timezone.utc))
+
+
+def class_records():
+    return [
+        record("alice", result(seconds=0.8)),
+        record("bob", result(failed={"loss": "loss_sum", "gradient": "gradient_sum"}, seconds=1.7)),
+        record(HOSTILE_ID, result(failed={"update": "update_sign"}, feedback=f"bad {HOSTILE} & more",
+                               notes=[f"Code cell 3 raised NameError: {HOSTILE}"], seconds=3.1)),
+        record("carol", result(error=("forward",), seconds=0.5)),
+        record("dave", result(failed={c: "sandbox_died" for c in CHECKS}), status="not graded",
+               reason=f"the file is not a notebook {HOSTILE}"),
+        record("erin", None, status="not graded", reason="no submission folder", notebook=None),
+    ]
+
+
+@pytest.fixture
+def course(tmp_path):
+    return tmp_path / "course"
+
+
+def nbgrader_env():
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def export(course_dir: Path) -> dict[str, dict]:
+    subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "export"], cwd=course_dir,
+                   env=nbgrader_env(), check=True, capture_output=True, timeout=300)
+    with open(course_dir / "grades.csv", newline="") as fh:
+        return {row["student_id"]: row for row in csv.DictReader(fh)}
+
+
+def grades(course_dir: Path) -> dict[str, dict[str, tuple]]:
+    from nbgrader.api import Gradebook
+
+    coursedir = course_settings(course_dir)
+    with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+        out = {}
+        for student in gb.students:
+            submission = gb.find_submission(ASSIGNMENT, student.id)
+            (notebook,) = submission.notebooks
+            out[student.id] = {g.name: (g.auto_score, g.needs_manual_grade) for g in notebook.grades}
+        assert len(gb.assignment_submissions(ASSIGNMENT)) == len(out)
+        return out
+
+
+@pytest.mark.slow
+def test_gradebook_agrees_with_nbgrader_export_and_updates_in_place(course):
+    course.mkdir()
+    records = class_records()
+    record_in_gradebook(course, ASSIGNMENT, records)
+
+    cells = grades(course)
+    assert set(cells) == {r.student for r in records}
+    for r in records:
+        expected = {c.name: float(c.score) for c in r.result.checks} if r.result else dict.fromkeys(CHECKS, 0.0)
+        for name in CHECKS:
+            assert cells[r.student][name] == (expected[name], False), (r.student, name)
+    assert cells["alice"]["why_updates_shrink"] == (None, True)  # left for the TA
+    assert cells["erin"]["why_updates_shrink"] == (0.0, False)  # nothing was submitted
+
+    exported = export(course)
+    for r in records:
+        row = exported[r.student]
+        assert float(row["raw_score"]) == r.score
+        assert float(row["max_score"]) == MAX_SCORE + sum(MANUAL_CHECKS.values())
+        assert row["timestamp"].startswith("2025-03-01 12:00:00")
+
+    # bob resubmits and is regraded; a TA has meanwhile marked alice's written answer
+    from nbgrader.api import Gradebook
+    coursedir = course_settings(course)
+    with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+        grade = gb.find_grade("why_updates_shrink", ASSIGNMENT, ASSIGNMENT, "alice")
+        grade.manual_score, grade.needs_manual_grade = 2.0, False
+        gb.db.commit()
+    record_in_gradebook(course, ASSIGNMENT, [record("bob", result(failed={"final_loss": "training_diverges"})),
+                                             record("alice", result())])
+    cells = grades(course)
+    assert len(cells) == len(records)  # updated, not duplicated
+    assert cells["bob"]["loss"] == (2.0, False) and cells["bob"]["final_loss"] == (0.0, False)
+    exported = export(course)
+    assert float(exported["bob"]["raw_score"]) == MAX_SCORE - 2
+    assert float(exported["alice"]["raw_score"]) == MAX_SCORE + 2  # the TA's mark survived
+
+
+@pytest.mark.slow
+def test_gradebook_honours_the_courses_nbgrader_config(course):
+    course.mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")  # db in .nbgrader/
+    record_in_gradebook(course, ASSIGNMENT, [record("alice", result())])
+    assert (course / ".nbgrader" / "gradebook.db").is_file()
+    assert not (course / "gradebook.db").exists()
+    assert float(export(course)["alice"]["raw_score"]) == MAX_SCORE
+
+
+def test_feedback_pages_escape_and_hide_tests(course):
+    records = class_records()
+    write_feedback_pages(course, ASSIGNMENT, records)
+    for r in records:
+        page = feedback_path(course, ASSIGNMENT, r.student)
+        assert page.parent == course / "feedback" / r.student / ASSIGNMENT
+        html = page.read_text()
+        assert "<script>" not in html and "<img" not in html
+        assert HIDDEN_CODE not in html and "autograder/checks" not in html
+        assert f"{r.score:g} / {MAX_SCORE:g}" in html
+    hostile = feedback_path(course, ASSIGNMENT, HOSTILE_ID).read_text()
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in hostile
+    assert "bad &lt;script&gt;" in hostile and "&amp; more" in hostile
+    assert "Code cell 3 raised NameError" in hostile  # notebook-level notes
+    bob = feedback_path(course, ASSIGNMENT, "bob").read_text()
+    assert "loss is wrong" in bob and "why_updates_shrink" in bob
+    carol = feedback_path(course, ASSIGNMENT, "carol").read_text()
+    assert "The grader itself failed on this check" in carol
+    assert "no submission folder" in feedback_path(course, ASSIGNMENT, "erin").read_text()
+
+
+def test_feedback_refuses_path_like_student_ids(course):
+    with pytest.raises(ValueError):
+        write_feedback_pages(course, ASSIGNMENT, [record("..", result())])
+    assert not (course / "feedback").exists() or not any((course / "feedback").rglob("*.html"))
+
+
+def test_class_report(course):
+    records = class_records() + [record("$\\frac{a}{", result(failed={"loss": "loss_sum"}, seconds=9.0))]
+    run_info = {"workers": 2, "device": "cpu", "wall time (s)": 12.345, HOSTILE: HOSTILE}
+    index = write_class_report(course, ASSIGNMENT, records, run_info)
+    assert index == course / "reports" / ASSIGNMENT / "index.html"
+    html = index.read_text()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<img src=x" not in html and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in html
+    pngs = ["score_histogram.png", "pass_rate_per_check.png", "misconceptions.png", "slowest_submissions.png"]
+    for name in pngs:
+        data = (index.parent / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
+        assert f'src="{name}"' in html
+    assert "loss_sum" in html and "update_sign" in html and "gradient_sum" in html
+    assert "no submission folder" in html and "the file is not a notebook &lt;script&gt;" in html
+    assert "not root: no private filesystem view" in html  # what the platform did not allow
+    assert "12.35" in html and "workers" in html
+    assert "$\\frac{a}{" in html  # a mathtext-looking id neither breaks the plot nor is lost
+
+
+def test_class_report_of_an_empty_class(course):
+    index = write_class_report(course, ASSIGNMENT, [], {})
+    assert "0 submissions" in index.read_text()
