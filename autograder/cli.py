@@ -34,7 +34,26 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the checks run (default: cpu)")
     grade.add_argument("--format", choices=["text", "gradescope"], default="text",
                        help="text: a readable report; gradescope: results.json on stdout")
+
+    autograde = verbs.add_parser("autograde", help="grade a whole class in nbgrader's layout (submitted/<student>/ASSIGNMENT/)")
+    autograde.add_argument("assignment", help="the assignment to grade (pytorch_slope)")
+    autograde.add_argument("--course-dir", type=Path, default=Path("."), help="nbgrader course directory (default: current)")
+    autograde.add_argument("--workers", type=_positive_int, default=None, help="parallel workers (default: number of CPUs)")
+    autograde.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the checks run (default: cpu)")
+    autograde.add_argument("--student", dest="students", action="append", metavar="ID",
+                           help="grade (again) only this student; repeatable")
+    autograde.add_argument("--force", action="store_true", help="grade again even submissions that did not change")
     return parser
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value!r}")
+    return number
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,4 +63,6 @@ def main(argv: list[str] | None = None) -> int:
         _cuda_or_exit(options["device"])
     if args.verb == "grade":
         from autograder.grade import main as verb
+    elif args.verb == "autograde":
+        from autograder.autograde.main import main as verb
     return verb(**options)

@@ -1,11 +1,23 @@
 """What the batch knows about one student's submission once it is graded: the record every
-output (CSV, gradebook, results.json, feedback page, class report) is written from."""
+output (CSV, gradebook, results.json, feedback page, class report) is written from.
+
+`status` is one of:
+  "graded"      the notebook ran in the sandbox and every check was scored;
+  "not graded"  there was nothing gradable (no folder, no notebook, not a notebook...): every
+                check scores 0 and `reason` says why;
+  "failed"      the grader itself failed on it (its worker process died or hung): every check
+                scores 0, `reason` says what happened, and the next run grades it again.
+`result` is always set for records the batch makes (all-zero checks when not graded or failed),
+so every output can list every check.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from autograder.results import SubmissionResult
+from autograder.results import CheckResult, SubmissionResult
+
+GRADED, NOT_GRADED, FAILED = "graded", "not graded", "failed"
 
 
 @dataclass
@@ -16,7 +28,7 @@ class GradedSubmission:
     content_hash: str  # sha256 of the submitted files; unchanged hash -> not graded again
     timestamp: datetime | None  # from timestamp.txt, if present
     late: bool
-    status: str  # "graded", or "not graded" when there was nothing gradable
+    status: str  # GRADED, NOT_GRADED or FAILED (see above)
     reason: str = ""  # for a TA: why a submission scored 0 without being run, etc.
     result: SubmissionResult | None = None
     graded_at: datetime | None = None
@@ -25,3 +37,29 @@ class GradedSubmission:
     @property
     def score(self) -> float:
         return self.result.score if self.result else 0.0
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able data (datetimes as ISO strings)."""
+        data = asdict(self)
+        data["result"] = self.result.to_dict() if self.result else None
+        for key in ("timestamp", "graded_at"):
+            data[key] = data[key].isoformat() if data[key] else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "GradedSubmission":
+        data = dict(data)
+        data["result"] = result_from_dict(data["result"]) if data.get("result") else None
+        for key in ("timestamp", "graded_at"):
+            data[key] = datetime.fromisoformat(data[key]) if data.get(key) else None
+        return cls(**data)
+
+
+def result_from_dict(data: dict) -> SubmissionResult:
+    """The inverse of SubmissionResult.to_dict (its derived score fields are dropped)."""
+    return SubmissionResult(
+        checks=[CheckResult(**check) for check in data["checks"]],
+        notes=list(data.get("notes", [])),
+        execution_time_s=float(data.get("execution_time_s", 0.0)),
+        isolation=dict(data.get("isolation") or {}),
+    )

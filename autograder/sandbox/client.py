@@ -94,6 +94,8 @@ class Zygote:
 
     def __init__(self):
         self.uid, self._lease_fd = lease_sandbox_uid() if os.geteuid() == 0 else (None, None)
+        if self.uid is not None:  # leftovers of a grader that died holding this uid
+            kill_all_of_uid(self.uid)
         ours, theirs = socket.socketpair()
         package_parent = str(Path(__file__).resolve().parents[2])
         env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
@@ -245,8 +247,12 @@ def kill_all_of_uid(uid: int) -> None:
         try:
             os.setgid(uid)
             os.setuid(uid)
-            os.kill(-1, signal.SIGKILL)
-        except BaseException:
+            # One kill(-1) can miss children forked while it runs (a fork bomb): repeat until
+            # no process of the uid is left, so that none outlives its submission.
+            for _ in range(1000):
+                os.kill(-1, signal.SIGKILL)
+                time.sleep(0.001)
+        except BaseException:  # ProcessLookupError: none left
             pass
         os._exit(0)
     os.waitpid(pid, 0)

@@ -51,10 +51,12 @@ def _probe_in_fork(namespace: dict, request: dict) -> dict:
     pid = os.fork()
     if pid == 0:
         os.close(read_end)
+        me = os.getpid()
         try:
             body = json.dumps(run_probe(*args)).encode()
         except BaseException as error:  # an observation that cannot be encoded
             body = json.dumps({"status": CRASHED, "reason": f"its answer could not be read: {error}"}).encode()
+        _exit_if_forked_by_student(me)
         view = memoryview(body)
         while view:
             view = view[os.write(write_end, view):]
@@ -86,6 +88,13 @@ def _probe_in_fork(namespace: dict, request: dict) -> dict:
         return {"status": CRASHED, "reason": f"the process running it {_describe_exit(status)} before answering"}
 
 
+def _exit_if_forked_by_student(owner: int) -> None:
+    """A process that student code forked returns from the same call as its parent; it must
+    not go on to answer the grader (its messages would interleave with the real ones)."""
+    if os.getpid() != owner:
+        os._exit(0)
+
+
 def serve(sock: socket.socket, request: dict) -> None:
     """Entry point of the forked sandbox process; never returns."""
     try:
@@ -94,10 +103,12 @@ def serve(sock: socket.socket, request: dict) -> None:
         isolation = confine(request["workdir"], request.get("uid"), request["limits"])
         protocol.send_message(sock, {"event": "ready", "isolation": isolation, "pid": os.getpid()})
         namespace: dict = {}
+        me = os.getpid()
         while True:
             message = protocol.recv_message(sock)
             if message["op"] == "execute":
                 for result in execute_cells(message["cells"], namespace, float(message["cell_timeout_s"])):
+                    _exit_if_forked_by_student(me)
                     protocol.send_message(sock, {"event": "cell", **result})
                 defined = [name for name in STEP_FUNCTIONS if callable(namespace.get(name))]
                 protocol.send_message(sock, {"event": "executed", "defined": defined})

@@ -1,0 +1,137 @@
+"""Finding the class's submissions in nbgrader's layout:
+
+    COURSE/submitted/<student>/<assignment>/<notebook>.ipynb   (+ timestamp.txt, as nbgrader collects it)
+
+Every student folder becomes one `WorkItem`: the notebook to grade (or None and a `problem` if
+there is nothing gradable), a content hash over every submitted file (so an unchanged
+submission is not graded again), the timestamp and whether it is late (after the assignment's
+due date in the course's gradebook, when one is set there).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from autograder.assignment import NOTEBOOK
+
+MISSING_HASH = "missing"
+
+
+@dataclass
+class WorkItem:
+    student: str
+    folder: Path  # COURSE/submitted/<student>/<assignment>
+    notebook: Path | None  # the .ipynb to grade; None when there is nothing gradable
+    content_hash: str
+    timestamp: datetime | None = None
+    late: bool = False
+    problem: str = ""  # why it cannot be graded, for a TA (set when notebook is None)
+    notes: list[str] = field(default_factory=list)  # for a TA: graded, but something was unusual
+
+    @property
+    def gradable(self) -> bool:
+        return self.notebook is not None
+
+
+def content_hash(folder: Path) -> str:
+    """sha256 over the relative path and bytes of every regular file under `folder`."""
+    if not folder.is_dir():
+        return MISSING_HASH
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
+        relative = path.relative_to(folder).as_posix()
+        if ".ipynb_checkpoints" in relative.split("/"):
+            continue
+        digest.update(relative.encode() + b"\0")
+        try:
+            data = path.read_bytes()
+        except OSError:
+            data = b"<unreadable>"
+        digest.update(len(data).to_bytes(8, "big") + data)
+    return digest.hexdigest()
+
+
+def read_timestamp(folder: Path) -> tuple[datetime | None, str]:
+    """nbgrader's timestamp.txt as a naive UTC datetime (nbgrader's convention), and a note if
+    it exists but cannot be read."""
+    path = folder / "timestamp.txt"
+    if not path.is_file():
+        return None, ""
+    from nbgrader.utils import parse_utc
+
+    text = path.read_text(errors="replace").strip()
+    try:
+        return parse_utc(text), ""
+    except Exception:  # dateutil raises several types
+        return None, f"timestamp.txt could not be read ({text[:40]!r}); the submission is not marked late"
+
+
+def due_date(course_dir: Path, assignment: str) -> datetime | None:
+    """The assignment's due date from nbgrader's gradebook, if the course has one and it is set."""
+    from autograder.outputs.gradebook import course_settings
+
+    try:
+        db_url = course_settings(course_dir).db_url
+    except Exception:
+        return None
+    if db_url.startswith("sqlite:///") and not Path(db_url.removeprefix("sqlite:///")).is_file():
+        return None  # opening it would create an empty gradebook
+    try:
+        from nbgrader.api import Gradebook, MissingEntry
+
+        with Gradebook(db_url) as gb:
+            try:
+                return gb.find_assignment(assignment).duedate
+            except MissingEntry:
+                return None
+    except Exception:
+        return None
+
+
+def _pick_notebook(folder: Path) -> tuple[Path | None, str, list[str]]:
+    """(notebook, problem, notes) for one assignment folder."""
+    if not folder.is_dir():
+        return None, f"no submission: the folder submitted/<student>/{folder.name}/ does not exist", []
+    if not any(p for p in folder.iterdir() if p.name != "timestamp.txt"):
+        return None, "empty submission: the folder holds no files", []
+    notebooks = sorted(p for p in folder.glob("*.ipynb") if p.is_file())
+    if not notebooks:
+        others = ", ".join(sorted(p.name for p in folder.iterdir() if p.name != "timestamp.txt")[:5])
+        return None, f"no notebook: no .ipynb file in the submission (found: {others})", []
+    expected = folder / NOTEBOOK
+    if expected in notebooks:
+        notes = []
+        if len(notebooks) > 1:
+            ignored = ", ".join(p.name for p in notebooks if p != expected)
+            notes.append(f"several notebooks submitted: graded {NOTEBOOK}, ignored {ignored}")
+        return expected, "", notes
+    if len(notebooks) == 1:
+        return notebooks[0], "", [f"renamed notebook: graded {notebooks[0].name} (expected {NOTEBOOK})"]
+    names = ", ".join(p.name for p in notebooks)
+    return None, f"several notebooks and none named {NOTEBOOK}: {names}; cannot tell which to grade", []
+
+
+def discover(course_dir: Path, assignment: str, students: list[str] | None = None) -> list[WorkItem]:
+    """One WorkItem per student folder under COURSE/submitted/ (only `students`, if given; a
+    named student without a folder gets an item too), sorted by student id."""
+    submitted = Path(course_dir) / "submitted"
+    if students:
+        names = sorted(set(students))
+    else:
+        names = sorted(p.name for p in submitted.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+            if submitted.is_dir() else []
+    deadline = due_date(course_dir, assignment) if names else None
+    items = []
+    for student in names:
+        folder = submitted / student / assignment
+        notebook, problem, notes = _pick_notebook(folder)
+        if not (submitted / student).is_dir():
+            problem = f"no submission: there is no folder submitted/{student}/"
+        timestamp, note = read_timestamp(folder) if folder.is_dir() else (None, "")
+        if note:
+            notes.append(note)
+        late = bool(deadline and timestamp and timestamp > deadline)
+        items.append(WorkItem(student, folder, notebook, content_hash(folder), timestamp, late, problem, notes))
+    return items

@@ -1,0 +1,192 @@
+"""`python -m autograder autograde ASSIGNMENT`: grade a whole class in nbgrader's layout.
+
+    discover (discover.py) -> skip what the state db already holds unchanged (state.py)
+    -> grade the rest in N workers (workers.py), storing each result as it arrives
+    -> publish every output from the records of the whole class (outputs/publish.py)
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from autograder.assignment import ASSIGNMENT, CHECKS, MAX_SCORE
+from autograder.autograde.discover import WorkItem, discover
+from autograder.autograde.records import FAILED, GRADED, NOT_GRADED, GradedSubmission, result_from_dict
+from autograder.autograde.state import State
+from autograder.results import CheckResult, SubmissionResult
+
+_MISSING_NAMES = re.compile(r"`([A-Za-z_][A-Za-z_0-9]*)`")
+
+
+class UsageError(Exception):
+    """Bad command-line input: exit status 2 with this one-line message."""
+
+
+def zero_result(reason: str, notes: list[str] = ()) -> SubmissionResult:
+    checks = [CheckResult(name, 0, points, "failed", reason) for name, points in CHECKS.items()]
+    return SubmissionResult(checks, list(notes))
+
+
+def _reason(item: WorkItem, result: SubmissionResult) -> str:
+    """What a TA should know about a graded submission, in one line ("" if nothing)."""
+    parts = list(item.notes)
+    parts += [note.rstrip(".") for note in result.notes if not note.startswith("Code cell")]
+    missing = sorted({name for c in result.checks if c.misconception == "missing_function"
+                      for name in _MISSING_NAMES.findall(c.feedback)})
+    if missing:
+        parts.append("functions not defined: " + ", ".join(missing))
+    errors = [c.name for c in result.checks if c.status == "error"]
+    if errors:
+        parts.append("grader error in " + ", ".join(errors) + " (see the feedback)")
+    return "; ".join(parts)
+
+
+def _record(item: WorkItem, assignment: str, status: str, reason: str, result: SubmissionResult) -> GradedSubmission:
+    return GradedSubmission(
+        student=item.student, assignment=assignment,
+        notebook=str(item.notebook) if item.notebook else None, content_hash=item.content_hash,
+        timestamp=item.timestamp, late=item.late, status=status, reason=reason, result=result,
+        graded_at=datetime.now(timezone.utc).replace(microsecond=0),
+    )
+
+
+def not_gradable_record(item: WorkItem, assignment: str) -> GradedSubmission:
+    return _record(item, assignment, NOT_GRADED, item.problem,
+                   zero_result(f"Not graded: {item.problem}.", [f"Not graded: {item.problem}."]))
+
+
+def outcome_record(item: WorkItem, assignment: str, ok: bool, result: dict | None, reason: str) -> GradedSubmission:
+    if not ok:
+        return _record(item, assignment, FAILED, reason, zero_result(
+            "Not graded: the grader failed on this submission; the course staff will look at it.", [f"Grading failed: {reason}."]))
+    graded = result_from_dict(result)
+    if all(c.feedback.startswith("Not graded:") for c in graded.checks):  # the file could not be read as a notebook
+        why = graded.checks[0].feedback.removeprefix("Not graded: ").rstrip(".")
+        return _record(item, assignment, NOT_GRADED, "; ".join([*item.notes, why]), zero_result(f"Not graded: {why}.", graded.notes))
+    return _record(item, assignment, GRADED, _reason(item, graded), graded)
+
+
+class Progress:
+    """A tqdm bar with ETA on a terminal; one plain line per submission otherwise."""
+
+    def __init__(self, total: int, stream=None):
+        from tqdm import tqdm
+
+        self.stream = stream or sys.stderr
+        self.plain = not self.stream.isatty()
+        self.total, self.done = total, 0
+        self.bar = tqdm(total=total, unit="nb", desc="autograde", file=self.stream, disable=self.plain or total == 0,
+                        dynamic_ncols=True)
+
+    def update(self, record: GradedSubmission, seconds: float) -> None:
+        self.done += 1
+        line = f"[{self.done}/{self.total}] {record.student}: {record.score:g}/{MAX_SCORE} {record.status} ({seconds:.1f} s)"
+        if record.status != GRADED:
+            line += f": {record.reason}"
+        if self.plain:
+            print(line, file=self.stream, flush=True)
+        else:
+            self.bar.set_postfix_str(f"{record.student} {record.score:g}/{MAX_SCORE}", refresh=False)
+            self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _check_arguments(assignment: str, course_dir: Path) -> None:
+    if assignment != ASSIGNMENT:
+        raise UsageError(f"unknown assignment {assignment!r}: this kit grades {ASSIGNMENT!r}")
+    if not course_dir.is_dir():
+        raise UsageError(f"course directory not found: {course_dir}")
+    if not (course_dir / "submitted").is_dir():
+        raise UsageError(f"no submitted/ folder in {course_dir}: run `nbgrader collect {assignment}` first, "
+                         f"or pass the course directory with --course-dir")
+
+
+def run_batch(*, assignment: str, course_dir: Path, workers: int, device: str, students: list[str] | None,
+              force: bool, out=None) -> dict:
+    """Grade the class; returns the run's summary (also stored as run_info in the class report)."""
+    from autograder.autograde.workers import WorkerPool
+    from autograder.outputs.publish import publish
+
+    out = out or sys.stdout
+    start = time.monotonic()
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+    items = discover(course_dir, assignment, students)
+    state = State(course_dir)
+    try:
+        stored = state.load(assignment)
+        records: dict[str, GradedSubmission] = {}
+        pending: list[WorkItem] = []
+        skipped = 0
+        for item in items:
+            current = stored.get(item.student)
+            if not force and not students and state.is_current(current, item.content_hash):
+                records[item.student] = current[1]
+                skipped += 1
+            elif not item.gradable:
+                records[item.student] = not_gradable_record(item, assignment)
+                state.save(records[item.student], run_id)
+            else:
+                pending.append(item)
+        progress = Progress(len(pending))
+        if pending:
+            by_student = {item.student: item for item in pending}
+            with WorkerPool(min(workers, len(pending)), device) as pool:
+                for outcome in pool.run([{"student": i.student, "notebook": str(i.notebook)} for i in pending]):
+                    item = by_student[outcome.item["student"]]
+                    record = outcome_record(item, assignment, outcome.ok, outcome.result, outcome.reason)
+                    record.extra["worker_seconds"] = round(outcome.worker_seconds, 3)
+                    state.save(record, run_id)  # durable before it is counted
+                    records[item.student] = record
+                    progress.update(record, outcome.worker_seconds)
+        progress.close()
+    finally:
+        state.close()
+    everything = [records[item.student] for item in items]
+    fresh = [r for r in everything if r.student in {i.student for i in pending}]
+    run_info = {
+        "run id": run_id, "course directory": str(course_dir), "device": device, "workers": workers,
+        "submissions": len(everything),
+        "graded now": sum(r.status == GRADED for r in fresh),
+        "skipped (unchanged)": skipped,
+        "not gradable": sum(r.status == NOT_GRADED for r in everything),
+        "failed": sum(r.status == FAILED for r in everything),
+        "late": sum(r.late for r in everything),
+        "mean score": (sum(r.score for r in everything) / len(everything)) if everything else 0.0,
+        "grading wall time (s)": round(time.monotonic() - start, 2),
+    }
+    outputs = publish(course_dir, assignment, everything, run_info)
+    run_info["wall time (s)"] = round(time.monotonic() - start, 2)
+    _print_summary(out, assignment, run_info, outputs)
+    return run_info
+
+
+def _print_summary(out, assignment: str, info: dict, outputs: dict) -> None:
+    print(f"Autograded {assignment} in {info['course directory']}: {info['submissions']} submissions", file=out)
+    print(f"  graded now: {info['graded now']}   skipped (unchanged): {info['skipped (unchanged)']}   "
+          f"not gradable: {info['not gradable']}   failed: {info['failed']}   late: {info['late']}", file=out)
+    print(f"  mean score: {info['mean score']:.2f}/{MAX_SCORE}   wall time: {info['wall time (s)']:.1f} s "
+          f"with {info['workers']} worker(s) on {info['device']}", file=out)
+    print("  outputs:", file=out)
+    for name, path in outputs.items():
+        print(f"    {name + ':':<14} {path}", file=out)
+    out.flush()
+
+
+def main(*, assignment: str, course_dir: Path | str = ".", workers: int | None = None, device: str = "cpu",
+         students: list[str] | None = None, force: bool = False) -> int:
+    course_dir = Path(course_dir)
+    try:
+        _check_arguments(assignment, course_dir)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    info = run_batch(assignment=assignment, course_dir=course_dir, workers=workers or os.cpu_count() or 1,
+                     device=device, students=students or None, force=force)
+    return 0 if info["failed"] == 0 else 1

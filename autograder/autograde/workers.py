@@ -1,0 +1,199 @@
+"""N worker processes, each with its own sandbox zygote (and so its own sandbox uid), grading
+submissions handed out by the parent one at a time.
+
+Workers are started with multiprocessing's "forkserver" method: a fresh interpreter (never a
+fork of the parent, so the parent's state, CUDA included, cannot leak into them) imports the
+grader once and forks each worker from there, so replacing a dead worker is cheap. A work item
+goes out and a result comes back as plain dicts. A worker that dies, or holds one submission
+past `hard_timeout_s`, is killed and replaced, and that submission comes back as a failure with
+a reason; the batch goes on.
+"""
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import signal
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from typing import Callable, Iterator
+
+# Warm imports for the forkserver (see `_context`): every worker forks with these loaded.
+from autograder.pipeline import GradingContext, grade_submission  # noqa: F401
+from autograder.sandbox.client import Limits, Zygote
+
+# A submission's worst case: the whole notebook's time limit plus every check's probe time limit
+# and grace, plus a zygote restart. Past this the worker is presumed stuck.
+HARD_TIMEOUT_S = 600.0
+
+
+def grade_item(item: dict, state: dict) -> dict:
+    """The default task: grade item["notebook"] in this worker's warm zygote.
+
+    `state` persists across the items of one worker (it holds the zygote)."""
+    from pathlib import Path
+
+    zygote = state.get("zygote")
+    if zygote is None or zygote.process.poll() is not None:
+        if zygote is not None:
+            zygote.close()
+        zygote = state["zygote"] = Zygote()
+    context = GradingContext(zygote=zygote, device=state["device"], limits=state.get("limits") or Limits())
+    return grade_submission(Path(item["notebook"]), context).to_dict()
+
+
+def _die_with_parent() -> None:
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _worker_main(conn, task: Callable[[dict, dict], dict], device: str) -> None:
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    state: dict = {"device": device}
+    try:
+        while True:
+            try:
+                item = conn.recv()
+            except (EOFError, OSError):
+                break
+            if item is None:
+                break
+            try:
+                reply = {"ok": True, "result": task(item, state)}
+            except Exception as error:
+                reply = {"ok": False, "reason": f"the grader failed on this submission: {type(error).__name__}: {error}",
+                         "traceback": traceback.format_exc()[-4000:]}
+            conn.send(reply)
+    finally:
+        zygote = state.get("zygote")
+        if zygote is not None:
+            zygote.close()
+
+
+def _context():
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["autograder.autograde.workers"])
+    return context
+
+
+@dataclass
+class _Worker:
+    slot: int
+    process: multiprocessing.process.BaseProcess
+    conn: object
+    item: dict | None = None
+    started: float = 0.0
+
+
+@dataclass
+class Outcome:
+    item: dict
+    ok: bool
+    result: dict | None = None  # SubmissionResult.to_dict() when ok
+    reason: str = ""  # when not ok
+    worker_seconds: float = 0.0
+
+
+class WorkerPool:
+    def __init__(self, workers: int, device: str = "cpu", *, task: Callable[[dict, dict], dict] = grade_item,
+                 hard_timeout_s: float = HARD_TIMEOUT_S):
+        self.size, self.device, self.task, self.hard_timeout_s = max(1, workers), device, task, hard_timeout_s
+        self._context = _context()
+        self._workers: list[_Worker] = []
+        self.replaced = 0
+
+    def _start(self, slot: int) -> _Worker:
+        ours, theirs = self._context.Pipe()
+        process = self._context.Process(target=_worker_main, args=(theirs, self.task, self.device),
+                                        name=f"autograde-worker-{slot}", daemon=True)
+        process.start()
+        theirs.close()
+        return _Worker(slot, process, ours)
+
+    def _replace(self, worker: _Worker) -> None:
+        if worker.process.is_alive():
+            worker.process.kill()
+        worker.process.join(5)
+        worker.conn.close()
+        self._workers[self._workers.index(worker)] = self._start(worker.slot)
+        self.replaced += 1
+
+    def run(self, items: list[dict]) -> Iterator[Outcome]:
+        """Grade `items`; yields one Outcome per item as each finishes (in finishing order)."""
+        queue = deque(items)
+        if not self._workers:
+            self._workers = [self._start(slot) for slot in range(min(self.size, max(1, len(queue))))]
+        while queue or any(w.item is not None for w in self._workers):
+            for worker in self._workers:
+                if worker.item is None and queue:
+                    item = queue.popleft()
+                    try:
+                        worker.conn.send(item)
+                    except OSError:  # died while idle: replace it and retry the item
+                        queue.appendleft(item)
+                        self._replace(worker)
+                        continue
+                    worker.item, worker.started = item, time.monotonic()
+            busy = [w for w in self._workers if w.item is not None]
+            if not busy:
+                continue
+            ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=1.0)
+            for worker in busy:
+                outcome = self._collect(worker, ready)
+                if outcome is not None:
+                    yield outcome
+
+    def _collect(self, worker: _Worker, ready) -> Outcome | None:
+        item, seconds = worker.item, time.monotonic() - worker.started
+        if worker.conn in ready or worker.conn.poll():
+            try:
+                reply = worker.conn.recv()
+            except (EOFError, OSError):
+                reply = None
+            if reply is not None:
+                worker.item = None
+                if reply.get("ok"):
+                    return Outcome(item, True, reply["result"], "", seconds)
+                return Outcome(item, False, None, reply.get("reason", "the grader failed"), seconds)
+        if not worker.process.is_alive() or worker.process.sentinel in ready:
+            worker.process.join(1)
+            code = worker.process.exitcode
+            how = f"was killed by signal {signal.Signals(-code).name}" if code and code < 0 and -code in signal.Signals._value2member_map_ \
+                else f"exited with status {code}"
+            worker.item = None
+            self._replace(worker)
+            return Outcome(item, False, None, f"the grading worker process {how} while grading this submission "
+                                              "(it was replaced; the batch went on)", seconds)
+        if seconds > self.hard_timeout_s:
+            worker.item = None
+            self._replace(worker)
+            return Outcome(item, False, None, f"grading took longer than {self.hard_timeout_s:g} s; the worker "
+                                              "was stopped (it was replaced; the batch went on)", seconds)
+        return None
+
+    def close(self) -> None:
+        for worker in self._workers:
+            try:
+                worker.conn.send(None)
+            except OSError:
+                pass
+        deadline = time.monotonic() + 10
+        for worker in self._workers:
+            worker.process.join(max(0.1, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join(5)
+            worker.conn.close()
+        self._workers = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

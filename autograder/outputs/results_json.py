@@ -1,0 +1,33 @@
+"""Per student, Gradescope's results.json in nbgrader's feedback place:
+`COURSE/feedback/<student>/<assignment>/results.json`."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from autograder.autograde.records import GradedSubmission
+from autograder.outputs.feedback_html import safe_dir_name
+from autograder.outputs.gradescope import to_gradescope
+
+
+def results_json_path(course_dir: Path, assignment: str, student: str) -> Path:
+    return Path(course_dir) / "feedback" / safe_dir_name(student) / safe_dir_name(assignment) / "results.json"
+
+
+def gradescope_results(record: GradedSubmission) -> dict:
+    data = to_gradescope(record.result)
+    if record.status != "graded" and record.reason:
+        data["output"] = f"Not graded: {record.reason}." if record.status == "not graded" else \
+            f"Grading failed: {record.reason}. The course staff will look at it."
+    return data
+
+
+def write_results_json(course_dir: Path, assignment: str, records: list[GradedSubmission]) -> None:
+    for record in records:
+        if record.result is None:
+            continue
+        path = results_json_path(course_dir, assignment, record.student)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(gradescope_results(record), indent=2), encoding="utf-8")
+        tmp.replace(path)
