@@ -133,12 +133,12 @@ def write_class_report(course_dir: Path, assignment: str, records: list[GradedSu
         total = sum(statuses.values())
         per_check.append(dict(name=name, points=points, passed=statuses["passed"], failed=statuses["failed"],
                               error=statuses["error"], rate=statuses["passed"] / total if total else 0.0))
-    seen = Counter()
-    for record in records:
+    seen = Counter()  # only from work that was judged: a not-graded record's zeros name no misconception
+    for record in graded:
         if record.result:
             seen.update({c.misconception for c in record.result.checks if c.misconception})
     misconceptions = [(mid, n, MISCONCEPTIONS.get(mid, "")) for mid, n in seen.most_common()]
-    slowest = sorted(((r.student, r.result.execution_time_s, r.score) for r in records if r.result),
+    slowest = sorted(((r.student, r.result.execution_time_s, r.score) for r in graded),
                      key=lambda row: -row[1])[:SLOWEST]
 
     plots = dict(

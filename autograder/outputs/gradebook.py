@@ -2,9 +2,9 @@
 
 The assignment's structure (notebook, grade cells, solution cells, source cells) is saved the
 way `nbgrader generate_assignment` saves it: the kit's master notebook goes through nbgrader's
-own preprocessors up to and including `SaveCells`. Then, per student, in one transaction: the
-student and the submission are created if needed (an existing one is updated, never
-duplicated), every autograded cell gets the check's score as `auto_score` under its grade id,
+own preprocessors up to and including `SaveCells`. Then, in one transaction for the class, per
+student: the student and the submission are created if needed (an existing one is updated, never
+duplicated; what `Gradebook.add_submission` builds, with nbgrader's ORM classes), every autograded cell gets the check's score as `auto_score` under its grade id,
 and the written answer is left for manual grading (no auto score, `needs_manual_grade`), so
 `nbgrader export` and formgrader show the result with no extra step. A score a TA already
 entered by hand (`manual_score`) is never overwritten.
@@ -15,7 +15,6 @@ import contextlib
 import os
 import shutil
 import sys
-import warnings
 from pathlib import Path
 
 import nbformat
@@ -26,20 +25,40 @@ from autograder.autograde.records import GradedSubmission
 MASTER_NOTEBOOK = KIT_ROOT / "source" / "pytorch_slope" / NOTEBOOK
 
 
+def _alembic_head() -> str:
+    """What nbgrader's get_alembic_version finds by running the `alembic heads` command, read
+    in-process with alembic's own API (the command costs an interpreter start, and needs the
+    venv's bin/ on PATH)."""
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import _temp_alembic_ini
+
+    with _temp_alembic_ini("sqlite:////tmp/gradebook.db") as alembic_ini:
+        return ScriptDirectory.from_config(AlembicConfig(alembic_ini)).get_current_head()
+
+
 @contextlib.contextmanager
-def _alembic_on_path():
-    """nbgrader runs the `alembic` command when it creates a database; make the one installed
-    next to this interpreter findable even when the venv's bin/ is not on PATH."""
-    saved = os.environ.get("PATH")
-    if shutil.which("alembic") is None:
-        os.environ["PATH"] = os.pathsep.join(filter(None, [str(Path(sys.executable).parent), saved]))
+def _fast_new_database():
+    """Let nbgrader stamp a new gradebook with its alembic version without a subprocess."""
+    import nbgrader.api
+
+    original = nbgrader.api.get_alembic_version
+    try:
+        head = _alembic_head()
+    except Exception:  # fall back to nbgrader's own way, with the interpreter's bin/ on PATH
+        head = None
+    nbgrader.api.get_alembic_version = (lambda: head) if head else original
+    saved_path = os.environ.get("PATH")
+    if head is None and shutil.which("alembic") is None:
+        os.environ["PATH"] = os.pathsep.join(filter(None, [str(Path(sys.executable).parent), saved_path]))
     try:
         yield
     finally:
-        if saved is None:
+        nbgrader.api.get_alembic_version = original
+        if saved_path is None:
             os.environ.pop("PATH", None)
         else:
-            os.environ["PATH"] = saved
+            os.environ["PATH"] = saved_path
 
 
 def course_settings(course_dir: Path):
@@ -74,60 +93,76 @@ def save_assignment_structure(coursedir, assignment: str, master: Path = MASTER_
         notebook, resources = preprocessor(config=coursedir.config).preprocess(notebook, resources)
 
 
-def _score_cells(gb, record: GradedSubmission, assignment: str, notebook_id: str) -> None:
-    from nbgrader.api import MissingEntry
+def _new_submission(gb, assignment, student, timestamp):
+    """A submission with a grade per grade cell and a comment per solution cell: what
+    Gradebook.add_submission builds, without its commit, so the whole class is one transaction."""
+    from nbgrader.api import Comment, Grade, SubmittedAssignment, SubmittedNotebook
 
+    submission = SubmittedAssignment(assignment=assignment, student=student, timestamp=timestamp)
+    gb.db.add(submission)
+    for notebook in assignment.notebooks:
+        submitted = SubmittedNotebook(notebook=notebook, assignment=submission)
+        rows = [submitted]
+        rows += [Grade(cell=cell, notebook=submitted) for cell in notebook.grade_cells]
+        rows += [Comment(cell=cell, notebook=submitted) for cell in notebook.solution_cells]
+        for cell in notebook.task_cells:
+            rows += [Comment(cell=cell, notebook=submitted), Grade(cell=cell, notebook=submitted)]
+        gb.db.add_all(rows)
+    return submission
+
+
+def _score_cells(submitted_notebook, record: GradedSubmission) -> None:
     scores = {c.name: float(c.score) for c in record.result.checks} if record.result else {}
-    for name in CHECKS:
-        try:
-            grade = gb.find_grade(name, notebook_id, assignment, record.student)
-        except MissingEntry:
-            continue
-        grade.auto_score = scores.get(name, 0.0)
-        # nbgrader's SaveAutoGrades rule: a hand-entered score keeps the cell in the manual queue
-        grade.needs_manual_grade = grade.manual_score is not None
     nothing_submitted = record.notebook is None
-    for name in MANUAL_CHECKS:
-        try:
-            grade = gb.find_grade(name, notebook_id, assignment, record.student)
-        except MissingEntry:
-            continue
-        if nothing_submitted:  # no notebook, so no written answer: 0, nothing to read
-            grade.auto_score = 0.0
+    for grade in submitted_notebook.grades:
+        name = grade.cell.name
+        if name in MANUAL_CHECKS:
+            if nothing_submitted:  # no notebook, so no written answer: 0, nothing to read
+                grade.auto_score = 0.0
+                grade.needs_manual_grade = grade.manual_score is not None
+            else:  # the TA grades it; a mark already given stays
+                grade.auto_score = None
+                grade.needs_manual_grade = grade.manual_score is None
+        elif name in CHECKS:
+            grade.auto_score = scores.get(name, 0.0)
+            # nbgrader's SaveAutoGrades rule: a hand-entered score keeps the cell in the manual queue
             grade.needs_manual_grade = grade.manual_score is not None
-        else:
-            grade.auto_score = None
-            grade.needs_manual_grade = grade.manual_score is None
 
 
 def record_in_gradebook(course_dir: Path, assignment: str, records: list[GradedSubmission]) -> None:
-    """Record every record's per-check scores in the course's nbgrader gradebook."""
+    """Record every record's per-check scores in the course's nbgrader gradebook, in one
+    transaction (all of the class or, on an error, none of it)."""
     from nbgrader import utils
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import Gradebook, MissingEntry, Student
 
+    Path(course_dir).mkdir(parents=True, exist_ok=True)
     coursedir = course_settings(course_dir)
+    if coursedir.db_url.startswith("sqlite:///"):
+        Path(coursedir.db_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     notebook_id = Path(NOTEBOOK).stem
-    with _alembic_on_path():
+    with _fast_new_database():
         save_assignment_structure(coursedir, assignment)
         gb = Gradebook(coursedir.db_url, coursedir.course_id)
     with gb:
-        for record in records:
-            try:
-                gb.find_student(record.student)
-            except MissingEntry:
-                gb.add_student(record.student)
-            timestamp = utils.parse_utc(record.timestamp) if record.timestamp else None
-            try:
-                submission = gb.find_submission(assignment, record.student)
-            except MissingEntry:
-                with warnings.catch_warnings():  # nbgrader's own add_submission trips SQLAlchemy's autoflush warning
-                    warnings.simplefilter("ignore")
-                    submission = gb.add_submission(assignment, record.student, timestamp=timestamp)
-            else:
-                submission.timestamp = timestamp
-            try:
-                _score_cells(gb, record, assignment, notebook_id)
-                gb.db.commit()
-            except Exception:
-                gb.db.rollback()
-                raise
+        try:
+            with gb.db.no_autoflush:
+                the_assignment = gb.find_assignment(assignment)
+                latest = {record.student: record for record in records}  # one row per student
+                for record in latest.values():
+                    student = gb.db.get(Student, record.student)
+                    if student is None:
+                        student = Student(id=record.student)
+                        gb.db.add(student)
+                    timestamp = utils.parse_utc(record.timestamp) if record.timestamp else None
+                    try:
+                        submission = gb.find_submission(assignment, record.student)
+                        submission.timestamp = timestamp
+                    except MissingEntry:
+                        submission = _new_submission(gb, the_assignment, student, timestamp)
+                    for submitted in submission.notebooks:
+                        if submitted.notebook.name == notebook_id:
+                            _score_cells(submitted, record)
+            gb.db.commit()
+        except Exception:
+            gb.db.rollback()
+            raise
