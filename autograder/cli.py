@@ -25,6 +25,15 @@ def _existing_file(value: str) -> Path:
     return path
 
 
+def _term_name(value: str) -> str:
+    from autograder.release.term import check_term_name
+
+    try:
+        return check_term_name(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m autograder", description="Grade the pytorch_slope assignment.")
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -34,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the checks run (default: cpu)")
     grade.add_argument("--format", choices=["text", "gradescope"], default="text",
                        help="text: a readable report; gradescope: results.json on stdout")
+
+    release = verbs.add_parser("release", help="derive a term's parameters, generate, verify and seal release/")
+    release.add_argument("--term", type=_term_name, help="term name, e.g. 2027-spring (--check-only: default the committed term)")
+    release.add_argument("--check-only", action="store_true", help="verify the committed release; change nothing")
+
+    bundle = verbs.add_parser("gradescope-bundle", help="write the Gradescope autograder zip")
+    bundle.add_argument("--output", type=Path, default=Path("autograder.zip"), help="zip to write (default: autograder.zip)")
 
     autograde = verbs.add_parser("autograde", help="grade a whole class in nbgrader's layout (submitted/<student>/ASSIGNMENT/)")
     autograde.add_argument("assignment", help="the assignment to grade (pytorch_slope)")
@@ -65,4 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         from autograder.grade import main as verb
     elif args.verb == "autograde":
         from autograder.autograde.main import main as verb
+    elif args.verb == "release":
+        from autograder.release.main import main as verb
+    elif args.verb == "gradescope-bundle":
+        from autograder.gradescope.bundle import main as verb
     return verb(**options)

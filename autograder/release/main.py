@@ -1,0 +1,208 @@
+"""The `release` verb.
+
+`main(term="2027-spring", check_only=False)` writes the term into the kit and refuses to finish
+unless every verification passes: on any failure the kit's files are put back as they were and
+the report says why. The MANIFEST is written last, as the seal of a verified release.
+
+`main(term=None, check_only=True)` changes nothing: it checks that the committed files are what
+`release` makes for the committed term (the MANIFEST's, or `term` if given) and runs every
+verification on them.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from autograder.assignment import ASSIGNMENT, GRADING_FILE, KIT_ROOT, NOTEBOOK
+from autograder.release import generate, manifest, notebook, solutions, term, verify
+
+
+class _Paths:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.master = self.root / "source" / ASSIGNMENT / NOTEBOOK
+        self.release = self.root / "release" / ASSIGNMENT
+        self.solution = self.root / "solutions" / solutions.SOLUTION_NAME
+        # grading.json lives in the package; the kit's package is the one under root
+        self.grading = self.root / GRADING_FILE.relative_to(KIT_ROOT)
+
+
+def _log(message: str) -> None:
+    print(message, flush=True)
+
+
+def _snapshot(paths: _Paths) -> dict[Path, bytes | None]:
+    files = [paths.master, paths.grading, paths.solution]
+    files += [p for p in paths.release.rglob("*") if p.is_file()] if paths.release.is_dir() else []
+    return {p: (p.read_bytes() if p.is_file() else None) for p in files}
+
+
+def _restore(paths: _Paths, snapshot: dict[Path, bytes | None]) -> None:
+    shutil.rmtree(paths.release, ignore_errors=True)
+    for path, data in snapshot.items():
+        if data is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+
+
+def _report(title: str, failures: list[str], notes: list[str], hint: str) -> int:
+    for note in notes:
+        _log(f"note: {note}")
+    if failures:
+        _log(f"\n{title}: FAILED, {len(failures)} problem(s):")
+        for failure in failures:
+            _log("  - " + failure.replace("\n", "\n    "))
+        _log(hint)
+        return 1
+    _log(f"\n{title}: OK")
+    return 0
+
+
+def release(term_name: str, root: Path = KIT_ROOT) -> int:
+    start = time.perf_counter()
+    paths = _Paths(root)
+    params = term.derive(term_name)
+    _log(f"release for term {term_name!r}: " + ", ".join(f"{k} = {v!r}" for k, v in params.visible().items()))
+    snapshot = _snapshot(paths)
+    failures: list[str] = []
+    try:
+        notebook.write_parameters(paths.master, params)
+        notebook.write_grading(paths.grading, params)
+        _log("generating release/ with nbgrader ...")
+        generate.regenerate_release(paths.root)
+        _log("executing the master ...")
+        try:
+            executed = solutions.execute_master(paths.master)
+        except Exception as error:
+            failures.append(f"[plots] the master does not run top to bottom: {type(error).__name__}: {error}")
+        else:
+            solutions.write_solution(executed, paths.root)
+            _log("verifying ...")
+            failures += verify.verify(paths.root, params, executed, log=_log)
+        if failures:
+            _restore(paths, snapshot)
+        else:
+            manifest.write(params, paths.release)
+    except BaseException:
+        _restore(paths, snapshot)
+        raise
+    _log(f"({time.perf_counter() - start:.0f} s)")
+    if failures:
+        return _report(f"release {term_name}", failures, [],
+                       "Nothing was changed: the kit's files were put back as they were before this run.")
+    _report(f"release {term_name}", [], [], "")
+    return _done(paths, params)
+
+
+def _done(paths: _Paths, params) -> int:
+    rel = lambda p: p.relative_to(paths.root).as_posix()  # noqa: E731
+    _log("wrote " + ", ".join(rel(p) for p in (paths.master, paths.grading, paths.release, paths.solution)))
+    _log(f"commit them (the release is for term {params.term!r}); `python -m autograder release --check-only` re-verifies")
+    return 0
+
+
+def integrity(paths: _Paths, params, committed_manifest: dict | None) -> tuple[list[str], list[str]]:
+    """The committed files against a fresh generation for the term: (failures, notes)."""
+    failures, notes = [], []
+    try:
+        found = notebook.read_parameters(paths.master)
+    except Exception as error:
+        found = {}
+        failures.append(f"the master's parameters cell cannot be read: {error}")
+    if found and found != params.visible():
+        failures.append(f"the master's parameters {found} are not the term's {params.visible()}")
+    grading = paths.grading.read_text(encoding="utf-8") if paths.grading.is_file() else None
+    if grading != notebook.grading_json(params):
+        failures.append(f"{paths.grading.relative_to(paths.root).as_posix()} is not the term's grading settings "
+                        f"(term {params.term!r}); it holds: {(grading or 'nothing').strip()[:200]}")
+
+    with tempfile.TemporaryDirectory(prefix="release-check-") as scratch:
+        fresh = generate.released_files(generate.generate(paths.root, Path(scratch) / "course"))
+    committed = generate.released_files(paths.release, exclude=(manifest.MANIFEST_NAME,)) if paths.release.is_dir() else {}
+    for rel in sorted(set(fresh) | set(committed)):
+        where = f"release/{ASSIGNMENT}/{rel}"
+        if rel not in committed:
+            failures.append(f"{where} is missing (a fresh generate_assignment makes it)")
+        elif rel not in fresh:
+            failures.append(f"{where} is not part of a fresh generate_assignment")
+        elif committed[rel] != fresh[rel]:
+            failures.append(f"{where} differs from a fresh generate_assignment of the master")
+
+    if committed_manifest is None:
+        failures.append(f"release/{ASSIGNMENT}/{manifest.MANIFEST_NAME} is missing or not JSON")
+    else:
+        expected = manifest.build(params, paths.release)
+        for key in ("assignment", "term", "parameters"):
+            if committed_manifest.get(key) != expected[key]:
+                failures.append(f"MANIFEST.json: {key} is {committed_manifest.get(key)!r}, expected {expected[key]!r}")
+        recorded = committed_manifest.get("sha256", {})
+        for rel in sorted(set(recorded) | set(expected["sha256"])):
+            if rel not in expected["sha256"]:
+                failures.append(f"MANIFEST.json lists {rel}, which is not in release/")
+            elif rel not in recorded:
+                failures.append(f"MANIFEST.json has no checksum for release/{rel}")
+            elif recorded[rel] != expected["sha256"][rel]:
+                failures.append(f"release/{rel} does not match its sha256 in MANIFEST.json (changed after release)")
+        for name, version in expected["versions"].items():
+            if committed_manifest.get("versions", {}).get(name) != version:
+                notes.append(f"the release was verified with {name} {committed_manifest.get('versions', {}).get(name)}, "
+                             f"this environment has {version}")
+    if not paths.solution.is_file():
+        failures.append(f"{paths.solution.relative_to(paths.root).as_posix()} is missing")
+    return failures, notes
+
+
+def check(term_name: str | None, root: Path = KIT_ROOT) -> int:
+    start = time.perf_counter()
+    paths = _Paths(root)
+    try:
+        committed_manifest = manifest.read(paths.release)
+    except (OSError, ValueError):
+        committed_manifest = None
+    committed_term = (committed_manifest or {}).get("term")
+    if term_name is None:
+        if committed_term is None:
+            return _report("release --check-only", [f"release/{ASSIGNMENT}/{manifest.MANIFEST_NAME} is missing or has no term, "
+                                                     "and no --term was given"], [],
+                           "Run `python -m autograder release --term NAME` and commit the result.")
+        term_name = committed_term
+    failures: list[str] = []
+    if committed_term is not None and committed_term != term_name:
+        failures.append(f"the committed release is for term {committed_term!r}, not {term_name!r}")
+    params = term.derive(term_name)
+    _log(f"release --check-only: term {term_name!r}")
+    _log("  integrity (parameters, grading.json, fresh generate_assignment, MANIFEST checksums) ...")
+    found, notes = integrity(paths, params, committed_manifest)
+    failures += found
+    _log(f"  integrity: {'ok' if not found else f'{len(found)} failure(s)'}")
+    if failures:
+        notes.append("the execution checks were skipped: the committed files are not this term's release")
+    else:
+        _log("  executing the master ...")
+        try:
+            executed = solutions.execute_master(paths.master)
+        except Exception as error:
+            failures.append(f"[plots] the master does not run top to bottom: {type(error).__name__}: {error}")
+        else:
+            if solutions.solution_text(executed).encode("utf-8") != paths.solution.read_bytes():
+                failures.append(f"[solutions] {paths.solution.relative_to(paths.root).as_posix()} is not what executing "
+                                "the master gives now")
+            failures += verify.verify(paths.root, params, executed, log=_log)
+    _log(f"  ({time.perf_counter() - start:.0f} s)")
+    return _report(f"release --check-only (term {term_name!r})", failures, notes,
+                   f"To fix: run `python -m autograder release --term {term_name}` (or restore the committed files "
+                   "with git) and commit the result.")
+
+
+def main(*, term: str | None = None, check_only: bool = False) -> int:
+    if check_only:
+        return check(term)
+    if term is None:
+        print("error: --term is required (only --check-only may leave it out)", file=sys.stderr)
+        return 2
+    return release(term)

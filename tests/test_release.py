@@ -1,0 +1,181 @@
+"""The per-term release: `python -m autograder release --term NAME [--check-only]`.
+
+* a term's parameters are a pure function of its name, within the ranges, and tell the story;
+* the same term writes the same bytes (parameters cell, grading.json, release, manifest);
+* the committed state is a sealed release: MANIFEST checksums, term and parameters agree;
+* `--check-only` passes on the committed state and fails, with a report, on a tampered copy.
+Nothing here writes into the real tree: every write goes to a temporary copy.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder.release import manifest, notebook
+from autograder.release.term import PARAMETER_NAMES, derive, range_problems, simulate, story_problems
+
+ROOT = Path(__file__).resolve().parents[1]
+MASTER = ROOT / "source" / "pytorch_slope" / "pytorch_slope.ipynb"
+RELEASE = ROOT / "release" / "pytorch_slope"
+TERMS = [f"{year}-{season}" for year in range(2024, 2049) for season in ("spring", "summer", "fall", "winter")]
+
+
+def _committed_term() -> str:
+    return json.loads((ROOT / "autograder" / "grading.json").read_text())["term"]
+
+
+# --------------------------------------------------------------------------- parameters
+
+def test_same_term_same_numbers():
+    assert derive("2027-spring") == derive("2027-spring")
+    assert notebook.parameters_source(derive("2027-spring")) == notebook.parameters_source(derive("2027-spring"))
+
+
+def test_different_terms_give_different_numbers():
+    a, b = derive("2026-fall"), derive("2027-spring")
+    assert a.visible() != b.visible()
+    assert a.grading_seed != b.grading_seed
+    assert len({derive(t).grading_seed for t in TERMS}) == len(TERMS)
+    assert len({tuple(derive(t).visible().values()) for t in TERMS}) == len(TERMS)
+
+
+def test_bad_term_names_are_refused():
+    for bad in ("", "a b", "../x", "-x", "x" * 65):
+        with pytest.raises(ValueError):
+            derive(bad)
+
+
+def test_parameters_within_ranges_and_story_holds_for_many_terms():
+    for name in TERMS:
+        p = derive(name)
+        assert list(p.visible()) == list(PARAMETER_NAMES)
+        assert range_problems(p) == [], name
+        assert 1.0 <= abs(p.TRUE_SLOPE) <= 4.0 and 0.05 <= p.NOISE_STD <= 0.3, name
+        assert 4.95 <= abs(p.W_INIT - p.TRUE_SLOPE) <= 10.05, name
+        assert abs(p.W_INIT_SECOND - p.TRUE_SLOPE) > abs(p.W_INIT - p.TRUE_SLOPE) + 2.5, name
+        assert 0.05 <= p.LR <= 0.15 and 4 <= p.EPOCHS <= 6, name
+        sim = simulate(p)
+        losses = sim["first"]["losses"]
+        assert len(losses) == p.EPOCHS
+        assert losses[1] <= 0.5 * losses[0], f"{name}: the first epoch is not a big step"
+        assert all(b < a for a, b in zip(losses, losses[1:])), name
+        assert sim["first"]["final_loss"] - sim["floor"] <= 0.01 * (losses[0] - sim["floor"]), name
+        assert abs(sim["first"]["w_final"] - p.TRUE_SLOPE) <= 0.5, name
+        assert story_problems(p, sim) == []
+
+
+def test_story_check_rejects_a_slow_learning_rate():
+    from dataclasses import replace
+
+    slow = replace(derive("2026-fall"), LR=0.05, EPOCHS=4)
+    problems = story_problems(slow)
+    assert any("noise floor" in p or "convergence" in p for p in problems), problems
+
+
+def test_rewriting_the_parameters_cell_is_byte_identical(tmp_path):
+    a, b = tmp_path / "a.ipynb", tmp_path / "b.ipynb"
+    for path in (a, b):
+        shutil.copy(MASTER, path)
+        notebook.write_parameters(path, derive("2031-fall"))
+    assert a.read_bytes() == b.read_bytes()
+    assert notebook.read_parameters(a) == derive("2031-fall").visible()
+    # the committed master is exactly what the committed term writes
+    c = tmp_path / "c.ipynb"
+    shutil.copy(MASTER, c)
+    notebook.write_parameters(c, derive(_committed_term()))
+    assert c.read_bytes() == MASTER.read_bytes()
+    notebook.write_parameters(c, derive("2031-spring"))
+    assert c.read_bytes() != MASTER.read_bytes()
+
+
+# --------------------------------------------------------------------------- committed state
+
+def test_committed_state_is_a_sealed_release():
+    sealed = manifest.read(RELEASE)
+    params = derive(sealed["term"])
+    assert sealed["term"] == _committed_term()
+    assert sealed["parameters"] == params.visible() == notebook.read_parameters(MASTER)
+    assert (ROOT / "autograder" / "grading.json").read_text() == notebook.grading_json(params)
+    released = sorted(p.relative_to(RELEASE.parent).as_posix() for p in RELEASE.rglob("*")
+                      if p.is_file() and p.name != manifest.MANIFEST_NAME)
+    assert sorted(sealed["sha256"]) == released
+    for rel, digest in sealed["sha256"].items():
+        assert hashlib.sha256((RELEASE.parent / rel).read_bytes()).hexdigest() == digest, rel
+    assert set(sealed["versions"]) == {"python", "torch", "nbgrader"}
+    assert (ROOT / "solutions" / "pytorch_slope_solution.ipynb").is_file()
+
+
+# --------------------------------------------------------------------------- generation
+
+def _course(tmp_path: Path, name: str, term_name: str) -> Path:
+    root = tmp_path / name
+    (root / "source").mkdir(parents=True)
+    shutil.copytree(ROOT / "source" / "pytorch_slope", root / "source" / "pytorch_slope")
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    notebook.write_parameters(root / "source" / "pytorch_slope" / "pytorch_slope.ipynb", derive(term_name))
+    return root
+
+
+@pytest.mark.slow
+def test_same_term_gives_byte_identical_release_and_manifest(tmp_path):
+    from autograder.release.generate import generate, released_files
+
+    folders = {}
+    for name, term_name in (("a", "2030-fall"), ("b", "2030-fall"), ("c", "2030-spring")):
+        root = _course(tmp_path, name, term_name)
+        folders[name] = generate(root, tmp_path / f"{name}-course")
+    files = {name: released_files(folder) for name, folder in folders.items()}
+    assert files["a"] == files["b"]
+    assert manifest.dumps(manifest.build(derive("2030-fall"), folders["a"])) == \
+        manifest.dumps(manifest.build(derive("2030-fall"), folders["b"]))
+    assert files["a"] != files["c"], "another term must change the release (its parameters cell)"
+
+
+# --------------------------------------------------------------------------- --check-only
+
+def _kit_copy(tmp_path: Path) -> Path:
+    kit = tmp_path / "kit"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for tree in ("autograder", "source", "release", "solutions"):
+        shutil.copytree(ROOT / tree, kit / tree, ignore=ignore)
+    shutil.copy(ROOT / "nbgrader_config.py", kit)
+    return kit
+
+
+def _check_only(kit: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(kit))  # the copy's package, so KIT_ROOT is the copy
+    return subprocess.run([sys.executable, "-m", "autograder", "release", "--check-only"], cwd=kit, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_check_only_fails_with_a_clear_report_on_a_tampered_release(tmp_path):
+    kit = _kit_copy(tmp_path)
+    released = kit / "release" / "pytorch_slope" / "pytorch_slope.ipynb"
+    released.write_text(released.read_text().replace("Fitting a slope by hand", "Fitting a slope by foot"))
+    grading = kit / "autograder" / "grading.json"
+    grading.write_text(grading.read_text().replace('"grading_seed": ', '"grading_seed": 1'))
+    proc = _check_only(kit)
+    report = proc.stdout
+    assert proc.returncode == 1, report + proc.stderr
+    assert "FAILED" in report
+    assert "release/pytorch_slope/pytorch_slope.ipynb differs from a fresh generate_assignment" in report
+    assert "release/pytorch_slope/pytorch_slope.ipynb does not match its sha256 in MANIFEST.json" in report
+    assert "autograder/grading.json is not the term's grading settings" in report
+    assert "To fix: run `python -m autograder release --term" in report
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("KIT_CI_RUNS_RELEASE_CHECK") == "1",
+                    reason=".ci/run runs `release --check-only` itself right after the tests")
+def test_check_only_passes_on_the_committed_state(tmp_path):
+    proc = _check_only(_kit_copy(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "OK" in proc.stdout.splitlines()[-1]
