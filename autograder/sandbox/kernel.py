@@ -48,7 +48,11 @@ def _probe_in_fork(namespace: dict, request: dict) -> dict:
         # CUDA cannot be used again in a fork once this process initialised it (the notebook did).
         return run_probe(*args)
     read_end, write_end = os.pipe()
-    pid = os.fork()
+    pid = _fork_with_retry()
+    if pid is None:
+        os.close(read_end)
+        os.close(write_end)
+        return {"status": CRASHED, "reason": "no process could be started for it (the notebook's processes used up the limit)"}
     if pid == 0:
         os.close(read_end)
         me = os.getpid()
@@ -88,6 +92,36 @@ def _probe_in_fork(namespace: dict, request: dict) -> dict:
         return {"status": CRASHED, "reason": f"the process running it {_describe_exit(status)} before answering"}
 
 
+def _fork_with_retry(tries: int = 20) -> int | None:
+    """os.fork(), waiting a little while the process limit is still full of dying processes."""
+    for _ in range(tries):
+        try:
+            return os.fork()
+        except BlockingIOError:
+            time.sleep(0.1)
+    return None
+
+
+def _sweep_strays(uid: int | None) -> None:
+    """Kill every other process of this sandbox's uid (what the notebook left running: a fork
+    bomb's survivors, background workers) and reap our own exited children, so that they hold
+    neither the process limit nor the CPU while the checks run. Only when the sandbox runs as
+    its own uid: otherwise kill(-1) would reach the grader's processes."""
+    if uid is None or os.getuid() != uid:
+        return
+    for _ in range(50):
+        try:
+            os.kill(-1, signal.SIGKILL)  # every process of this uid except this one
+        except ProcessLookupError:
+            pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            return  # no children left; orphans of the uid are gone with kill(-1)
+        time.sleep(0.01)
+
+
 def _exit_if_forked_by_student(owner: int) -> None:
     """A process that student code forked returns from the same call as its parent; it must
     not go on to answer the grader (its messages would interleave with the real ones)."""
@@ -110,9 +144,11 @@ def serve(sock: socket.socket, request: dict) -> None:
                 for result in execute_cells(message["cells"], namespace, float(message["cell_timeout_s"])):
                     _exit_if_forked_by_student(me)
                     protocol.send_message(sock, {"event": "cell", **result})
+                _sweep_strays(request.get("uid"))
                 defined = [name for name in STEP_FUNCTIONS if callable(namespace.get(name))]
                 protocol.send_message(sock, {"event": "executed", "defined": defined})
             elif message["op"] == "probe":
+                _sweep_strays(request.get("uid"))
                 protocol.send_message(sock, {"event": "probe", **_probe_in_fork(namespace, message)})
             else:
                 break
