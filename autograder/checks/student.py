@@ -15,7 +15,7 @@ class Student:
         try:
             reply = self.submission.probe(name, inputs)
         except SandboxDied as died:
-            raise Feedback("sandbox_died", detail=f"It {died.reason}.") from None
+            raise Feedback("sandbox_died", detail=died.reason[:1].upper() + died.reason[1:] + ".") from None
         status = reply["status"]
         if status == "ok":
             return reply["observations"]
