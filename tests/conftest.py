@@ -1,0 +1,44 @@
+"""Shared fixtures of the kit's tests: one sandbox zygote for the whole session, and the corpus
+of scenario notebooks (tests/corpus/scenarios.py) written once to a temporary folder."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS_DIR = Path(__file__).resolve().parent
+if str(TESTS_DIR) not in sys.path:  # `corpus.scenarios` is importable from every test module
+    sys.path.insert(0, str(TESTS_DIR))
+
+from corpus.scenarios import SCENARIOS  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def zygote():
+    """One warm sandbox parent for every engine-path test of the session."""
+    from autograder.sandbox.client import Zygote
+
+    with Zygote() as started:
+        yield started
+
+
+@pytest.fixture(scope="session")
+def corpus_notebooks(tmp_path_factory) -> dict[str, Path]:
+    """Every scenario's notebook, written once: scenario name -> path."""
+    folder = tmp_path_factory.mktemp("corpus")
+    return {s.name: s.write(folder / s.name / "pytorch_slope.ipynb") for s in SCENARIOS}
+
+
+# The tests' time limits. The engine's defaults (20 s a cell, 10 s a probe) are meant for
+# students' real work; the corpus's cells and checks each take well under a second, so tighter
+# limits keep the scenarios that hang (a looping step is called by four top-level cells) short.
+TEST_CELL_TIMEOUT_S = 5.0
+TEST_PROBE_TIMEOUT_S = 3.0
+
+
+@pytest.fixture(scope="session")
+def grading_limits():
+    from autograder.sandbox.client import Limits
+
+    return Limits(cell_timeout_s=TEST_CELL_TIMEOUT_S, probe_timeout_s=TEST_PROBE_TIMEOUT_S)

@@ -1,0 +1,183 @@
+"""`python -m autograder grade`, the contract other tools call.
+
+A few real subprocesses (each costs an interpreter with torch): the reference in both formats, a
+submission that kills its own process, and misuse. The other broken submissions go through the
+same command in-process (`autograder.cli.main`), sharing the session's zygote.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import autograder.grade
+from autograder.assignment import CHECKS, MAX_SCORE
+from autograder.cli import main as cli_main
+from autograder.corpus import make_submission, write_submission
+from autograder.pipeline import GradingContext
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_NAMES = ["forward", "loss", "gradient", "update", "zero_grad", "final_loss"]
+
+
+def grade_cmd(*args, timeout=180):
+    return subprocess.run([sys.executable, "-m", "autograder", "grade", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def assert_clean_misuse(proc, *phrases):
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout, proc.stderr
+    assert proc.stdout == ""
+    message = proc.stderr.strip().splitlines()[-1]  # argparse prints its usage above the message
+    for phrase in phrases:
+        assert phrase in message, proc.stderr
+
+
+@pytest.fixture(scope="module")
+def reference_notebook(tmp_path_factory):
+    return write_submission(tmp_path_factory.mktemp("cli") / "reference.ipynb", make_submission())
+
+
+# --------------------------------------------------------------------------- real subprocesses
+
+def test_reference_text_report(reference_notebook):
+    proc = grade_cmd(reference_notebook)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert f"Total: {MAX_SCORE}/{MAX_SCORE}" in proc.stdout, proc.stdout
+    for name, points in CHECKS.items():
+        assert f"PASS  {name:<11} {points}/{points}" in proc.stdout, proc.stdout
+
+
+def _assert_gradescope_schema(report: dict):
+    assert {"score", "execution_time", "output", "tests"} <= set(report)
+    assert isinstance(report["score"], (int, float)) and isinstance(report["execution_time"], (int, float))
+    assert isinstance(report["output"], str)
+    assert [t["name"] for t in report["tests"]] == TEST_NAMES
+    for test in report["tests"]:
+        assert set(test) >= {"name", "score", "max_score", "status", "output", "visibility"}, test
+        assert test["max_score"] == CHECKS[test["name"]]
+        assert test["status"] in ("passed", "failed")
+        assert (test["status"] == "passed") == (test["score"] == test["max_score"])
+        assert isinstance(test["output"], str) and test["output"]
+        assert test["visibility"] in ("visible", "hidden", "after_due_date", "after_published")
+    assert report["score"] == sum(t["score"] for t in report["tests"])
+
+
+def test_reference_gradescope_json(reference_notebook):
+    proc = grade_cmd(reference_notebook, "--format", "gradescope")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)  # stdout is the JSON and nothing else
+    _assert_gradescope_schema(report)
+    assert report["score"] == MAX_SCORE
+    assert all(t["status"] == "passed" for t in report["tests"])
+
+
+def test_submission_that_exits_its_process_scores_zero(tmp_path):
+    notebook = write_submission(tmp_path / "exits.ipynb",
+                                make_submission(extra_cells=["import os\nos._exit(0)"]))
+    proc = grade_cmd(notebook, "--format", "gradescope")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    _assert_gradescope_schema(report)
+    assert report["score"] == 0
+    assert "Execution stopped" in report["output"] and "process ended" in report["output"], report["output"]
+    assert all("process ended" in t["output"] for t in report["tests"])
+
+
+def test_missing_file_is_misuse(tmp_path):
+    assert_clean_misuse(grade_cmd(tmp_path / "nowhere.ipynb"), "no such file", "nowhere.ipynb")
+
+
+def test_bad_flag_value_is_misuse(reference_notebook):
+    assert_clean_misuse(grade_cmd(reference_notebook, "--format", "xml"), "--format", "invalid choice")
+    assert_clean_misuse(grade_cmd(reference_notebook, "--device", "tpu"), "--device", "invalid choice")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present here: tests/test_cuda.py grades on it")
+def test_cuda_asked_for_without_cuda(reference_notebook):
+    assert_clean_misuse(grade_cmd(reference_notebook, "--device", "cuda"), "CUDA", "--device cpu")
+
+
+# --------------------------------------------------------------------------- in-process, same command
+
+@pytest.fixture
+def grade_in_process(monkeypatch, capsys, zygote, grading_limits):
+    """`python -m autograder grade ... --format gradescope` in this process, on the shared zygote."""
+
+    @contextlib.contextmanager
+    def shared_zygote():
+        yield zygote
+
+    monkeypatch.setattr(autograder.grade, "Zygote", shared_zygote)
+    monkeypatch.setattr(autograder.grade, "GradingContext", functools.partial(GradingContext, limits=grading_limits))
+
+    def grade(path: Path) -> dict:
+        capsys.readouterr()
+        status = cli_main(["grade", str(path), "--format", "gradescope"])
+        assert status == 0
+        report = json.loads(capsys.readouterr().out)
+        _assert_gradescope_schema(report)
+        return report
+
+    return grade
+
+
+def _only_reason(report, *phrases):
+    assert report["score"] == 0
+    for text in [report["output"]] + [t["output"] for t in report["tests"]]:
+        for phrase in phrases:
+            assert phrase in text, text
+
+
+def test_invalid_json(grade_in_process, tmp_path):
+    path = tmp_path / "broken.ipynb"
+    path.write_text('{"cells": [')
+    _only_reason(grade_in_process(path), "not a valid notebook", "not JSON")
+
+
+def test_json_that_is_not_a_notebook(grade_in_process, tmp_path):
+    path = tmp_path / "list.ipynb"
+    path.write_text('{"name": "my homework", "answers": [1, 2, 3]}')
+    _only_reason(grade_in_process(path), "not a Jupyter notebook")
+
+
+def test_notebook_without_the_functions(grade_in_process, tmp_path):
+    notebook = make_submission()
+    notebook.cells = [c for c in notebook.cells
+                      if not c.source.lstrip().startswith(("def forward", "def criterion", "def update", "def zero_grad"))]
+    report = grade_in_process(write_submission(tmp_path / "empty.ipynb", notebook))
+    assert report["score"] == 0
+    for test in report["tests"]:
+        assert "does not define this function" in test["output"] and "Not found: `" in test["output"], test
+
+
+def test_exit_before_the_functions(grade_in_process, tmp_path):
+    notebook = make_submission(extra_cells=["import os\nos._exit(0)"])
+    report = grade_in_process(write_submission(tmp_path / "exits.ipynb", notebook))
+    _only_reason(report, "process ended")
+    for test in report["tests"]:
+        reason = test["output"].splitlines()[1]  # the explanation, then why this process ended
+        assert reason[0].isupper() and not reason.startswith("It it"), reason
+
+
+def test_cell_that_sleeps_forever_is_interrupted(grade_in_process, tmp_path):
+    notebook = make_submission(extra_cells=["import time\nwhile True:\n    time.sleep(1000)"])
+    report = grade_in_process(write_submission(tmp_path / "sleeps.ipynb", notebook))
+    # the interrupted cell costs nothing: the functions defined after it are graded
+    assert report["score"] == MAX_SCORE
+    assert "Code cell 2 ran past its time limit and was interrupted" in report["output"], report["output"]
+
+
+def test_not_a_file_at_all(grade_in_process, tmp_path):
+    path = tmp_path / "binary.ipynb"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    _only_reason(grade_in_process(path), "not a valid notebook")
