@@ -117,16 +117,24 @@ def run_batch(*, assignment: str, course_dir: Path, workers: int, device: str, s
     out = out or sys.stdout
     start = time.monotonic()
     run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
-    items = discover(course_dir, assignment, students)
+    # The whole class is discovered so that every output covers it; --student only picks what is graded.
+    found = {item.student: item for item in discover(course_dir, assignment)}
+    named = set(students or ())
+    if named:
+        found.update({item.student: item for item in discover(course_dir, assignment, sorted(named))})
     state = State(course_dir)
     try:
         stored = state.load(assignment)
+        items = [found[s] for s in sorted(found) if not named or s in named or s in stored]
         records: dict[str, GradedSubmission] = {}
         pending: list[WorkItem] = []
         skipped = 0
         for item in items:
             current = stored.get(item.student)
-            if not force and not students and state.is_current(current, item.content_hash):
+            if named and item.student not in named:  # not asked for: its last grade stands
+                records[item.student] = current[1]
+                skipped += 1
+            elif not force and not named and state.is_current(current, item.content_hash):
                 records[item.student] = current[1]
                 skipped += 1
             elif not item.gradable:
