@@ -434,3 +434,26 @@ def test_a_failed_submission_is_recorded_and_graded_again_next_time(tmp_path):
     stored = state.load(A)
     assert stored["s"][1].reason == record.reason and not state.is_current(stored["s"], "abc")
     state.close()
+
+
+def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise():
+    import io
+
+    from autograder.autograde.main import Progress, zero_result
+    from autograder.autograde.records import GradedSubmission
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    record = GradedSubmission("amy", A, None, "h", None, False, "graded", "", zero_result("x"))
+    for stream, plain in ((Terminal(), False), (io.StringIO(), True)):
+        progress = Progress(2, stream)
+        progress.update(record, 1.0)
+        progress.update(record, 1.0)
+        progress.close()
+        text = stream.getvalue()
+        if plain:
+            assert text.splitlines() == ["[1/2] amy: 0/10 graded (1.0 s)", "[2/2] amy: 0/10 graded (1.0 s)"]
+        else:
+            assert "autograde: 100%" in text and "2/2 [" in text and "\r" in text

@@ -80,8 +80,10 @@ class Progress:
         self.stream = stream or sys.stderr
         self.plain = not self.stream.isatty()
         self.total, self.done = total, 0
+        import shutil
+
         self.bar = tqdm(total=total, unit="nb", desc="autograde", file=self.stream, disable=self.plain or total == 0,
-                        dynamic_ncols=True)
+                        ncols=min(shutil.get_terminal_size((100, 20)).columns, 120))
 
     def update(self, record: GradedSubmission, seconds: float) -> None:
         self.done += 1
