@@ -66,7 +66,10 @@ def _new_root(workdir: str) -> None:
     _mount("tmpfs", new_root, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=0755")
     for path in SYSTEM_DIRS:
         if os.path.isdir(path) and not os.path.islink(path):
-            _bind(path, new_root, writable=(path == "/dev"))
+            # /dev, /proc and /sys stay writable where their own permissions allow: CUDA's start-up
+            # fails on read-only /proc or /sys (cudaGetDeviceCount error 304), and the sandbox uid
+            # can write only its own entries there.
+            _bind(path, new_root, writable=path in ("/dev", "/proc", "/sys"))
         elif os.path.islink(path):
             os.symlink(os.readlink(path), os.path.join(new_root, path.lstrip("/")))
     shm = os.path.join(new_root, "dev/shm")

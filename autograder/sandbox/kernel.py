@@ -44,8 +44,11 @@ def _describe_exit(status: int) -> str:
 def _probe_in_fork(namespace: dict, request: dict) -> dict:
     timeout_s = float(request["timeout_s"])
     args = (namespace, request["probe"], request["inputs"], request["device"], timeout_s)
-    if torch.cuda.is_initialized():
-        # CUDA cannot be used again in a fork once this process initialised it (the notebook did).
+    if request["device"].startswith("cuda") or torch.cuda.is_initialized():
+        # On a GPU, probes run in this process: a fork cannot use CUDA once its parent touched
+        # the driver, and forks that each start CUDA failed intermittently with "initialization
+        # error" on an H200. The probe's own deadline still applies; a probe that crashes the
+        # process costs the checks after it (the grader reports the sandbox as dead).
         return run_probe(*args)
     read_end, write_end = os.pipe()
     pid = _fork_with_retry()

@@ -24,10 +24,10 @@ def run_probe(namespace: dict, name: str, inputs: dict, device: str, timeout_s: 
     if missing:
         return {"status": MISSING, "missing": missing}
     steps = {f: namespace[f] for f in PROBE_NEEDS[name]}
-    decoded = protocol.decode(inputs, device)
     reply: dict
     with captured_output() as output:
         try:
+            decoded = protocol.decode(inputs, device)
             # enable_grad: a notebook that switched autograd off globally must not break the probe.
             with deadline(timeout_s), torch.enable_grad():
                 observations = PROBES[name](steps, **decoded)
