@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.sandbox import protocol
+from autograder.sandbox.processes import kill_processes_of
 
 SANDBOX_UID_BASE = 61000
 SANDBOX_UID_COUNT = 1000
@@ -241,18 +242,5 @@ def decode_reply(reply: dict, device: str) -> dict:
 
 
 def kill_all_of_uid(uid: int) -> None:
-    """SIGKILL every process of `uid`, double-forked or not (kill(-1) run as that uid)."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setgid(uid)
-            os.setuid(uid)
-            # One kill(-1) can miss children forked while it runs (a fork bomb): repeat until
-            # no process of the uid is left, so that none outlives its submission.
-            for _ in range(1000):
-                os.kill(-1, signal.SIGKILL)
-                time.sleep(0.001)
-        except BaseException:  # ProcessLookupError: none left
-            pass
-        os._exit(0)
-    os.waitpid(pid, 0)
+    """SIGKILL every process of `uid`, double-forked or not (the grader runs as root)."""
+    kill_processes_of(uid)

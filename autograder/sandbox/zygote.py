@@ -9,6 +9,7 @@ must not initialise CUDA: each sandbox initialises its own after the fork.
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -38,6 +39,7 @@ def _warm_up_matplotlib() -> None:
 
 def main(control_fd: int) -> None:
     _warm_up_matplotlib()
+    gc.freeze()  # forks then share these objects' pages instead of copying them on the first collection
     control = socket.socket(fileno=control_fd)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # sandboxes are reaped automatically
     protocol.send_message(control, {"event": "ready", "pid": os.getpid()})

@@ -1,0 +1,151 @@
+"""A fork of the executed notebook that answers the checks' probes one after another.
+
+Forking once per submission instead of once per probe saves ~15 ms a probe (a fork of a
+process holding torch). A probe that hangs past its deadline, or kills its process, costs that
+probe only: the worker is killed and the next probe gets a fresh fork of the notebook's state.
+Probes share one worker as nbgrader's test cells share one kernel, so a step that mutates global
+state affects later probes the same way on both paths.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import os
+import select
+import signal
+import struct
+import time
+
+from autograder.sandbox import protocol
+from autograder.sandbox.probe_runner import CRASHED, TIMEOUT, run_probe
+
+PROBE_GRACE_S = 2.0
+_HEADER = struct.Struct("!I")
+
+
+def _write_frame(fd: int, body: bytes) -> None:
+    view = memoryview(_HEADER.pack(len(body)) + body)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_exactly(fd: int, size: int, deadline: float | None) -> bytes | None:
+    """`size` bytes from fd; None at end of file; TimeoutError past `deadline`."""
+    data = bytearray()
+    while len(data) < size:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
+        chunk = os.read(fd, min(size - len(data), 1 << 20))
+        if not chunk:
+            return None
+        data += chunk
+    return bytes(data)
+
+
+def _read_frame(fd: int, deadline: float | None = None) -> bytes | None:
+    header = _read_exactly(fd, _HEADER.size, deadline)
+    if header is None:
+        return None
+    (size,) = _HEADER.unpack(header)
+    if size > protocol.MAX_MESSAGE_BYTES:
+        return None
+    return _read_exactly(fd, size, deadline)
+
+
+def _describe_exit(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
+        return f"was killed by signal {name}"
+    return f"exited with status {os.WEXITSTATUS(status)}"
+
+
+def _fork_with_retry(tries: int = 20) -> int | None:
+    """os.fork(), waiting a little while the process limit is still full of dying processes."""
+    for _ in range(tries):
+        try:
+            return os.fork()
+        except BlockingIOError:
+            time.sleep(0.1)
+    return None
+
+
+class ProbeWorker:
+    def __init__(self, namespace: dict):
+        self.namespace = namespace
+        self.pid: int | None = None
+        self._requests = self._replies = -1
+
+    def _start(self) -> bool:
+        request_read, request_write = os.pipe()
+        reply_read, reply_write = os.pipe()
+        gc.freeze()  # the fork need not copy every page for the collector to scan it
+        pid = _fork_with_retry()
+        if pid is None:
+            for fd in (request_read, request_write, reply_read, reply_write):
+                os.close(fd)
+            return False
+        if pid == 0:
+            os.close(request_write)
+            os.close(reply_read)
+            self._serve(request_read, reply_write)
+        os.close(request_read)
+        os.close(reply_write)
+        self.pid, self._requests, self._replies = pid, request_write, reply_read
+        return True
+
+    def _serve(self, requests: int, replies: int) -> None:
+        """The worker's loop; never returns."""
+        me = os.getpid()
+        while True:
+            frame = _read_frame(requests)
+            if frame is None:
+                os._exit(0)
+            request = json.loads(frame)
+            try:
+                body = json.dumps(run_probe(self.namespace, request["probe"], request["inputs"],
+                                            request["device"], float(request["timeout_s"]))).encode()
+            except BaseException as error:  # an observation that cannot be encoded
+                body = json.dumps({"status": CRASHED, "reason": f"its answer could not be read: {error}"}).encode()
+            if os.getpid() != me:  # a fork made by the student's step: it must not answer
+                os._exit(0)
+            _write_frame(replies, body)
+
+    def stop(self) -> int | None:
+        """Kill the worker; returns its wait status (None if there was none)."""
+        if self.pid is None:
+            return None
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _, status = os.waitpid(self.pid, 0)
+        os.close(self._requests)
+        os.close(self._replies)
+        self.pid = None
+        return status
+
+    def ask(self, request: dict) -> dict:
+        """Run one probe in the worker (starting one if needed); always returns a reply dict."""
+        if self.pid is None and not self._start():
+            return {"status": CRASHED, "reason": "no process could be started for it (the notebook's processes used up the limit)"}
+        timeout_s = float(request["timeout_s"])
+        try:
+            _write_frame(self._requests, json.dumps(request).encode())
+            frame = _read_frame(self._replies, time.monotonic() + timeout_s + PROBE_GRACE_S)
+        except TimeoutError:
+            self.stop()
+            return {"status": TIMEOUT, "error": {"type": "Timeout", "message": f"did not finish within {timeout_s:g} s", "traceback": ""}}
+        except OSError:  # BrokenPipeError: the worker had died
+            frame = None
+        if frame is None:
+            status = self.stop()
+            how = _describe_exit(status) if status is not None else "ended"
+            return {"status": CRASHED, "reason": f"the process running it {how} before answering"}
+        try:
+            return json.loads(frame)
+        except ValueError:
+            self.stop()
+            return {"status": CRASHED, "reason": "its answer could not be read"}
