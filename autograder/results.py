@@ -50,22 +50,25 @@ class SubmissionResult:
         return data
 
 
+@dataclass(frozen=True)
+class GradingRun:
+    """What one grading run hands the checks' fixtures (see checks/conftest.py)."""
+
+    submission: object  # anything with .probe(name, inputs) -> reply dict
+    device: str
+    grading_seed: int
+
+
+GRADING_RUN = pytest.StashKey[GradingRun]()
+
+
 class _GradingPlugin:
-    def __init__(self, submission, device: str, grading_seed: int):
-        self._submission, self._device, self._seed = submission, device, grading_seed
+    def __init__(self, run: GradingRun):
+        self.run = run
         self.results: dict[str, CheckResult] = {}
 
-    @pytest.fixture(scope="session")
-    def submission(self):
-        return self._submission
-
-    @pytest.fixture(scope="session")
-    def device(self):
-        return self._device
-
-    @pytest.fixture(scope="session")
-    def grading_seed(self):
-        return self._seed
+    def pytest_configure(self, config):
+        config.stash[GRADING_RUN] = self.run
 
     def pytest_runtest_logreport(self, report):
         name = report.nodeid.split("::")[-1].removeprefix("test_")
@@ -95,7 +98,7 @@ class _GradingPlugin:
 def run_checks(submission, *, device: str = "cpu", grading_seed: int, only: list[str] | None = None) -> list[CheckResult]:
     """Run the named checks (all by default) against `submission`; one result per check."""
     names = list(only or CHECKS)
-    plugin = _GradingPlugin(submission, device, grading_seed)
+    plugin = _GradingPlugin(GradingRun(submission, device, grading_seed))
     node_ids = [f"{CHECKS_DIR / f'test_{name}.py'}::test_{name}" for name in names]
     # Plugins a grading run does not need; unraisableexception and threadexception each run
     # gc.collect() at exit, which costs ~0.5 s in a process holding torch.

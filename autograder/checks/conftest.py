@@ -5,7 +5,7 @@
 `hidden`    reproducible hidden inputs for the running check;
 `tol`       the check's tolerance on the grading device;
 `device`    "cpu" or "cuda".
-The grading run (autograder/results.py) supplies `submission`, `device` and `grading_seed`.
+`submission`, `device` and `grading_seed` come from the grading run (autograder/results.py).
 """
 from __future__ import annotations
 
@@ -17,10 +17,26 @@ from autograder.assignment import REFERENCE_FILE
 from autograder.checks.hidden import HiddenInputs
 from autograder.checks.student import Student
 from autograder.checks.tolerances import tolerance_for
+from autograder.results import GRADING_RUN
 
 
 def _check_name(request) -> str:
     return request.node.originalname.removeprefix("test_")
+
+
+@pytest.fixture(scope="session")
+def submission(pytestconfig):
+    return pytestconfig.stash[GRADING_RUN].submission
+
+
+@pytest.fixture(scope="session")
+def device(pytestconfig):
+    return pytestconfig.stash[GRADING_RUN].device
+
+
+@pytest.fixture(scope="session")
+def grading_seed(pytestconfig):
+    return pytestconfig.stash[GRADING_RUN].grading_seed
 
 
 @pytest.fixture(scope="session")
