@@ -11,8 +11,12 @@ def test_update(student, hidden, tol):
         lr = hidden.scalar(0.01, 0.5)
         seen = student.probe("update", step="update(w, lr)", w=w, lr=lr, grad=grad)
         expected = w - lr * grad
-        got = seen["w_after"].reshape(()) if seen["w_after"].numel() == 1 else seen["w_after"]
+        got = seen["w_after"]
+        if got.numel() == 0:
+            raise Feedback("update_wrong_value", case(w=w, lr=lr, grad=grad, expected_w=expected) + "; got an empty w")
         example = case(w=w, lr=lr, grad=grad, expected_w=expected) + f"; got w = {got.reshape(-1)[0].item():.6g}"
+        if got.shape != w.shape:
+            raise Feedback("update_shape", example + f" with shape {tuple(got.shape)}")
         if not close(got, expected, tol):
             for misconception, value in (
                 ("update_rebinds", w),

@@ -68,6 +68,8 @@ MISCONCEPTIONS: dict[str, str] = {
     "update_not_leaf": "After update, w is no longer a leaf tensor that requires grad (it has a grad_fn or "
     "requires_grad is False), so the next backward() will not fill w.grad.",
     "update_wrong_value": "The updated w differs from w − lr·grad.",
+    "update_shape": "update changed the shape of w: w is a 0-dim tensor (shape []), and assigning "
+    "`w.data` a tensor of another shape (e.g. one made with `torch.tensor([lr])`) reshapes it.",
     # zero_grad
     "zero_grad_weight": "zero_grad set the weight w to zero instead of its gradient w.grad.",
     "zero_grad_not_reset": "The gradient is not reset: backward() adds into w.grad, so without zeroing the "

@@ -123,6 +123,14 @@ SCENARIOS: list[Scenario] = [
         phrases={"update": ("requires_grad=False",), "final_loss": ("does not require grad",)},
     ),
     Scenario(
+        # torch.tensor([lr]) has shape (1,): assigning w.data reshapes the 0-dim w; the values
+        # are right, so training still matches and only the update check fails
+        "update_changes_shape__8_of_10", scores("update"),
+        overrides={"update": _fn(UPDATE, "w.data = w.data - torch.tensor([lr]) * w.grad.data")},
+        misconceptions={"update": "update_shape"},
+        phrases={"update": ("shape (1,)",)},
+    ),
+    Scenario(
         "update_stub_left__6_of_10", scores("update", "final_loss"),
         overrides={"update": _released_stub("update")},
         misconceptions={"update": "not_implemented", "final_loss": "not_implemented"},
