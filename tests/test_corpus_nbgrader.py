@@ -30,14 +30,9 @@ NBGRADER_CELL_TIMEOUT_S = 15
 IDS = [s.name for s in SCENARIOS]
 
 # Scenarios where nbgrader's path cannot give the engine's scores, and why. Each is an xfail
-# (strict: it fails loudly once fixed), never a skip.
-KNOWN_MISMATCHES = {
-    # Issue 2's contract: "zero_grad(w) resets the gradient (zeros or None are both right)". The
-    # engine follows it; the master's visible self-check in the zero_grad test cell asserts
-    # `w.grad is not None`, so on nbgrader's path that cell fails before the hidden check runs.
-    "zero_grad_sets_none__10_of_10": "the master's visible zero_grad self-check rejects w.grad = None, "
-                                     "which issue 2 allows",
-}
+# (strict: it fails loudly once fixed), never a skip. None at present: the master's zero_grad
+# self-check used to reject `w.grad = None`, which issue 2 allows; it accepts it now.
+KNOWN_MISMATCHES: dict[str, str] = {}
 
 
 def _run(args, course, env, timeout):
