@@ -6,6 +6,7 @@ and one clear line; a submission that cannot be graded is not misuse: it gets 0 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -59,7 +60,20 @@ def build_parser() -> argparse.ArgumentParser:
     autograde.add_argument("--student", dest="students", action="append", metavar="ID",
                            help="grade (again) only this student; repeatable")
     autograde.add_argument("--force", action="store_true", help="grade again even submissions that did not change")
+    for verb in (grade, autograde):
+        verb.add_argument("--cell-timeout", type=_positive_float, default=None, metavar="SECONDS",
+                          help="time limit of one notebook cell, as nbgrader's ExecutePreprocessor.timeout (default: 20)")
     return parser
+
+
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {value!r}")
+    return number
 
 
 def _positive_int(value: str) -> int:
@@ -73,6 +87,9 @@ def _positive_int(value: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # nbgrader runs helper programs (alembic) from the environment's bin/ folder: make sure it
+    # is found even when the venv was not activated.
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     args = build_parser().parse_args(argv)
     options = {k: v for k, v in vars(args).items() if k != "verb"}
     if "device" in options:

@@ -8,16 +8,17 @@ from autograder.outputs.gradescope import to_gradescope
 from autograder.outputs.text import to_text
 from autograder.pipeline import GradingContext, grade_submission
 from autograder.results import SubmissionResult
-from autograder.sandbox.client import Zygote
+from autograder.sandbox.client import Limits, Zygote
 
 
-def grade_one(notebook: Path, *, device: str = "cpu") -> SubmissionResult:
+def grade_one(notebook: Path, *, device: str = "cpu", limits: Limits | None = None) -> SubmissionResult:
     with Zygote() as zygote:
-        return grade_submission(Path(notebook), GradingContext(zygote=zygote, device=device))
+        context = GradingContext(zygote=zygote, device=device, limits=limits or Limits())
+        return grade_submission(Path(notebook), context)
 
 
-def main(*, notebook: Path, device: str = "cpu", format: str = "text") -> int:
-    result = grade_one(notebook, device=device)
+def main(*, notebook: Path, device: str = "cpu", format: str = "text", cell_timeout: float | None = None) -> int:
+    result = grade_one(notebook, device=device, limits=Limits(cell_timeout_s=cell_timeout) if cell_timeout else None)
     if format == "gradescope":
         print(json.dumps(to_gradescope(result), indent=2))
     else:

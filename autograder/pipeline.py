@@ -14,10 +14,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.assignment import CHECKS, grading_settings
+from autograder.assignment import grading_settings
 from autograder.notebook.load import SubmissionError, load_submission
-from autograder.results import CheckResult, SubmissionResult, run_checks
+from autograder.results import SubmissionResult, run_checks, zero_result
 from autograder.sandbox.client import ExecutionReport, Limits, Zygote
+from autograder.sandbox.probes import STEP_FUNCTIONS
 
 
 @dataclass
@@ -28,10 +29,6 @@ class GradingContext:
     device: str = "cpu"
     limits: Limits = field(default_factory=Limits)
     grading_seed: int = field(default_factory=lambda: grading_settings()["grading_seed"])
-
-
-def _zero(reason: str) -> list[CheckResult]:
-    return [CheckResult(name, 0, points, "failed", reason, "sandbox_died") for name, points in CHECKS.items()]
 
 
 def execution_notes(report: ExecutionReport) -> list[str]:
@@ -53,12 +50,19 @@ def grade_submission(notebook: Path, context: GradingContext) -> SubmissionResul
     try:
         loaded = load_submission(notebook)
     except SubmissionError as error:
-        return SubmissionResult(_zero(f"Not graded: {error.reason}."), [f"Not graded: {error.reason}."], time.perf_counter() - start)
+        reason = error.reason
     except OSError as error:
-        return SubmissionResult(_zero(f"Not graded: the file could not be read ({error.strerror})."), [], time.perf_counter() - start)
+        reason = f"the file could not be read ({error.strerror})"
+    else:
+        reason = None
+    if reason is not None:
+        result = zero_result(f"Not graded: {reason}.", [f"Not graded: {reason}."], not_graded=reason)
+        result.execution_time_s = time.perf_counter() - start
+        return result
     with context.zygote.spawn(device=context.device, limits=context.limits) as sandbox:
         report = sandbox.execute(loaded.cells)
         checks = run_checks(sandbox, device=context.device, grading_seed=context.grading_seed)
         isolation = sandbox.isolation
     notes = loaded.notes + execution_notes(report)
-    return SubmissionResult(checks, notes, time.perf_counter() - start, isolation)
+    missing = [name for name in STEP_FUNCTIONS if name not in report.defined] if not report.died else []
+    return SubmissionResult(checks, notes, time.perf_counter() - start, isolation, missing_functions=missing)

@@ -35,6 +35,8 @@ class SubmissionResult:
     notes: list[str] = field(default_factory=list)  # notebook-level messages for the student
     execution_time_s: float = 0.0
     isolation: dict = field(default_factory=dict)
+    not_graded: str | None = None  # why the file could not be graded at all (not a notebook, ...)
+    missing_functions: list[str] = field(default_factory=list)  # student steps the notebook never defined
 
     @property
     def score(self) -> float:
@@ -48,6 +50,12 @@ class SubmissionResult:
         data = asdict(self)
         data.update(score=self.score, max_score=self.max_score)
         return data
+
+
+def zero_result(reason: str, notes: list[str] = (), *, not_graded: str | None = None) -> SubmissionResult:
+    """A result where every check scored 0 for the same `reason` (nothing could be tested)."""
+    checks = [CheckResult(name, 0, points, "failed", reason) for name, points in CHECKS.items()]
+    return SubmissionResult(checks, list(notes), not_graded=not_graded)
 
 
 @dataclass(frozen=True)

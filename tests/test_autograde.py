@@ -244,7 +244,9 @@ def course(tmp_path_factory):
     set_due_date(course)
     ref_bytes = (course / "submitted" / "ref" / A / NB).read_bytes()
     start = time.monotonic()
-    run = run_cli(course, "--workers", "2")
+    # Hostile cells that sleep or flood run into the cell time limit: 3 s instead of 20 keeps the
+    # suite fast and is still ten times what any correct cell of the notebook needs.
+    run = run_cli(course, "--workers", "2", "--cell-timeout", "3")
     print(f"graded the test course of {len(expected)} in {time.monotonic() - start:.1f} s")
     assert run.returncode == 0, run.stdout + run.stderr[-5000:]
     return {"dir": course, "expected": expected, "run": run, "ref_bytes": ref_bytes}
@@ -281,7 +283,7 @@ def test_reasons_a_ta_understands(course):
     assert "renamed notebook: graded my_slope_final.ipynb" in reason["b_renamed"]
     assert "old format v3" in reason["b_nbformat_v3"]
     assert reason["b_deleted_forward_cell"] == "functions not defined: forward"
-    assert reason["b_no_stubs"] == "functions not defined: criterion, forward, update, zero_grad"
+    assert reason["b_no_stubs"] == "functions not defined: forward, criterion, update, zero_grad"
     for student in ("h_os_exit", "h_patch_builtins"):
         assert "Execution stopped: its Python process ended while running cell 2" in reason[student]
     for student in ("h_print_flood", "h_write_flood", "h_sleep", "ref", "h_fork_bomb", "h_memory_bomb"):
@@ -358,8 +360,11 @@ def test_rerun_skips_unchanged_then_regrades_changed_and_named(course):
 
 @pytest.mark.slow
 def test_resume_after_sigkill_loses_nothing_and_grades_only_the_rest(tmp_path):
-    small = {f"s{i:02d}": (make_submission(), scores()) for i in range(5)}
-    small.update({f"w{i:02d}": (make_submission({"criterion": LOSS_SUM}), scores(loss=0, gradient=0, final_loss=0)) for i in range(5)})
+    # Each submission sleeps half a second, so the batch is surely still running when it is killed.
+    slow = ["import time\ntime.sleep(0.5)"]
+    small = {f"s{i:02d}": (make_submission(extra_cells=slow), scores()) for i in range(5)}
+    small.update({f"w{i:02d}": (make_submission({"criterion": LOSS_SUM}, extra_cells=slow),
+                                scores(loss=0, gradient=0, final_loss=0)) for i in range(5)})
     for student, (notebook, _) in small.items():
         write_submission(tmp_path / "submitted" / student / A / NB, notebook)
     state = tmp_path / ".autograde-state.sqlite"
@@ -439,7 +444,8 @@ def test_a_failed_submission_is_recorded_and_graded_again_next_time(tmp_path):
 def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise():
     import io
 
-    from autograder.autograde.main import Progress, zero_result
+    from autograder.autograde.main import Progress
+    from autograder.results import zero_result
     from autograder.autograde.records import GradedSubmission
 
     class Terminal(io.StringIO):

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 import time
 import uuid
@@ -18,28 +17,18 @@ from autograder.assignment import ASSIGNMENT, CHECKS, MAX_SCORE
 from autograder.autograde.discover import WorkItem, discover
 from autograder.autograde.records import FAILED, GRADED, NOT_GRADED, GradedSubmission, result_from_dict
 from autograder.autograde.state import State
-from autograder.results import CheckResult, SubmissionResult
-
-_MISSING_NAMES = re.compile(r"`([A-Za-z_][A-Za-z_0-9]*)`")
-
+from autograder.results import SubmissionResult, zero_result
 
 class UsageError(Exception):
     """Bad command-line input: exit status 2 with this one-line message."""
-
-
-def zero_result(reason: str, notes: list[str] = ()) -> SubmissionResult:
-    checks = [CheckResult(name, 0, points, "failed", reason) for name, points in CHECKS.items()]
-    return SubmissionResult(checks, list(notes))
 
 
 def _reason(item: WorkItem, result: SubmissionResult) -> str:
     """What a TA should know about a graded submission, in one line ("" if nothing)."""
     parts = list(item.notes)
     parts += [note.rstrip(".") for note in result.notes if not note.startswith("Code cell")]
-    missing = sorted({name for c in result.checks if c.misconception == "missing_function"
-                      for name in _MISSING_NAMES.findall(c.feedback)})
-    if missing:
-        parts.append("functions not defined: " + ", ".join(missing))
+    if result.missing_functions:
+        parts.append("functions not defined: " + ", ".join(result.missing_functions))
     errors = [c.name for c in result.checks if c.status == "error"]
     if errors:
         parts.append("grader error in " + ", ".join(errors) + " (see the feedback)")
@@ -65,8 +54,8 @@ def outcome_record(item: WorkItem, assignment: str, ok: bool, result: dict | Non
         return _record(item, assignment, FAILED, reason, zero_result(
             "Not graded: the grader failed on this submission; the course staff will look at it.", [f"Grading failed: {reason}."]))
     graded = result_from_dict(result)
-    if all(c.feedback.startswith("Not graded:") for c in graded.checks):  # the file could not be read as a notebook
-        why = graded.checks[0].feedback.removeprefix("Not graded: ").rstrip(".")
+    if graded.not_graded:  # the file could not be read as a notebook
+        why = graded.not_graded
         return _record(item, assignment, NOT_GRADED, "; ".join([*item.notes, why]), zero_result(f"Not graded: {why}.", graded.notes))
     return _record(item, assignment, GRADED, _reason(item, graded), graded)
 
@@ -111,9 +100,10 @@ def _check_arguments(assignment: str, course_dir: Path) -> None:
 
 
 def run_batch(*, assignment: str, course_dir: Path, workers: int, device: str, students: list[str] | None,
-              force: bool, out=None) -> dict:
+              force: bool, cell_timeout_s: float | None = None, out=None) -> dict:
     """Grade the class; returns the run's summary (also stored as run_info in the class report)."""
     from autograder.autograde.workers import WorkerPool
+    from autograder.sandbox.client import Limits
     from autograder.outputs.publish import publish
 
     out = out or sys.stdout
@@ -147,7 +137,8 @@ def run_batch(*, assignment: str, course_dir: Path, workers: int, device: str, s
         progress = Progress(len(pending))
         if pending:
             by_student = {item.student: item for item in pending}
-            with WorkerPool(min(workers, len(pending)), device) as pool:
+            limits = Limits(cell_timeout_s=cell_timeout_s) if cell_timeout_s else None
+            with WorkerPool(min(workers, len(pending)), device, limits=limits) as pool:
                 for outcome in pool.run([{"student": i.student, "notebook": str(i.notebook)} for i in pending]):
                     item = by_student[outcome.item["student"]]
                     record = outcome_record(item, assignment, outcome.ok, outcome.result, outcome.reason)
@@ -173,16 +164,31 @@ def run_batch(*, assignment: str, course_dir: Path, workers: int, device: str, s
     }
     outputs = publish(course_dir, assignment, everything, run_info)
     run_info["wall time (s)"] = round(time.monotonic() - start, 2)
-    _print_summary(out, assignment, run_info, outputs)
+    _print_summary(out, assignment, run_info, outputs, everything)
     return run_info
 
 
-def _print_summary(out, assignment: str, info: dict, outputs: dict) -> None:
+SCORE_TABLE_MAX_ROWS = 50  # a larger class reads its per-check scores in grades.csv
+
+
+def _print_score_table(out, records: list[GradedSubmission]) -> None:
+    width = max([len("student")] + [len(r.student) for r in records])
+    names = list(CHECKS)
+    print("  " + "student".ljust(width) + "".join(f"{n:>12}" for n in names) + f"{'total':>8}  status", file=out)
+    for record in sorted(records, key=lambda r: r.student):
+        scores = {c.name: c.score for c in record.result.checks} if record.result else {}
+        cells = "".join(f"{scores.get(n, 0):>12g}" for n in names)
+        print(f"  {record.student.ljust(width)}{cells}{record.score:>8g}  {record.status}", file=out)
+
+
+def _print_summary(out, assignment: str, info: dict, outputs: dict, records: list[GradedSubmission]) -> None:
     print(f"Autograded {assignment} in {info['course directory']}: {info['submissions']} submissions", file=out)
     print(f"  graded now: {info['graded now']}   skipped (unchanged): {info['skipped (unchanged)']}   "
           f"not gradable: {info['not gradable']}   failed: {info['failed']}   late: {info['late']}", file=out)
     print(f"  mean score: {info['mean score']:.2f}/{MAX_SCORE}   wall time: {info['wall time (s)']:.1f} s "
           f"with {info['workers']} worker(s) on {info['device']}", file=out)
+    if len(records) <= SCORE_TABLE_MAX_ROWS:
+        _print_score_table(out, records)
     print("  outputs:", file=out)
     for name, path in outputs.items():
         print(f"    {name + ':':<14} {path}", file=out)
@@ -190,7 +196,7 @@ def _print_summary(out, assignment: str, info: dict, outputs: dict) -> None:
 
 
 def main(*, assignment: str, course_dir: Path | str = ".", workers: int | None = None, device: str = "cpu",
-         students: list[str] | None = None, force: bool = False) -> int:
+         students: list[str] | None = None, force: bool = False, cell_timeout: float | None = None) -> int:
     course_dir = Path(course_dir)
     try:
         _check_arguments(assignment, course_dir)
@@ -198,5 +204,5 @@ def main(*, assignment: str, course_dir: Path | str = ".", workers: int | None =
         print(f"error: {error}", file=sys.stderr)
         return 2
     info = run_batch(assignment=assignment, course_dir=course_dir, workers=workers or os.cpu_count() or 1,
-                     device=device, students=students or None, force=force)
+                     device=device, students=students or None, force=force, cell_timeout_s=cell_timeout)
     return 0 if info["failed"] == 0 else 1

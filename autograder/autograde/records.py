@@ -62,4 +62,6 @@ def result_from_dict(data: dict) -> SubmissionResult:
         notes=list(data.get("notes", [])),
         execution_time_s=float(data.get("execution_time_s", 0.0)),
         isolation=dict(data.get("isolation") or {}),
+        not_graded=data.get("not_graded"),
+        missing_functions=list(data.get("missing_functions") or []),
     )

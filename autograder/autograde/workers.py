@@ -52,10 +52,10 @@ def _die_with_parent() -> None:
         pass
 
 
-def _worker_main(conn, task: Callable[[dict, dict], dict], device: str) -> None:
+def _worker_main(conn, task: Callable[[dict, dict], dict], device: str, limits: Limits | None) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    state: dict = {"device": device}
+    state: dict = {"device": device, "limits": limits}
     try:
         while True:
             try:
@@ -102,15 +102,16 @@ class Outcome:
 
 class WorkerPool:
     def __init__(self, workers: int, device: str = "cpu", *, task: Callable[[dict, dict], dict] = grade_item,
-                 hard_timeout_s: float = HARD_TIMEOUT_S):
+                 hard_timeout_s: float = HARD_TIMEOUT_S, limits: Limits | None = None):
         self.size, self.device, self.task, self.hard_timeout_s = max(1, workers), device, task, hard_timeout_s
+        self.limits = limits
         self._context = _context()
         self._workers: list[_Worker] = []
         self.replaced = 0
 
     def _start(self, slot: int) -> _Worker:
         ours, theirs = self._context.Pipe()
-        process = self._context.Process(target=_worker_main, args=(theirs, self.task, self.device),
+        process = self._context.Process(target=_worker_main, args=(theirs, self.task, self.device, self.limits),
                                         name=f"autograde-worker-{slot}", daemon=True)
         process.start()
         theirs.close()

@@ -129,9 +129,9 @@ def _score_cells(submitted_notebook, record: GradedSubmission) -> None:
             grade.needs_manual_grade = grade.manual_score is not None
 
 
-def record_in_gradebook(course_dir: Path, assignment: str, records: list[GradedSubmission]) -> None:
+def record_in_gradebook(course_dir: Path, assignment: str, records: list[GradedSubmission]) -> str:
     """Record every record's per-check scores in the course's nbgrader gradebook, in one
-    transaction (all of the class or, on an error, none of it)."""
+    transaction (all of the class or, on an error, none of it). Returns the gradebook's URL."""
     from nbgrader import utils
     from nbgrader.api import Gradebook, MissingEntry, Student
 
@@ -166,3 +166,4 @@ def record_in_gradebook(course_dir: Path, assignment: str, records: list[GradedS
         except Exception:
             gb.db.rollback()
             raise
+    return coursedir.db_url

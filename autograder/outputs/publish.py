@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from autograder.autograde.records import GradedSubmission
-# Written by the outputs' other owner; imported plainly so a missing one fails loudly.
 from autograder.outputs.class_report import write_class_report
 from autograder.outputs.csv_report import write_grades_csv
 from autograder.outputs.feedback_html import write_feedback_pages
@@ -19,13 +18,11 @@ def publish(course_dir: Path, assignment: str, records: list[GradedSubmission], 
     records = sorted(records, key=lambda r: r.student)
     outputs = {"grades.csv": write_grades_csv(course_dir, records)}
     write_results_json(course_dir, assignment, records)
-    # --- the other engineer's writers: gradebook, feedback pages, class report ---
-    record_in_gradebook(course_dir, assignment, records)
+    gradebook_url = record_in_gradebook(course_dir, assignment, records)
     write_feedback_pages(course_dir, assignment, records)
     report = write_class_report(course_dir, assignment, records, run_info)
-    # ---
     outputs["feedback"] = course_dir / "feedback" / "<student>" / assignment
-    outputs["gradebook"] = course_dir / "gradebook.db"
+    outputs["gradebook"] = gradebook_url.removeprefix("sqlite:///")
     if report:
         outputs["class report"] = Path(report)
     return outputs

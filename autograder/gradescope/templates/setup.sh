@@ -28,3 +28,6 @@ torch_pin="$(grep -E '^torch==' "$SOURCE/requirements.lock")"
 "$VENV/bin/python" -m pip install -r "$SOURCE/requirements.lock"
 # the grader runs from $SOURCE (PYTHONPATH), so the kit itself needs no install
 cd "$SOURCE" && PYTHONPATH="$SOURCE" "$VENV/bin/python" -c "import torch, autograder.grade"
+# Gradescope's containers may refuse the namespaces the sandbox asks for; then the sandbox still
+# runs student code as an unprivileged uid, so make what it must not read readable by root only.
+chmod -R go-rwx "$SOURCE/solutions" "$SOURCE/autograder/checks" "$SOURCE/autograder/grading.json"
