@@ -24,4 +24,5 @@ benchmark: $(STAMP)
 	$(PY) benchmarks/batch_vs_nbgrader.py
 
 clean:
-	rm -rf $(VENV) sample_class/autograded sample_class/feedback sample_class/reports
+	rm -rf $(VENV) sample_class/feedback sample_class/reports sample_class/gradebook.db \
+		sample_class/grades.csv sample_class/.autograde-state.sqlite autograder.zip

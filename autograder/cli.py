@@ -13,6 +13,9 @@ from pathlib import Path
 
 def _cuda_or_exit(device: str) -> None:
     if device == "cuda":
+        # Ask NVML, not the CUDA driver: a process that initialised the driver cannot hand CUDA
+        # to its forks, and this check runs in the grader's parent process.
+        os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
         import torch
 
         if not torch.cuda.is_available():
@@ -66,24 +69,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive_float(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = 0.0
-    if not number > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {value!r}")
-    return number
+def _positive(convert, what: str):
+    """An argparse type: `convert` the value, which must be above zero."""
+    def parse(value: str):
+        try:
+            number = convert(value)
+        except ValueError:
+            number = 0
+        if not number > 0:
+            raise argparse.ArgumentTypeError(f"expected a positive {what}, got {value!r}")
+        return number
+    return parse
 
 
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value!r}")
-    return number
+_positive_int = _positive(int, "whole number")
+_positive_float = _positive(float, "number of seconds")
 
 
 def main(argv: list[str] | None = None) -> int:

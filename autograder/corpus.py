@@ -31,6 +31,22 @@ def solution_sources(source: Path = SOURCE_NOTEBOOK) -> dict[str, str]:
     return {name: by_id[grade_id] for name, grade_id in SOLUTION_CELLS.items()}
 
 
+def solution_lines(master) -> list[str]:
+    """Stripped, non-empty lines inside the master's ### BEGIN/END SOLUTION regions."""
+    lines = []
+    for cell in master.cells:
+        inside = False
+        for line in cell.source.splitlines():
+            s = line.strip()
+            if s == "### BEGIN SOLUTION":
+                inside = True
+            elif s == "### END SOLUTION":
+                inside = False
+            elif inside and s:
+                lines.append(s)
+    return lines
+
+
 def make_submission(overrides: dict[str, str] | None = None, *, extra_cells: list[str] = (),
                     solved: bool = True, release: Path = RELEASE_NOTEBOOK):
     """The release with solutions filled in (if `solved`), `overrides` replacing whole function

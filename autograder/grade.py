@@ -8,7 +8,8 @@ from autograder.outputs.gradescope import to_gradescope
 from autograder.outputs.text import to_text
 from autograder.pipeline import GradingContext, grade_submission
 from autograder.results import SubmissionResult
-from autograder.sandbox.client import Limits, Zygote
+from autograder.sandbox.client import Zygote
+from autograder.sandbox.limits import Limits
 
 
 def grade_one(notebook: Path, *, device: str = "cpu", limits: Limits | None = None) -> SubmissionResult:

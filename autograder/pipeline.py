@@ -17,7 +17,8 @@ from pathlib import Path
 from autograder.assignment import grading_settings
 from autograder.notebook.load import SubmissionError, load_submission
 from autograder.results import SubmissionResult, run_checks, zero_result
-from autograder.sandbox.client import ExecutionReport, Limits, Zygote
+from autograder.sandbox.client import ExecutionReport, Zygote
+from autograder.sandbox.limits import Limits
 from autograder.sandbox.probes import STEP_FUNCTIONS
 
 

@@ -39,6 +39,6 @@ TEST_PROBE_TIMEOUT_S = 3.0
 
 @pytest.fixture(scope="session")
 def grading_limits():
-    from autograder.sandbox.client import Limits
+    from autograder.sandbox.limits import Limits
 
     return Limits(cell_timeout_s=TEST_CELL_TIMEOUT_S, probe_timeout_s=TEST_PROBE_TIMEOUT_S)

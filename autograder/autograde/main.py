@@ -103,7 +103,7 @@ def run_batch(*, assignment: str, course_dir: Path, workers: int, device: str, s
               force: bool, cell_timeout_s: float | None = None, out=None) -> dict:
     """Grade the class; returns the run's summary (also stored as run_info in the class report)."""
     from autograder.autograde.workers import WorkerPool
-    from autograder.sandbox.client import Limits
+    from autograder.sandbox.limits import Limits
     from autograder.outputs.publish import publish
 
     out = out or sys.stdout

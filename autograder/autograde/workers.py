@@ -21,9 +21,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import Callable, Iterator
 
-# Warm imports for the forkserver (see `_context`): every worker forks with these loaded.
-from autograder.pipeline import GradingContext, grade_submission  # noqa: F401
-from autograder.sandbox.client import Limits, Zygote
+from autograder.sandbox.limits import Limits
 
 # A submission's worst case: the whole notebook's time limit plus every check's probe time limit
 # and grace, plus a zygote restart. Past this the worker is presumed stuck.
@@ -35,6 +33,9 @@ def grade_item(item: dict, state: dict) -> dict:
 
     `state` persists across the items of one worker (it holds the zygote)."""
     from pathlib import Path
+
+    from autograder.pipeline import GradingContext, grade_submission
+    from autograder.sandbox.client import Zygote
 
     zygote = state.get("zygote")
     if zygote is None or zygote.process.poll() is not None:
@@ -78,7 +79,9 @@ def _worker_main(conn, task: Callable[[dict, dict], dict], device: str, limits: 
 
 def _context():
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["autograder.autograde.workers"])
+    # The forkserver imports the grading pipeline (torch, pytest, nbformat) once; every worker
+    # forks with it loaded. The parent itself never imports torch.
+    context.set_forkserver_preload(["autograder.pipeline", "autograder.autograde.workers"])
     return context
 
 

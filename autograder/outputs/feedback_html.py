@@ -10,6 +10,7 @@ dropped.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -26,7 +27,10 @@ def _fmt(value) -> str:
     return f"{float(value):g}"
 
 
+@functools.cache
 def environment() -> Environment:
+    """One Jinja environment per process: it caches compiled templates (compiling the feedback
+    page for every student took most of the batch's publishing time)."""
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)),
                       autoescape=select_autoescape(default=True, default_for_string=True))
     env.filters["fmt"] = _fmt

@@ -31,6 +31,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.assignment import ASSIGNMENT, CHECKS, MAX_SCORE, NOTEBOOK
+from autograder.corpus import solution_lines
 from autograder.release.generate import released_files
 from autograder.release.term import TermParameters, simulate
 
@@ -193,21 +194,6 @@ def nbgrader_validate(root: Path, reference_path: Path, release_copy: Path) -> l
 
 # --------------------------------------------------------------------------- leaks
 
-def _solution_lines(master) -> list[str]:
-    lines = []
-    for cell in master.cells:
-        inside = False
-        for line in cell.source.splitlines():
-            s = line.strip()
-            if s == "### BEGIN SOLUTION":
-                inside = True
-            elif s == "### END SOLUTION":
-                inside = False
-            elif inside and s:
-                lines.append(s)
-    return lines
-
-
 def reference_values(params: TermParameters) -> list[str]:
     """The reference training's numbers on the notebook's data, as they could be printed."""
     sim = simulate(params)
@@ -223,7 +209,7 @@ def reference_values(params: TermParameters) -> list[str]:
 
 def release_leaks(release_folder: Path, master_path: Path, params: TermParameters) -> list[str]:
     master = nbformat.read(master_path, as_version=4)
-    secrets = _solution_lines(master)
+    secrets = solution_lines(master)
     model_answers = [c.source.split(".")[0] for c in master.cells
                      if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("solution")]
     values = reference_values(params)
