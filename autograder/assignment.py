@@ -4,6 +4,7 @@ names in Gradescope's results, so they never change between paths.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -30,3 +31,18 @@ GRADING_FILE = Path(__file__).resolve().parent / "grading.json"
 def grading_settings() -> dict:
     """The term's grading seed and hidden-data settings (never released to students)."""
     return json.loads(GRADING_FILE.read_text())
+
+
+def grader_fingerprint() -> str:
+    """sha256 over everything that decides a score: the checks, the probes, the provided loop,
+    the reference, the term's grading settings and the release (whose locked cells are restored).
+    A stored grade made with another fingerprint is stale: `autograde` grades it again."""
+    package = Path(__file__).resolve().parent
+    files = sorted(package.glob("checks/*.py")) + [
+        package / "checks" / "pytest.ini", package / "sandbox" / "probes.py", package / "provided.py",
+        REFERENCE_FILE, GRADING_FILE, KIT_ROOT / "release" / ASSIGNMENT / NOTEBOOK,
+    ]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"") + b"\0")
+    return digest.hexdigest()

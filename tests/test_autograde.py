@@ -463,3 +463,23 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise():
             assert text.splitlines() == ["[1/2] amy: 0/10 graded (1.0 s)", "[2/2] amy: 0/10 graded (1.0 s)"]
         else:
             assert "autograde: 100%" in text and "2/2 [" in text and "\r" in text
+
+
+# ------------------------------------------------------------------ a new grader regrades
+
+
+@pytest.mark.slow
+def test_grades_made_by_another_grader_are_graded_again(tmp_path, monkeypatch, capsys):
+    """Changing the checks, the reference or the term makes every stored grade stale."""
+    import autograder.autograde.main as batch
+
+    for student in ("amy", "bob"):
+        write_submission(tmp_path / "submitted" / student / A / NB, make_submission())
+    run = dict(assignment=A, course_dir=tmp_path, workers=1, device="cpu", students=None, force=False)
+    assert autograde_main(**run) == 0
+    assert autograde_main(**run) == 0
+    assert "graded now: 0   skipped (unchanged): 2" in capsys.readouterr().out
+    monkeypatch.setattr(batch, "grader_fingerprint", lambda: "checks changed")
+    assert autograde_main(**run) == 0
+    assert "graded now: 2   skipped (unchanged): 0" in capsys.readouterr().out
+    assert sorted(s for s, _ in gradings(tmp_path)) == ["amy", "amy", "bob", "bob"]

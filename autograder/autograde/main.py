@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from autograder.assignment import ASSIGNMENT, CHECKS, MAX_SCORE
+from autograder.assignment import ASSIGNMENT, CHECKS, MAX_SCORE, grader_fingerprint
 from autograder.autograde.discover import WorkItem, discover
 from autograder.autograde.records import FAILED, GRADED, NOT_GRADED, GradedSubmission, result_from_dict
 from autograder.autograde.state import State
@@ -114,6 +114,7 @@ def run_batch(*, assignment: str, course_dir: Path, workers: int, device: str, s
     named = set(students or ())
     if named:
         found.update({item.student: item for item in discover(course_dir, assignment, sorted(named))})
+    grader = grader_fingerprint()  # a grade made by other checks, reference or term is stale
     state = State(course_dir)
     try:
         stored = state.load(assignment)
@@ -126,11 +127,12 @@ def run_batch(*, assignment: str, course_dir: Path, workers: int, device: str, s
             if named and item.student not in named:  # not asked for: its last grade stands
                 records[item.student] = current[1]
                 skipped += 1
-            elif not force and not named and state.is_current(current, item.content_hash):
+            elif not force and not named and state.is_current(current, item.content_hash, grader):
                 records[item.student] = current[1]
                 skipped += 1
             elif not item.gradable:
                 records[item.student] = not_gradable_record(item, assignment)
+                records[item.student].grader = grader
                 state.save(records[item.student], run_id)
             else:
                 pending.append(item)
@@ -142,6 +144,7 @@ def run_batch(*, assignment: str, course_dir: Path, workers: int, device: str, s
                 for outcome in pool.run([{"student": i.student, "notebook": str(i.notebook)} for i in pending]):
                     item = by_student[outcome.item["student"]]
                     record = outcome_record(item, assignment, outcome.ok, outcome.result, outcome.reason)
+                    record.grader = grader
                     record.extra["worker_seconds"] = round(outcome.worker_seconds, 3)
                     state.save(record, run_id)  # durable before it is counted
                     records[item.student] = record

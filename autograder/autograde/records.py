@@ -33,6 +33,7 @@ class GradedSubmission:
     result: SubmissionResult | None = None
     graded_at: datetime | None = None
     extra: dict = field(default_factory=dict)
+    grader: str = ""  # autograder.assignment.grader_fingerprint() of the grader that made it
 
     @property
     def score(self) -> float:

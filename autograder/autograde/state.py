@@ -61,9 +61,10 @@ class State:
                 continue  # a row this version cannot read is graded again
         return stored
 
-    def is_current(self, stored: tuple[str, GradedSubmission] | None, content_hash: str) -> bool:
-        """Whether a stored result can stand for a submission with this hash."""
-        return stored is not None and stored[0] == content_hash and stored[1].status != FAILED
+    def is_current(self, stored: tuple[str, GradedSubmission] | None, content_hash: str, grader: str) -> bool:
+        """Whether a stored result can stand for a submission with this hash, graded by this grader."""
+        return (stored is not None and stored[0] == content_hash and stored[1].status != FAILED
+                and stored[1].grader == grader)
 
     def save(self, record: GradedSubmission, run_id: str) -> None:
         """Store one finished submission, durably, in one transaction."""
