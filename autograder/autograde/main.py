@@ -104,7 +104,7 @@ def run_batch(*, assignment: str, course_dir: Path, workers: int, device: str, s
     """Grade the class; returns the run's summary (also stored as run_info in the class report)."""
     from autograder.autograde.workers import WorkerPool
     from autograder.sandbox.limits import Limits
-    from autograder.outputs.publish import publish
+    from autograder.outputs.publish import publish, warm_up
 
     out = out or sys.stdout
     start = time.monotonic()
@@ -137,6 +137,7 @@ def run_batch(*, assignment: str, course_dir: Path, workers: int, device: str, s
             else:
                 pending.append(item)
         progress = Progress(len(pending))
+        warming = warm_up()
         if pending:
             by_student = {item.student: item for item in pending}
             limits = Limits(cell_timeout_s=cell_timeout_s) if cell_timeout_s else None
@@ -165,6 +166,7 @@ def run_batch(*, assignment: str, course_dir: Path, workers: int, device: str, s
         "mean score": (sum(r.score for r in everything) / len(everything)) if everything else 0.0,
         "grading wall time (s)": round(time.monotonic() - start, 2),
     }
+    warming.join()
     outputs = publish(course_dir, assignment, everything, run_info)
     run_info["wall time (s)"] = round(time.monotonic() - start, 2)
     _print_summary(out, assignment, run_info, outputs, everything)
