@@ -2,7 +2,6 @@
 and the final w must match the reference within tolerance, and the loss must fall."""
 import math
 
-import torch
 
 from autograder.checks.show import case
 from autograder.feedback.misconceptions import Feedback

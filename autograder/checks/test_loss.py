@@ -1,5 +1,4 @@
 """criterion(yhat, y): the mean squared error as a 0-dim tensor, connected to yhat."""
-import torch
 
 from autograder.checks.show import case, close
 from autograder.feedback.misconceptions import Feedback
