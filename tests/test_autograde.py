@@ -437,7 +437,8 @@ def test_a_failed_submission_is_recorded_and_graded_again_next_time(tmp_path):
     state = State(tmp_path)
     state.save(record, "run1")
     stored = state.load(A)
-    assert stored["s"][1].reason == record.reason and not state.is_current(stored["s"], "abc")
+    assert stored["s"][1].reason == record.reason
+    assert not state.is_current(stored["s"], "abc", record.grader)  # failed: graded again even if unchanged
     state.close()
 
 
