@@ -12,6 +12,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.assignment import ASSIGNMENT, KIT_ROOT, NOTEBOOK
+from autograder.notebook.load import grade_id_of
 
 SOURCE_NOTEBOOK = KIT_ROOT / "source" / ASSIGNMENT / NOTEBOOK
 RELEASE_NOTEBOOK = KIT_ROOT / "release" / ASSIGNMENT / NOTEBOOK
@@ -20,14 +21,10 @@ SOLUTION_CELLS = {"forward": "forward_impl", "criterion": "criterion_impl", "upd
 _MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.M)
 
 
-def _grade_id(cell) -> str | None:
-    return cell.metadata.get("nbgrader", {}).get("grade_id")
-
-
 def solution_sources(source: Path = SOURCE_NOTEBOOK) -> dict[str, str]:
     """The master's solution cells, markers removed, by student function name."""
     master = nbformat.read(source, as_version=4)
-    by_id = {_grade_id(c): _MARKERS.sub("", c.source) for c in master.cells}
+    by_id = {grade_id_of(c): _MARKERS.sub("", c.source) for c in master.cells}
     return {name: by_id[grade_id] for name, grade_id in SOLUTION_CELLS.items()}
 
 
@@ -56,7 +53,7 @@ def make_submission(overrides: dict[str, str] | None = None, *, extra_cells: lis
     sources.update(overrides or {})
     ids = {grade_id: name for name, grade_id in SOLUTION_CELLS.items()}
     for cell in notebook.cells:
-        name = ids.get(_grade_id(cell))
+        name = ids.get(grade_id_of(cell))
         if name in sources:
             cell.source = sources[name]
     first_code = next(i for i, c in enumerate(notebook.cells) if c.cell_type == "code")

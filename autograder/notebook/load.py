@@ -28,7 +28,8 @@ class LoadedNotebook:
     notes: list[str] = field(default_factory=list)
 
 
-def _grade_id(cell) -> str | None:
+def grade_id_of(cell) -> str | None:
+    """The cell's nbgrader grade id, if it has one."""
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
@@ -37,9 +38,9 @@ def _locked_sources(release_path: Path) -> dict[str, str]:
         return {}
     release = nbformat.read(release_path, as_version=4)
     return {
-        _grade_id(cell): cell.source
+        grade_id_of(cell): cell.source
         for cell in release.cells
-        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("locked") and _grade_id(cell)
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("locked") and grade_id_of(cell)
     }
 
 
@@ -72,7 +73,7 @@ def load_submission(path: Path, release_path: Path = RELEASE_NOTEBOOK) -> Loaded
             continue
         source = cell.get("source", "")
         source = "".join(source) if isinstance(source, list) else str(source)
-        grade_id = _grade_id(cell)
+        grade_id = grade_id_of(cell)
         if grade_id in locked and source != locked[grade_id]:
             restored.append(grade_id)
             source = locked[grade_id]
