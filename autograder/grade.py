@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from autograder.model.results import SubmissionResult
 from autograder.outputs.gradescope import to_gradescope
 from autograder.outputs.text import to_text
 from autograder.pipeline import GradingContext, grade_submission
-from autograder.results import SubmissionResult
 from autograder.sandbox.client import Zygote
 from autograder.sandbox.limits import Limits
 

@@ -10,7 +10,8 @@ nothing on stderr, so correct work never loses points to a stray warning.
 from __future__ import annotations
 
 from autograder.assignment import grading_settings
-from autograder.results import run_checks
+from autograder.checks.runner import run_checks
+from autograder.model.status import CheckStatus
 from autograder.sandbox.in_kernel import InKernelSubmission
 
 
@@ -19,7 +20,7 @@ def run_check(name: str, namespace: dict, device: str = "cpu") -> None:
         InKernelSubmission(namespace, device), device=device,
         grading_seed=grading_settings()["grading_seed"], only=[name],
     )
-    if result.status == "passed":
+    if result.status == CheckStatus.PASSED:
         print(f"[{name}] passed ({result.max_score:g} points).")
         return
     print(f"[{name}] {result.status}: 0/{result.max_score:g}\n{result.feedback}")

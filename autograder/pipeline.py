@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.assignment import grading_settings
+from autograder.checks.runner import run_checks
+from autograder.model.results import SubmissionResult, zero_result
 from autograder.notebook.load import SubmissionError, load_submission
-from autograder.results import SubmissionResult, run_checks, zero_result
 from autograder.sandbox.client import ExecutionReport, Zygote
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.probes import STEP_FUNCTIONS

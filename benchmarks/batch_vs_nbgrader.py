@@ -3,7 +3,7 @@
     python benchmarks/batch_vs_nbgrader.py [--n 100] [--workers NPROC] [--keep DIR]
 
 Builds a course of N synthetic submissions in a temporary folder (about 60% correct, the rest
-spread over common wrong variants made with autograder.corpus.make_submission), then grades the
+spread over common wrong variants made with autograder.release.synthetic.make_submission), then grades the
 same submitted/ tree twice, in two copies of the course so neither run sees the other's files:
 
   1. nbgrader: `nbgrader generate_assignment pytorch_slope` (not timed), then
@@ -41,7 +41,7 @@ KIT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(KIT))
 
 from autograder.assignment import ASSIGNMENT, CHECKS, NOTEBOOK  # noqa: E402
-from autograder.corpus import RELEASE_NOTEBOOK, SOLUTION_CELLS, make_submission, write_submission  # noqa: E402
+from autograder.release.synthetic import RELEASE_NOTEBOOK, SOLUTION_CELLS, make_submission, write_submission  # noqa: E402
 
 CORRECT_SHARE = 0.6
 
@@ -146,7 +146,7 @@ def timed(command: list[str], cwd: Path, env: dict, log: Path) -> dict:
 def nbgrader_scores(course: Path, students: list[str]) -> dict[str, dict[str, float | None]]:
     from nbgrader.api import Gradebook, MissingEntry
 
-    from autograder.outputs.gradebook import course_settings
+    from autograder.course import course_settings
 
     coursedir = course_settings(course)
     scores = {}

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from autograder.assignment import ASSIGNMENT, NOTEBOOK
-from autograder.corpus import RELEASE_NOTEBOOK, make_submission, write_submission
+from autograder.release.synthetic import RELEASE_NOTEBOOK, make_submission, write_submission
 
 HERE = Path(__file__).resolve().parent
 

@@ -24,7 +24,7 @@ from autograder.assignment import CHECKS, KIT_ROOT
 from autograder.autograde.discover import discover
 from autograder.autograde.main import main as autograde_main
 from autograder.autograde.workers import WorkerPool
-from autograder.corpus import make_submission, write_submission
+from autograder.release.synthetic import make_submission, write_submission
 
 A = "pytorch_slope"
 NB = f"{A}.ipynb"
@@ -331,7 +331,7 @@ def test_summary_says_what_happened_and_where(course):
     assert "graded now: 25   skipped (unchanged): 0   not gradable: 5   failed: 0   late: 2" in out
     for name in ("grades.csv", "feedback", "gradebook", "class report"):
         assert f"{name}:" in out
-    lines = [l for l in course["run"].stderr.splitlines() if l.startswith("[")]  # not a terminal: plain lines
+    lines = [line for line in course["run"].stderr.splitlines() if line.startswith("[")]  # not a terminal: plain lines
     assert len(lines) == 26 and lines[-1].startswith("[26/26] ")
 
 
@@ -446,8 +446,8 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise():
     import io
 
     from autograder.autograde.main import Progress
-    from autograder.results import zero_result
-    from autograder.autograde.records import GradedSubmission
+    from autograder.model.records import GradedSubmission
+    from autograder.model.results import zero_result
 
     class Terminal(io.StringIO):
         def isatty(self):

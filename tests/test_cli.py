@@ -19,8 +19,8 @@ import torch
 import autograder.grade
 from autograder.assignment import CHECKS, MAX_SCORE
 from autograder.cli import main as cli_main
-from autograder.corpus import make_submission, write_submission
 from autograder.pipeline import GradingContext
+from autograder.release.synthetic import make_submission, write_submission
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_NAMES = ["forward", "loss", "gradient", "update", "zero_grad", "final_loss"]

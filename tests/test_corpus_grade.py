@@ -11,13 +11,13 @@ import re
 
 import nbformat
 import pytest
+from corpus.scenarios import SCENARIOS, Scenario
 
 from autograder.assignment import CHECKS, REFERENCE_FILE
-from autograder.corpus import RELEASE_NOTEBOOK, SOLUTION_CELLS, SOURCE_NOTEBOOK, solution_sources
 from autograder.feedback.misconceptions import MISCONCEPTIONS
+from autograder.model.results import CHECKS_DIR
 from autograder.pipeline import GradingContext, grade_submission
-from autograder.results import CHECKS_DIR
-from corpus.scenarios import SCENARIOS, Scenario
+from autograder.release.synthetic import RELEASE_NOTEBOOK, SOLUTION_CELLS, SOURCE_NOTEBOOK, solution_sources
 
 IDS = [s.name for s in SCENARIOS]
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from corpus.scenarios import MANUAL_CELL, SCENARIOS
 
 from autograder.assignment import ASSIGNMENT, CHECKS, KIT_ROOT, MANUAL_CHECKS, NOTEBOOK
-from corpus.scenarios import MANUAL_CELL, SCENARIOS
 
 pytestmark = pytest.mark.slow
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from autograder.assignment import MAX_SCORE
-from autograder.corpus import make_submission, write_submission
 from autograder.feedback.misconceptions import MISCONCEPTIONS
 from autograder.pipeline import GradingContext, grade_submission
+from autograder.release.synthetic import make_submission, write_submission
 
 pytestmark = [
     pytest.mark.cuda,

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from autograder.assignment import CHECKS, MAX_SCORE
-from autograder.corpus import make_submission, write_submission
 from autograder.gradescope.bundle import build
+from autograder.release.synthetic import make_submission, write_submission
 
 WRONG_CRITERION = "def criterion(yhat, y):\n    return ((yhat - y) ** 2).sum()\n"
 

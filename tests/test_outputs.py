@@ -6,17 +6,18 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from autograder.assignment import CHECKS, MANUAL_CHECKS, MAX_SCORE
-from autograder.autograde.records import GradedSubmission
+from autograder.course import course_settings
+from autograder.model.records import GradedSubmission
+from autograder.model.results import CheckResult, SubmissionResult
 from autograder.outputs.class_report import write_class_report
 from autograder.outputs.feedback_html import feedback_path, write_feedback_pages
-from autograder.outputs.gradebook import course_settings, record_in_gradebook
-from autograder.results import CheckResult, SubmissionResult
+from autograder.outputs.gradebook import record_in_gradebook
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "pytorch_slope"
@@ -43,8 +44,8 @@ def result(failed=(), error=(), feedback="", notes=(), seconds=1.0):
 
 def record(student, res=None, status="graded", reason="", notebook="nb.ipynb", late=False):
     return GradedSubmission(student, ASSIGNMENT, notebook, "hash-" + student,
-                            datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc), late, status, reason, res,
-                            datetime(2025, 3, 2, 9, 0, tzinfo=timezone.utc))
+                            datetime(2025, 3, 1, 12, 0, tzinfo=UTC), late, status, reason, res,
+                            datetime(2025, 3, 2, 9, 0, tzinfo=UTC))
 
 
 def class_records():

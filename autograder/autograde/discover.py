@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from autograder.assignment import NOTEBOOK
+from autograder.course import due_date
 
 MISSING_HASH = "missing"
 
@@ -66,28 +67,6 @@ def read_timestamp(folder: Path) -> tuple[datetime | None, str]:
         return parse_utc(text), ""
     except Exception:  # dateutil raises several types
         return None, f"timestamp.txt could not be read ({text[:40]!r}); the submission is not marked late"
-
-
-def due_date(course_dir: Path, assignment: str) -> datetime | None:
-    """The assignment's due date from nbgrader's gradebook, if the course has one and it is set."""
-    from autograder.outputs.gradebook import course_settings
-
-    try:
-        db_url = course_settings(course_dir).db_url
-    except Exception:
-        return None
-    if db_url.startswith("sqlite:///") and not Path(db_url.removeprefix("sqlite:///")).is_file():
-        return None  # opening it would create an empty gradebook
-    try:
-        from nbgrader.api import Gradebook, MissingEntry
-
-        with Gradebook(db_url) as gb:
-            try:
-                return gb.find_assignment(assignment).duedate
-            except MissingEntry:
-                return None
-    except Exception:
-        return None
 
 
 def _pick_notebook(folder: Path) -> tuple[Path | None, str, list[str]]:

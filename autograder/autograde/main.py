@@ -10,14 +10,16 @@ import os
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from autograder.assignment import ASSIGNMENT, CHECKS, MAX_SCORE, grader_fingerprint
 from autograder.autograde.discover import WorkItem, discover
-from autograder.autograde.records import FAILED, GRADED, NOT_GRADED, GradedSubmission, result_from_dict
 from autograder.autograde.state import State
-from autograder.results import SubmissionResult, zero_result
+from autograder.model.records import FAILED, GRADED, NOT_GRADED, GradedSubmission, result_from_dict
+from autograder.model.results import SubmissionResult, zero_result
+from autograder.model.status import CheckStatus
+
 
 class UsageError(Exception):
     """Bad command-line input: exit status 2 with this one-line message."""
@@ -29,7 +31,7 @@ def _reason(item: WorkItem, result: SubmissionResult) -> str:
     parts += [note.rstrip(".") for note in result.notes if not note.startswith("Code cell")]
     if result.missing_functions:
         parts.append("functions not defined: " + ", ".join(result.missing_functions))
-    errors = [c.name for c in result.checks if c.status == "error"]
+    errors = [c.name for c in result.checks if c.status == CheckStatus.ERROR]
     if errors:
         parts.append("grader error in " + ", ".join(errors) + " (see the feedback)")
     return "; ".join(parts)
@@ -40,7 +42,7 @@ def _record(item: WorkItem, assignment: str, status: str, reason: str, result: S
         student=item.student, assignment=assignment,
         notebook=str(item.notebook) if item.notebook else None, content_hash=item.content_hash,
         timestamp=item.timestamp, late=item.late, status=status, reason=reason, result=result,
-        graded_at=datetime.now(timezone.utc).replace(microsecond=0),
+        graded_at=datetime.now(UTC).replace(microsecond=0),
     )
 
 
@@ -103,12 +105,12 @@ def run_batch(*, assignment: str, course_dir: Path, workers: int, device: str, s
               force: bool, cell_timeout_s: float | None = None, out=None) -> dict:
     """Grade the class; returns the run's summary (also stored as run_info in the class report)."""
     from autograder.autograde.workers import WorkerPool
-    from autograder.sandbox.limits import Limits
     from autograder.outputs.publish import publish, warm_up
+    from autograder.sandbox.limits import Limits
 
     out = out or sys.stdout
     start = time.monotonic()
-    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
     # The whole class is discovered so that every output covers it; --student only picks what is graded.
     found = {item.student: item for item in discover(course_dir, assignment)}
     named = set(students or ())

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from autograder.autograde.records import FAILED, GradedSubmission
+from autograder.model.records import FAILED, GradedSubmission
 
 STATE_FILE = ".autograde-state.sqlite"
 
@@ -68,7 +68,7 @@ class State:
 
     def save(self, record: GradedSubmission, run_id: str) -> None:
         """Store one finished submission, durably, in one transaction."""
-        now = datetime.now(timezone.utc).isoformat()
+        now = datetime.now(UTC).isoformat()
         with self.db:  # sqlite3's context manager: BEGIN ... COMMIT (or ROLLBACK)
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute(

@@ -16,9 +16,9 @@ import signal
 import time
 import traceback
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import wait
-from typing import Callable, Iterator
 
 from autograder.sandbox.limits import Limits
 

@@ -5,7 +5,7 @@
 `hidden`    reproducible hidden inputs for the running check;
 `tol`       the check's tolerance on the grading device;
 `device`    "cpu" or "cuda".
-`submission`, `device` and `grading_seed` come from the grading run (autograder/results.py).
+`submission`, `device` and `grading_seed` come from the grading run (autograder/checks/runner.py).
 """
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import pytest
 
 from autograder.assignment import REFERENCE_FILE
 from autograder.checks.hidden import HiddenInputs
+from autograder.checks.runner import GRADING_RUN
 from autograder.checks.student import Student
 from autograder.checks.tolerances import tolerance_for
-from autograder.results import GRADING_RUN
 
 
 def _check_name(request) -> str:

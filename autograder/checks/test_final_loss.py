@@ -2,7 +2,6 @@
 and the final w must match the reference within tolerance, and the loss must fall."""
 import math
 
-
 from autograder.checks.show import case
 from autograder.feedback.misconceptions import Feedback
 from autograder.provided import train_model
@@ -21,7 +20,7 @@ def test_final_loss(student, reference, hidden, tol):
     example = case(w0=w0, lr=lr) + f", {EPOCHS} epochs"
     if len(losses) != EPOCHS or not all(math.isfinite(v) for v in losses) or losses[-1] >= losses[0]:
         raise Feedback("training_diverges", example + f"; losses: {_first_last(losses)}")
-    for epoch, (got, want) in enumerate(zip(losses, expected)):
+    for epoch, (got, want) in enumerate(zip(losses, expected, strict=False)):
         if not math.isclose(got, want, rel_tol=tol.rtol, abs_tol=tol.atol):
             raise Feedback("training_wrong_history", example + f"; epoch {epoch}: expected loss {want:.6g}, got {got:.6g}")
     if not math.isclose(w_final, w_ref.item(), rel_tol=tol.rtol, abs_tol=tol.atol):

@@ -14,8 +14,9 @@ from collections import Counter
 from pathlib import Path
 
 from autograder.assignment import CHECKS, MAX_SCORE
-from autograder.autograde.records import GradedSubmission
 from autograder.feedback.misconceptions import MISCONCEPTIONS
+from autograder.model.records import GradedSubmission
+from autograder.model.status import CheckStatus, SubmissionStatus
 from autograder.outputs.feedback_html import environment, safe_dir_name
 
 SLOWEST = 10
@@ -123,7 +124,7 @@ def write_class_report(course_dir: Path, assignment: str, records: list[GradedSu
     """Write the report and its plots; returns the path of index.html."""
     out = Path(course_dir) / "reports" / safe_dir_name(assignment)
     out.mkdir(parents=True, exist_ok=True)
-    graded = [r for r in records if r.status == "graded" and r.result]
+    graded = [r for r in records if r.status == SubmissionStatus.GRADED and r.result]
     not_graded = [r for r in records if r not in graded]
     scores = [r.score for r in records]
 
@@ -131,8 +132,8 @@ def write_class_report(course_dir: Path, assignment: str, records: list[GradedSu
     for name, points in CHECKS.items():
         statuses = Counter(c.status for r in graded for c in r.result.checks if c.name == name)
         total = sum(statuses.values())
-        per_check.append(dict(name=name, points=points, passed=statuses["passed"], failed=statuses["failed"],
-                              error=statuses["error"], rate=statuses["passed"] / total if total else 0.0))
+        per_check.append(dict(name=name, points=points, passed=statuses[CheckStatus.PASSED], failed=statuses[CheckStatus.FAILED],
+                              error=statuses[CheckStatus.ERROR], rate=statuses[CheckStatus.PASSED] / total if total else 0.0))
     seen = Counter()  # only from work that was judged: a not-graded record's zeros name no misconception
     for record in graded:
         if record.result:

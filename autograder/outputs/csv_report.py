@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 
 from autograder.assignment import CHECKS, MAX_SCORE
-from autograder.autograde.records import GradedSubmission
+from autograder.model.records import GradedSubmission
 
 COLUMNS = ["student", *CHECKS, "total", "max", "status", "late", "reason"]
 

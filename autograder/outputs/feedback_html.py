@@ -16,8 +16,9 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from autograder.assignment import MANUAL_CHECKS, MAX_SCORE, NOTEBOOK
-from autograder.autograde.records import GradedSubmission
-from autograder.results import CheckResult
+from autograder.model.records import GradedSubmission
+from autograder.model.results import CheckResult
+from autograder.model.status import CheckStatus
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 _CHECK_SOURCES = ("autograder/checks/", "autograder\\checks\\")
@@ -46,7 +47,7 @@ def safe_dir_name(name: str) -> str:
 
 def student_feedback(check: CheckResult) -> str:
     """The part of a check's feedback a student may read."""
-    if check.status == "error":  # the rest is the hidden check's traceback
+    if check.status == CheckStatus.ERROR:  # the rest is the hidden check's traceback
         return check.feedback.split("\n", 1)[0]
     return "\n".join(line for line in check.feedback.splitlines()
                      if not any(marker in line for marker in _CHECK_SOURCES))

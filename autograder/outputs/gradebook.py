@@ -20,7 +20,8 @@ from pathlib import Path
 import nbformat
 
 from autograder.assignment import CHECKS, KIT_ROOT, MANUAL_CHECKS, NOTEBOOK
-from autograder.autograde.records import GradedSubmission
+from autograder.course import course_settings
+from autograder.model.records import GradedSubmission
 
 MASTER_NOTEBOOK = KIT_ROOT / "source" / "pytorch_slope" / NOTEBOOK
 
@@ -61,28 +62,11 @@ def _fast_new_database():
             os.environ["PATH"] = saved_path
 
 
-def course_settings(course_dir: Path):
-    """nbgrader's CourseDirectory for `course_dir`, configured from its nbgrader_config.py/.json
-    (so a course that moves its database elsewhere is honoured); root defaults to course_dir."""
-    from nbgrader.coursedir import CourseDirectory
-    from traitlets.config.loader import Config, JSONFileConfigLoader, PyFileConfigLoader
-
-    course_dir = Path(course_dir).resolve()
-    config = Config()
-    for name, loader in (("nbgrader_config.py", PyFileConfigLoader), ("nbgrader_config.json", JSONFileConfigLoader)):
-        if (course_dir / name).is_file():
-            config.merge(loader(name, path=str(course_dir)).load_config())
-    if "root" not in config.get("CourseDirectory", {}):
-        config.CourseDirectory.root = str(course_dir)
-    return CourseDirectory(config=config)
-
-
 def save_assignment_structure(coursedir, assignment: str, master: Path = MASTER_NOTEBOOK) -> None:
     """What generate_assignment records: the assignment, then the master notebook through
     nbgrader's preprocessors up to SaveCells (same checksums, same stored sources)."""
     from nbgrader.api import Gradebook
-    from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, ClearSolutions,
-                                        ComputeChecksums, LockCells, SaveCells)
+    from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, ClearSolutions, ComputeChecksums, LockCells, SaveCells
 
     with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
         gb.update_or_create_assignment(assignment)

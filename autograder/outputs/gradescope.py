@@ -1,7 +1,8 @@
 """Gradescope's results.json: https://gradescope-autograders.readthedocs.io/en/latest/specs/"""
 from __future__ import annotations
 
-from autograder.results import SubmissionResult
+from autograder.model.results import SubmissionResult
+from autograder.model.status import CheckStatus
 
 
 def to_gradescope(result: SubmissionResult) -> dict:
@@ -15,7 +16,7 @@ def to_gradescope(result: SubmissionResult) -> dict:
                 "name": check.name,
                 "score": check.score,
                 "max_score": check.max_score,
-                "status": "passed" if check.status == "passed" else "failed",
+                "status": "passed" if check.status == CheckStatus.PASSED else "failed",
                 "output": check.feedback,
                 "visibility": "visible",
             }

@@ -5,13 +5,12 @@ import importlib
 import threading
 from pathlib import Path
 
-from autograder.autograde.records import GradedSubmission
+from autograder.model.records import GradedSubmission
 from autograder.outputs.class_report import write_class_report
 from autograder.outputs.csv_report import write_grades_csv
 from autograder.outputs.feedback_html import write_feedback_pages
 from autograder.outputs.gradebook import record_in_gradebook
 from autograder.outputs.results_json import write_results_json
-
 
 # What the writers import when they first run: nbgrader (with jupyter_server, ~1.7 s), alembic,
 # matplotlib. Importing them early, in a thread, uses a core that is idle while the batch's

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from autograder.autograde.records import GradedSubmission
+from autograder.model.records import GradedSubmission
+from autograder.model.status import SubmissionStatus
 from autograder.outputs.feedback_html import safe_dir_name
 from autograder.outputs.gradescope import to_gradescope
 
@@ -16,7 +17,7 @@ def results_json_path(course_dir: Path, assignment: str, student: str) -> Path:
 
 def gradescope_results(record: GradedSubmission) -> dict:
     data = to_gradescope(record.result)
-    if record.status != "graded" and record.reason:
+    if record.status != SubmissionStatus.GRADED and record.reason:
         data["output"] = f"Not graded: {record.reason}." if record.status == "not graded" else \
             f"Grading failed: {record.reason}. The course staff will look at it."
     return data

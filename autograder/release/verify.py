@@ -31,9 +31,10 @@ from pathlib import Path
 import nbformat
 
 from autograder.assignment import ASSIGNMENT, CHECKS, MAX_SCORE, NOTEBOOK
-from autograder.corpus import solution_lines
+from autograder.release.synthetic import solution_lines
 from autograder.release.generate import released_files
 from autograder.release.term import TermParameters, simulate
+from autograder.model.status import CheckStatus
 
 STUB_ERROR = "NotImplementedError"
 _NAME_ERROR = re.compile(r"name '([A-Za-z_][A-Za-z0-9_]*)' is not defined")
@@ -48,7 +49,7 @@ def _grade_id(cell):
 def reference_notebook(master_path: Path, release_path: Path):
     """The release with every stub replaced by the master's solution, and the written answers by
     the master's model answers: what a perfect student hands in."""
-    from autograder.corpus import make_submission, solution_sources
+    from autograder.release.synthetic import make_submission, solution_sources
 
     submission = make_submission(solution_sources(master_path), solved=False, release=release_path)
     master = nbformat.read(master_path, as_version=4)
@@ -78,9 +79,9 @@ def reference_scores(reference_path: Path, devices: list[str]) -> list[str]:
     failures = []
     for device in devices:
         result = _grade(reference_path, device)
-        if result.score != MAX_SCORE or any(c.status != "passed" for c in result.checks):
+        if result.score != MAX_SCORE or any(c.status != CheckStatus.PASSED for c in result.checks):
             lost = "; ".join(f"{c.name}: {c.score:g}/{c.max_score:g} {c.status} ({c.feedback.strip()[:300]})"
-                             for c in result.checks if c.status != "passed")
+                             for c in result.checks if c.status != CheckStatus.PASSED)
             failures.append(f"the reference scores {result.score:g}/{MAX_SCORE} on {device}, not full marks: {lost}")
     return failures
 

@@ -8,7 +8,7 @@ with a note in the cell's output, since the grader is not a Jupyter kernel.
 from __future__ import annotations
 
 import linecache
-from typing import Iterator
+from collections.abc import Iterator
 
 from IPython.core.inputtransformer2 import TransformerManager
 

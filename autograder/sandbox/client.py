@@ -90,7 +90,7 @@ class Zygote:
         if ready.get("event") != "ready":
             raise RuntimeError("the sandbox zygote did not start")
 
-    def spawn(self, *, device: str, limits: Limits) -> "Sandbox":
+    def spawn(self, *, device: str, limits: Limits) -> Sandbox:
         workdir = tempfile.mkdtemp(prefix="submission-")
         uid = self.uid
         protocol.send_message(self.control, {
@@ -137,7 +137,7 @@ class Sandbox:
         self.sock.settimeout(max(timeout_s, 0.01))
         try:
             return protocol.recv_message(self.sock)
-        except socket.timeout:
+        except TimeoutError:
             self._die(f"it stopped responding while {doing} (no answer within {timeout_s:g} s)")
         except (EOFError, OSError, protocol.ProtocolError) as error:
             detail = "" if isinstance(error, EOFError) else f" ({error})"

@@ -8,7 +8,8 @@ device) and returns a dict of observations made of tensors, numbers, strings and
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 

@@ -2,7 +2,7 @@
 reference and the untouched release.
 
 Each scenario names what it expects (`<what>__<score>_of_10`) and says how to build the notebook
-(`autograder.corpus.make_submission` overrides by function name and extra cells inserted after the
+(`autograder.release.synthetic.make_submission` overrides by function name and extra cells inserted after the
 first code cell), the exact score of every check, and for each failed check the misconception id
 (autograder/feedback/misconceptions.py) the feedback must name and/or phrases it must contain.
 Both grading paths (the kit's engine and `nbgrader autograde`) must give these same scores.
@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.assignment import CHECKS
-from autograder.corpus import RELEASE_NOTEBOOK, SOLUTION_CELLS, make_submission
+from autograder.release.synthetic import RELEASE_NOTEBOOK, SOLUTION_CELLS, make_submission
 
 # What a student wrote in the manually graded markdown cell (any edit leaves it for a human).
 ANSWER = ("The step is lr times the gradient, and the gradient of the MSE shrinks in proportion to "

@@ -15,9 +15,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from autograder.results import CheckResult, SubmissionResult
+from autograder.model.results import CheckResult, SubmissionResult
+from autograder.model.status import CheckStatus, SubmissionStatus
 
-GRADED, NOT_GRADED, FAILED = "graded", "not graded", "failed"
+GRADED, NOT_GRADED, FAILED = SubmissionStatus.GRADED, SubmissionStatus.NOT_GRADED, SubmissionStatus.FAILED
 
 
 @dataclass
@@ -28,7 +29,7 @@ class GradedSubmission:
     content_hash: str  # sha256 of the submitted files; unchanged hash -> not graded again
     timestamp: datetime | None  # from timestamp.txt, if present
     late: bool
-    status: str  # GRADED, NOT_GRADED or FAILED (see above)
+    status: SubmissionStatus  # see above
     reason: str = ""  # for a TA: why a submission scored 0 without being run, etc.
     result: SubmissionResult | None = None
     graded_at: datetime | None = None
@@ -48,18 +49,19 @@ class GradedSubmission:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "GradedSubmission":
+    def from_dict(cls, data: dict) -> GradedSubmission:
         data = dict(data)
         data["result"] = result_from_dict(data["result"]) if data.get("result") else None
         for key in ("timestamp", "graded_at"):
             data[key] = datetime.fromisoformat(data[key]) if data.get(key) else None
+        data["status"] = SubmissionStatus(data["status"])
         return cls(**data)
 
 
 def result_from_dict(data: dict) -> SubmissionResult:
     """The inverse of SubmissionResult.to_dict (its derived score fields are dropped)."""
     return SubmissionResult(
-        checks=[CheckResult(**check) for check in data["checks"]],
+        checks=[CheckResult(**{**check, "status": CheckStatus(check["status"])}) for check in data["checks"]],
         notes=list(data.get("notes", [])),
         execution_time_s=float(data.get("execution_time_s", 0.0)),
         isolation=dict(data.get("isolation") or {}),

@@ -1,61 +1,22 @@
-"""Running the checks with pytest and collecting per-check results as plain dataclasses.
+"""Running the checks: `pytest.main` on autograder/checks with a small plugin that hands the
+grading run to the checks' fixtures (checks/conftest.py) and records each test's outcome.
 
-`run_checks` calls `pytest.main` on autograder/checks with a small plugin that supplies the
-`submission`, `device` and `grading_seed` fixtures and records each test's outcome. A check that
-raises `Feedback` scores 0 with its teaching message; a check that fails any other way is
-reported as a grader error (0 points, flagged for staff), never silently.
+A check that raises `Feedback` scores 0 with its teaching message; a check that fails any other
+way is reported as a grader error (0 points, flagged for staff), never silently.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from autograder.assignment import CHECKS
 from autograder.feedback.misconceptions import Feedback
+from autograder.model.results import CheckResult
+from autograder.model.status import CheckStatus
 
-CHECKS_DIR = Path(__file__).resolve().parent / "checks"
-
-
-@dataclass
-class CheckResult:
-    name: str
-    score: float
-    max_score: float
-    status: str  # "passed", "failed" or "error" (the grader itself failed)
-    feedback: str = ""
-    misconception: str | None = None
-    duration_s: float = 0.0
-
-
-@dataclass
-class SubmissionResult:
-    checks: list[CheckResult]
-    notes: list[str] = field(default_factory=list)  # notebook-level messages for the student
-    execution_time_s: float = 0.0
-    isolation: dict = field(default_factory=dict)
-    not_graded: str | None = None  # why the file could not be graded at all (not a notebook, ...)
-    missing_functions: list[str] = field(default_factory=list)  # student steps the notebook never defined
-
-    @property
-    def score(self) -> float:
-        return sum(c.score for c in self.checks)
-
-    @property
-    def max_score(self) -> float:
-        return sum(c.max_score for c in self.checks)
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data.update(score=self.score, max_score=self.max_score)
-        return data
-
-
-def zero_result(reason: str, notes: list[str] = (), *, not_graded: str | None = None) -> SubmissionResult:
-    """A result where every check scored 0 for the same `reason` (nothing could be tested)."""
-    checks = [CheckResult(name, 0, points, "failed", reason) for name, points in CHECKS.items()]
-    return SubmissionResult(checks, list(notes), not_graded=not_graded)
+CHECKS_DIR = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)
@@ -84,14 +45,14 @@ class _GradingPlugin:
             return
         points = CHECKS[name]
         if report.passed:
-            self.results[name] = CheckResult(name, points, points, "passed", "Passed.", None, report.duration)
+            self.results[name] = CheckResult(name, points, points, CheckStatus.PASSED, "Passed.", None, report.duration)
             return
         error = getattr(report, "_excinfo_value", None)
         if isinstance(error, Feedback):
-            self.results[name] = CheckResult(name, 0, points, "failed", error.message, error.misconception, report.duration)
+            self.results[name] = CheckResult(name, 0, points, CheckStatus.FAILED, error.message, error.misconception, report.duration)
         else:
             self.results[name] = CheckResult(
-                name, 0, points, "error",
+                name, 0, points, CheckStatus.ERROR,
                 "The grader itself failed on this check; your work was not judged. Please tell the course staff.\n"
                 + str(report.longrepr)[-1500:], None, report.duration,
             )
@@ -115,6 +76,6 @@ def run_checks(submission, *, device: str = "cpu", grading_seed: int, only: list
             "--rootdir", str(CHECKS_DIR), "-c", str(CHECKS_DIR / "pytest.ini"), *node_ids]
     pytest.main(args, plugins=[plugin])
     return [
-        plugin.results.get(name) or CheckResult(name, 0, CHECKS[name], "error", "The check did not run (grader error).")
+        plugin.results.get(name) or CheckResult(name, 0, CHECKS[name], CheckStatus.ERROR, "The check did not run (grader error).")
         for name in names
     ]

@@ -1,0 +1,1 @@
+"""The data model: results, records and their serialisation. Imports nothing above it."""

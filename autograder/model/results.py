@@ -1,0 +1,49 @@
+"""What grading one submission produces: a result per check and the submission's result.
+Plain dataclasses at the bottom of the package: every layer above (checks, verbs, outputs)
+reads and writes these, and none of them imports anything above it."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from autograder.assignment import CHECKS
+from autograder.model.status import CheckStatus
+
+
+@dataclass
+class CheckResult:
+    name: str
+    score: float
+    max_score: float
+    status: CheckStatus
+    feedback: str = ""
+    misconception: str | None = None
+    duration_s: float = 0.0
+
+
+@dataclass
+class SubmissionResult:
+    checks: list[CheckResult]
+    notes: list[str] = field(default_factory=list)  # notebook-level messages for the student
+    execution_time_s: float = 0.0
+    isolation: dict = field(default_factory=dict)
+    not_graded: str | None = None  # why the file could not be graded at all (not a notebook, ...)
+    missing_functions: list[str] = field(default_factory=list)  # student steps the notebook never defined
+
+    @property
+    def score(self) -> float:
+        return sum(c.score for c in self.checks)
+
+    @property
+    def max_score(self) -> float:
+        return sum(c.max_score for c in self.checks)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data.update(score=self.score, max_score=self.max_score)
+        return data
+
+
+def zero_result(reason: str, notes: list[str] = (), *, not_graded: str | None = None) -> SubmissionResult:
+    """A result where every check scored 0 for the same `reason` (nothing could be tested)."""
+    checks = [CheckResult(name, 0, points, CheckStatus.FAILED, reason) for name, points in CHECKS.items()]
+    return SubmissionResult(checks, list(notes), not_graded=not_graded)
