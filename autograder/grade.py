@@ -8,8 +8,8 @@ from autograder.model.results import SubmissionResult
 from autograder.outputs.gradescope import to_gradescope
 from autograder.outputs.text import to_text
 from autograder.pipeline import GradingContext, grade_submission
-from autograder.sandbox.client import Zygote
 from autograder.sandbox.limits import Limits
+from autograder.sandbox.spawn import Zygote
 
 
 def grade_one(notebook: Path, *, device: str = "cpu", limits: Limits | None = None) -> SubmissionResult:

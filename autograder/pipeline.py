@@ -18,9 +18,10 @@ from autograder.assignment import grading_settings
 from autograder.checks.runner import run_checks
 from autograder.model.results import SubmissionResult, zero_result
 from autograder.notebook.load import SubmissionError, load_submission
-from autograder.sandbox.client import ExecutionReport, Zygote
+from autograder.sandbox.client import ExecutionReport
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.probes import STEP_FUNCTIONS
+from autograder.sandbox.spawn import Zygote
 
 
 @dataclass

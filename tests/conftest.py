@@ -17,7 +17,7 @@ from corpus.scenarios import SCENARIOS  # noqa: E402
 @pytest.fixture(scope="session")
 def zygote():
     """One warm sandbox parent for every engine-path test of the session."""
-    from autograder.sandbox.client import Zygote
+    from autograder.sandbox.spawn import Zygote
 
     with Zygote() as started:
         yield started

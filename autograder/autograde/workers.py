@@ -34,7 +34,7 @@ def grade_item(item: dict, state: dict) -> dict:
     from pathlib import Path
 
     from autograder.pipeline import GradingContext, grade_submission
-    from autograder.sandbox.client import Zygote
+    from autograder.sandbox.spawn import Zygote
 
     zygote = state.get("zygote")
     if zygote is None or zygote.process.poll() is not None:
