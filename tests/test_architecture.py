@@ -1,0 +1,85 @@
+"""The layout is the architecture: layers only point down.
+
+    model, assignment, course          the data model and the assignment's contract (bottom)
+    notebook, sandbox, checks, outputs  the steps a submission goes through
+    grade, autograde, release, gradescope, cli   the verbs (top)
+
+Every module of the package imports; no module of a lower layer imports a verb (module-level or
+lazily inside a function); the data model imports nothing but itself and the assignment; and the
+module-level imports have no cycles.
+"""
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "autograder"
+VERBS = ("autograder.grade", "autograder.autograde", "autograder.release", "autograder.gradescope", "autograder.cli")
+STEPS = ("outputs", "checks", "sandbox", "notebook", "model", "feedback")
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _imports(path: Path, module_level_only: bool) -> set[str]:
+    """Names of autograder modules that `path` imports."""
+    tree = ast.parse(path.read_text())
+    nodes = tree.body if module_level_only else list(ast.walk(tree))
+    found = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return {name for name in found if name.split(".")[0] == "autograder" and name in MODULES}
+
+
+@pytest.mark.parametrize("module", sorted(set(MODULES) - {"autograder.__main__"}))  # __main__ runs the CLI
+def test_every_module_imports(module):
+    importlib.import_module(module)
+
+
+def test_steps_never_import_a_verb():
+    offenders = {}
+    for module, path in MODULES.items():
+        if module.split(".")[1:2] and module.split(".")[1] in STEPS:
+            bad = sorted(name for name in _imports(path, module_level_only=False) if name.startswith(VERBS))
+            if bad:
+                offenders[module] = bad
+    assert not offenders, f"lower layers import verbs: {offenders}"
+
+
+def test_data_model_imports_only_itself_and_the_assignment():
+    for module, path in MODULES.items():
+        if module.startswith("autograder.model"):
+            above = {n for n in _imports(path, module_level_only=False)
+                     if not n.startswith(("autograder.model", "autograder.assignment"))}
+            assert not above, f"{module} imports {above}"
+
+
+def test_no_import_cycles():
+    graph = {m: _imports(p, module_level_only=True) - {m} for m, p in MODULES.items()}
+    state: dict[str, int] = {}  # 1 on the stack, 2 done
+
+    def visit(module: str, stack: list[str]) -> None:
+        state[module] = 1
+        for imported in sorted(graph.get(module, ())):
+            if state.get(imported) == 1:
+                cycle = stack[stack.index(imported):] + [imported]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if imported not in state:
+                visit(imported, stack + [imported])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
