@@ -1,25 +1,42 @@
 """The class report: one HTML page, `COURSE/reports/<assignment>/index.html`, with PNG plots
-next to it (score histogram, pass rate per check, how often each misconception was seen, the
-slowest submissions), a table of the submissions that could not be graded and why, and how the
-run went (workers, device, wall time, and which parts of the sandbox the platform allowed).
+next to it (score histogram, pass rate per check, the misconceptions that were root causes, the
+slowest submissions), the downstream symptoms apart from their causes, a table of the
+submissions that could not be graded and why, and how the run went (workers, device, wall time,
+and which parts of the sandbox the platform allowed). What it says is computed in
+class_summary.py; this module draws and renders it.
 
 Plots are drawn with matplotlib's object API on Agg canvases (no pyplot, no global backend
-switch); student ids reach the plots as plain text (mathtext off), the page through Jinja2 with
-autoescape.
+switch), with whole-number axes wherever they count students; student ids and titles reach the
+plots as plain text (mathtext off), the page through Jinja2 with autoescape. Numbers and dates
+have one format each (outputs/formats.py).
 """
 from __future__ import annotations
 
-import statistics
+import functools
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
-from autograder.assignment import CHECKS, MAX_SCORE
+from autograder.assignment import MAX_SCORE
 from autograder.feedback.misconceptions import MISCONCEPTIONS
 from autograder.model.records import GradedSubmission
-from autograder.model.status import CheckStatus, SubmissionStatus
-from autograder.outputs.feedback_html import environment, safe_dir_name
+from autograder.outputs.class_summary import SLOWEST, MisconceptionCount, Timing, summarise
+from autograder.outputs.feedback_html import TEMPLATES, safe_dir_name
+from autograder.outputs.formats import number_text, utc_text
 
-SLOWEST = 10
+# run_info keys the page states itself, with a definition that differs from the run summary's:
+# the run's "mean score" counts not-graded submissions as 0; the page's mean is over graded ones.
+_RESTATED_IN_HEADER = {"mean score"}
+
+
+@functools.cache
+def _environment():
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)),
+                      autoescape=select_autoescape(default=True, default_for_string=True))
+    env.filters.update(number=number_text, utc=utc_text)
+    return env
 
 
 def _figure(width=7.0, height=3.6):
@@ -39,24 +56,39 @@ def _save(figure, path: Path) -> str:
     return path.name
 
 
+def _whole_numbers(axis) -> None:
+    """Ticks only at whole numbers: an axis that counts students has no 0.25 of a student."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _plain_tick_labels(labels) -> None:
+    for text in labels:
+        text.set_parse_math(False)
+
+
 def _empty(ax, text="nothing to show"):
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
     ax.set_xticks([])
     ax.set_yticks([])
 
 
-def _histogram(scores: list[float], path: Path) -> str:
+def _histogram(scores: list[float], n_not_graded: int, path: Path) -> str:
     figure = _figure()
     ax = figure.add_subplot()
     if scores:
-        edges = [x - 0.5 for x in range(int(MAX_SCORE) + 2)]
+        top = max(int(MAX_SCORE), int(max(scores)))
+        edges = [x - 0.5 for x in range(top + 2)]
         ax.hist(scores, bins=edges, color="#4a78b5", edgecolor="white")
-        ax.set_xticks(range(int(MAX_SCORE) + 1))
+        ax.set_xticks(range(top + 1))
+        _whole_numbers(ax.yaxis)
     else:
-        _empty(ax)
+        _empty(ax, "no graded submission")
     ax.set_xlabel(f"autograded score (out of {MAX_SCORE:g})")
-    ax.set_ylabel("submissions")
-    ax.set_title("Score distribution")
+    ax.set_ylabel("students")
+    title = f"Scores of the {len(scores)} graded submissions"
+    ax.set_title(title + (f" ({n_not_graded} not graded, not shown)" if n_not_graded else ""))
     return _save(figure, path)
 
 
@@ -65,42 +97,46 @@ def _pass_rates(per_check: list[dict], path: Path) -> str:
     ax = figure.add_subplot()
     names = [row["name"] for row in per_check]
     ax.bar(names, [100 * row["rate"] for row in per_check], color="#5a9e5a")
+    _plain_tick_labels(ax.get_xticklabels())
     ax.set_ylim(0, 100)
     ax.set_ylabel("% of graded submissions passing")
     ax.set_title("Pass rate per check")
     return _save(figure, path)
 
 
-def _misconceptions(counts: list[tuple[str, int, str]], path: Path) -> str:
-    figure = _figure(height=max(2.5, 0.35 * len(counts) + 1.2))
+def _root_causes(counts: list[MisconceptionCount], path: Path) -> str:
+    figure = _figure(width=8.0, height=max(2.5, 0.35 * len(counts) + 1.2))
     ax = figure.add_subplot()
     if counts:
-        ax.barh([c[0] for c in counts][::-1], [c[1] for c in counts][::-1], color="#c0504d")
-        ax.set_xlabel("submissions")
+        shown = counts[::-1]  # most frequent at the top
+        ax.barh(range(len(shown)), [c.students for c in shown], color="#c0504d")
+        ax.set_yticks(range(len(shown)), [_label(c.title, 48) for c in shown])
+        _plain_tick_labels(ax.get_yticklabels())
+        _whole_numbers(ax.xaxis)
+        ax.set_xlabel("students")
     else:
         _empty(ax, "no misconception recognised")
-    ax.set_title("Misconceptions seen")
+    ax.set_title("Root causes (each counted once per student)")
     return _save(figure, path)
 
 
-def _slowest(rows: list[tuple[str, float, float]], path: Path) -> str:
+def _slowest(rows: list[Timing], path: Path) -> str:
     figure = _figure(height=max(2.5, 0.35 * len(rows) + 1.2))
     ax = figure.add_subplot()
     if rows:
-        ax.barh(range(len(rows)), [r[1] for r in rows][::-1], color="#8064a2")
-        ax.set_yticks(range(len(rows)), [_label(r[0]) for r in rows][::-1])
-        for text in ax.get_yticklabels():
-            text.set_parse_math(False)
-        ax.set_xlabel("seconds to grade")
+        ax.barh(range(len(rows)), [r.seconds for r in rows][::-1], color="#8064a2")
+        ax.set_yticks(range(len(rows)), [_label(r.student) for r in rows][::-1])
+        _plain_tick_labels(ax.get_yticklabels())
+        ax.set_xlabel("seconds to grade, without worker start-up")
     else:
         _empty(ax)
     ax.set_title(f"Slowest submissions (top {SLOWEST})")
     return _save(figure, path)
 
 
-def _label(student: str) -> str:
-    printable = "".join(ch if ch.isprintable() else "?" for ch in student)
-    return printable if len(printable) <= 24 else printable[:23] + "…"
+def _label(text: str, width: int = 24) -> str:
+    printable = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return printable if len(printable) <= width else printable[:width - 1] + "…"
 
 
 def _count_isolation(records: list[GradedSubmission], key: str) -> list[tuple[str, int]]:
@@ -112,8 +148,12 @@ def _count_isolation(records: list[GradedSubmission], key: str) -> list[tuple[st
 
 
 def _describe(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:.2f}"
+        return number_text(value)
+    if isinstance(value, datetime):
+        return utc_text(value)
     if isinstance(value, (list, tuple)):
         return ", ".join(map(str, value))
     return str(value)
@@ -124,42 +164,29 @@ def write_class_report(course_dir: Path, assignment: str, records: list[GradedSu
     """Write the report and its plots; returns the path of index.html."""
     out = Path(course_dir) / "reports" / safe_dir_name(assignment)
     out.mkdir(parents=True, exist_ok=True)
-    graded = [r for r in records if r.status == SubmissionStatus.GRADED and r.result]
-    not_graded = [r for r in records if r not in graded]
-    scores = [r.score for r in records]
-
-    per_check = []
-    for name, points in CHECKS.items():
-        statuses = Counter(c.status for r in graded for c in r.result.checks if c.name == name)
-        total = sum(statuses.values())
-        per_check.append(dict(name=name, points=points, passed=statuses[CheckStatus.PASSED], failed=statuses[CheckStatus.FAILED],
-                              error=statuses[CheckStatus.ERROR], rate=statuses[CheckStatus.PASSED] / total if total else 0.0))
-    seen = Counter()  # only from work that was judged: a not-graded record's zeros name no misconception
-    for record in graded:
-        if record.result:
-            seen.update({c.misconception for c in record.result.checks if c.misconception})
-    misconceptions = [(mid, n, MISCONCEPTIONS.get(mid, "")) for mid, n in seen.most_common()]
-    slowest = sorted(((r.student, r.result.execution_time_s, r.score) for r in graded),
-                     key=lambda row: -row[1])[:SLOWEST]
-
+    summary = summarise(records, MISCONCEPTIONS)
+    scores = summary.graded_scores
     plots = dict(
-        histogram=_histogram(scores, out / "score_histogram.png"),
-        pass_rate=_pass_rates(per_check, out / "pass_rate_per_check.png"),
-        misconceptions=_misconceptions(misconceptions, out / "misconceptions.png"),
-        slowest=_slowest(slowest, out / "slowest_submissions.png"),
+        histogram=_histogram(scores, len(summary.not_graded), out / "score_histogram.png"),
+        pass_rate=_pass_rates(summary.per_check, out / "pass_rate_per_check.png"),
+        misconceptions=_root_causes(summary.root_causes, out / "misconceptions.png"),
+        slowest=_slowest(summary.slowest, out / "slowest_submissions.png"),
     )
-    html = environment().get_template("class_report.html").render(
-        assignment=assignment, max_score=MAX_SCORE,
-        n_total=len(records), n_graded=len(graded), n_not_graded=len(not_graded),
+    html = _environment().get_template("class_report.html").render(
+        assignment=assignment, max_score=MAX_SCORE, written_at=utc_text(datetime.now(UTC)),
+        n_total=summary.n_total, n_graded=len(scores), n_not_graded=len(summary.not_graded),
         n_late=sum(1 for r in records if r.late),
-        mean=statistics.fmean(scores) if scores else 0.0,
-        median=statistics.median(scores) if scores else 0.0,
+        mean=summary.mean, median=summary.median,
         n_full=sum(1 for s in scores if s >= MAX_SCORE),
-        run_info=[(str(k), _describe(v)) for k, v in run_info.items()],
+        run_info=[(str(k), _describe(v)) for k, v in run_info.items() if k not in _RESTATED_IN_HEADER],
         isolation_applied=_count_isolation(records, "applied"),
         isolation_missing=_count_isolation(records, "missing"),
-        plots=plots, per_check=per_check, misconceptions=misconceptions, slowest=slowest,
-        not_graded=[(r.student, r.reason or r.status) for r in not_graded],
+        plots=plots, per_check=summary.per_check,
+        root_causes=summary.root_causes, symptoms=summary.symptoms,
+        slowest=summary.slowest, timing_measure=summary.timing_measure,
+        left_out_of_timing=summary.left_out_of_timing,
+        not_graded=[dict(student=r.student, status=str(r.status), reason=r.reason or str(r.status),
+                         submitted=utc_text(r.timestamp), late=r.late) for r in summary.not_graded],
     )
     index = out / "index.html"
     tmp = out / "index.html.tmp"
