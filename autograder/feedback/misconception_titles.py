@@ -15,6 +15,9 @@ MISCONCEPTION_TITLES: dict[str, str] = {
     "crashed": "Step ends its own process",
     "sandbox_died": "Notebook process had ended",
     "wrong_device": "Tensor made on the CPU, data on the GPU",
+    "wrong_dtype": "Result of the wrong dtype",
+    "not_finite": "Result holds NaN or infinity",
+    "unexpected_result": "Result not usable (not a tensor of the right shape)",
     # forward
     "forward_wrong_value": "Forward gives wrong predictions",
     "forward_ignores_w": "Forward ignores w",

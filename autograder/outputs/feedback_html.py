@@ -19,6 +19,7 @@ from autograder.assignment import MANUAL_CHECKS, MAX_SCORE, NOTEBOOK
 from autograder.model.records import GradedSubmission
 from autograder.model.results import CheckResult
 from autograder.model.status import CheckStatus
+from autograder.outputs.formats import utc_text
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 _CHECK_SOURCES = ("autograder/checks/", "autograder\\checks\\")
@@ -65,8 +66,7 @@ def render_feedback(record: GradedSubmission, assignment: str) -> str:
     manual = list(MANUAL_CHECKS.items())
     return environment().get_template("feedback.html").render(
         assignment=assignment, student=record.student,
-        timestamp=record.timestamp.isoformat(sep=" ", timespec="seconds") if record.timestamp else "",
-        graded_at=record.graded_at.isoformat(sep=" ", timespec="seconds") if record.graded_at else "",
+        timestamp=utc_text(record.timestamp), graded_at=utc_text(record.graded_at),  # one date format
         late=record.late, status=record.status, reason=record.reason,
         score=record.score, max_score=result.max_score if result else MAX_SCORE,
         notes=list(result.notes) if result else [], checks=checks,
