@@ -17,6 +17,8 @@ from autograder.model.results import CheckResult
 from autograder.model.status import CheckStatus
 
 CHECKS_DIR = Path(__file__).resolve().parent
+GRADER_ERROR = "The grader itself failed on this check; your work was not judged. Please tell the course staff."
+STAFF_DETAIL_CHARS = 8000
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class GradingRun:
 
     submission: object  # anything with .probe(name, inputs) -> reply dict
     device: str
-    grading_seed: int
+    grading_seed: str  # the term's grading secret, hex (checks/hidden.py)
 
 
 GRADING_RUN = pytest.StashKey[GradingRun]()
@@ -49,13 +51,11 @@ class _GradingPlugin:
             return
         error = getattr(report, "_excinfo_value", None)
         if isinstance(error, Feedback):
-            self.results[name] = CheckResult(name, 0, points, CheckStatus.FAILED, error.message, error.misconception, report.duration)
-        else:
-            self.results[name] = CheckResult(
-                name, 0, points, CheckStatus.ERROR,
-                "The grader itself failed on this check; your work was not judged. Please tell the course staff.\n"
-                + str(report.longrepr)[-1500:], None, report.duration,
-            )
+            self.results[name] = CheckResult(name, 0, points, CheckStatus.FAILED, error.message, error.misconception,
+                                             report.duration, error.case.to_dict() if error.case else None)
+        else:  # the student reads one line; the traceback (check source, hidden values) is staff-only
+            self.results[name] = CheckResult(name, 0, points, CheckStatus.ERROR, GRADER_ERROR, None, report.duration,
+                                             staff_detail=str(report.longrepr)[-STAFF_DETAIL_CHARS:])
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -64,7 +64,7 @@ class _GradingPlugin:
             outcome.get_result()._excinfo_value = call.excinfo.value
 
 
-def run_checks(submission, *, device: str = "cpu", grading_seed: int, only: list[str] | None = None) -> list[CheckResult]:
+def run_checks(submission, *, device: str = "cpu", grading_seed: str, only: list[str] | None = None) -> list[CheckResult]:
     """Run the named checks (all by default) against `submission`; one result per check."""
     names = list(only or CHECKS)
     plugin = _GradingPlugin(GradingRun(submission, device, grading_seed))
@@ -76,6 +76,7 @@ def run_checks(submission, *, device: str = "cpu", grading_seed: int, only: list
             "--rootdir", str(CHECKS_DIR), "-c", str(CHECKS_DIR / "pytest.ini"), *node_ids]
     pytest.main(args, plugins=[plugin])
     return [
-        plugin.results.get(name) or CheckResult(name, 0, CHECKS[name], CheckStatus.ERROR, "The check did not run (grader error).")
+        plugin.results.get(name) or CheckResult(name, 0, CHECKS[name], CheckStatus.ERROR, GRADER_ERROR,
+                                                staff_detail="the check did not run (collection or set-up failed)")
         for name in names
     ]

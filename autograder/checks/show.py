@@ -1,24 +1,45 @@
-"""Short, readable renderings of values for feedback cases."""
+"""Short, rounded renderings of values for feedback cases (feedback/case.py): a few values of a
+tensor and its shape, numbers to four significant digits, never a tensor's exact bits."""
 from __future__ import annotations
 
 import torch
 
+from autograder.feedback.case import SIGNIFICANT, Case, rounded
 
-def show(value, items: int = 4) -> str:
+
+def show(value, items: int = 4, digits: int = SIGNIFICANT) -> str:
     if isinstance(value, torch.Tensor):
-        flat = value.detach().to("cpu").reshape(-1)
-        shown = ", ".join(f"{v:.4g}" for v in flat[:items].tolist())
+        flat = value.detach().to("cpu", torch.float64).reshape(-1)
+        if value.dim() == 0:
+            return _number(flat.item(), digits)
+        shown = ", ".join(_number(v, digits) for v in flat[:items].tolist())
         more = f", … ({flat.numel()} values)" if flat.numel() > items else ""
-        return f"tensor([{shown}{more}], shape {tuple(value.shape)})" if value.dim() else f"{value.item():.6g}"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return repr(value)
+        return f"tensor([{shown}{more}], shape {tuple(value.shape)})"
+    if isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, (int, float)):
+        return _number(value, digits)
+    return type(value).__name__
 
 
-def case(**values) -> str:
-    return "Case: " + "; ".join(f"{name} = {show(v)}" for name, v in values.items())
+def _number(value: float, digits: int) -> str:
+    return rounded(value) if digits == SIGNIFICANT else f"{float(value):.{digits}g}"
 
 
-def close(got: torch.Tensor, expected: torch.Tensor, tol) -> bool:
-    got = got.to(expected.device, expected.dtype) if got.dtype.is_floating_point else got
-    return got.shape == expected.shape and torch.allclose(got, expected, rtol=tol.rtol, atol=tol.atol)
+def show_pair(expected, got) -> tuple[str, str]:
+    """Expected and got, with one or two more digits where four would show them equal."""
+    for digits in (SIGNIFICANT, SIGNIFICANT + 1, SIGNIFICANT + 2):
+        pair = show(expected, digits=digits), show(got, digits=digits)
+        if pair[0] != pair[1]:
+            break
+    return pair
+
+
+def case(inputs: dict, expected: dict | None = None, got: str = "", note: str = "") -> Case:
+    """A Case from raw values: every input and expected value rendered with `show` (a string is
+    taken as already rendered)."""
+    def render(value) -> str:
+        return value if isinstance(value, str) else show(value)
+
+    return Case({name: render(value) for name, value in inputs.items()},
+                {name: render(value) for name, value in (expected or {}).items()}, got, note)

@@ -1,12 +1,25 @@
-"""The provided training loop with all four of your steps, on hidden data: the loss history
-and the final w must match the reference within tolerance, and the loss must fall."""
+"""The provided training loop with all four of your steps, on hidden data: the loss and w of
+every epoch and the final w must match the reference's within tolerance, and the loss must fall.
+w is compared as well as the loss because most epochs sit at the loss's noise floor, where a
+wrong w barely moves the loss."""
 import math
 
+from autograder.checks.expect import expect_numbers, observed
 from autograder.checks.show import case
+from autograder.feedback.case import rounded
 from autograder.feedback.misconceptions import Feedback
 from autograder.provided import train_model
 
 EPOCHS = 12
+
+
+def _reference_training(reference, x, y, w0, lr):
+    """Loss per epoch, w at the start of each epoch, and the final w of the reference steps."""
+    w = w0.detach().clone().requires_grad_(True)
+    slopes = []
+    losses = train_model(x, y, w, lr, EPOCHS, reference.forward, reference.criterion, reference.update,
+                         reference.zero_grad, on_epoch=lambda epoch, w_value, loss: slopes.append(w_value))
+    return losses, slopes, w.item()
 
 
 def test_final_loss(student, reference, hidden, tol):
@@ -14,20 +27,26 @@ def test_final_loss(student, reference, hidden, tol):
     w0 = hidden.uniform(-15.0, 15.0)
     lr = hidden.scalar(0.05, 0.15)
     seen = student.probe("train", step="train_model(...) with your steps", x=x, y=y, w=w0, lr=lr, epochs=EPOCHS)
-    w_ref = w0.detach().clone().requires_grad_(True)
-    expected = train_model(x, y, w_ref, lr, EPOCHS, reference.forward, reference.criterion, reference.update, reference.zero_grad)
-    losses, w_final = seen["losses"], seen["w_final"]
-    example = case(w0=w0, lr=lr) + f", {EPOCHS} epochs"
+    want_losses, want_slopes, want_final = _reference_training(reference, x, y, w0, lr)
+    inputs = {"w0": w0, "lr": lr, "epochs": EPOCHS}
+    example = case(inputs)
+    losses = expect_numbers(observed(seen, "losses"), what="The loss history is", example=example)
+    slopes = expect_numbers(observed(seen, "w_per_epoch"), what="The w history is", example=example)
+    final = expect_numbers([observed(seen, "w_final")], what="The final w is", example=example)[0]
     if len(losses) != EPOCHS or not all(math.isfinite(v) for v in losses) or losses[-1] >= losses[0]:
-        raise Feedback("training_diverges", example + f"; losses: {_first_last(losses)}")
-    for epoch, (got, want) in enumerate(zip(losses, expected, strict=False)):
-        if not math.isclose(got, want, rel_tol=tol.rtol, abs_tol=tol.atol):
-            raise Feedback("training_wrong_history", example + f"; epoch {epoch}: expected loss {want:.6g}, got {got:.6g}")
-    if not math.isclose(w_final, w_ref.item(), rel_tol=tol.rtol, abs_tol=tol.atol):
-        raise Feedback("training_wrong_history", example + f"; final w: expected {w_ref.item():.6g}, got {w_final:.6g}")
+        raise Feedback("training_diverges", case(inputs, got=f"losses {_first_last(losses)}"))
+    if len(slopes) != EPOCHS:
+        raise Feedback("unexpected_result", case(inputs, got=f"w recorded at {len(slopes)} epochs"))
+    for epoch in range(EPOCHS):
+        for what, got, want in (("w", slopes[epoch], want_slopes[epoch]), ("loss", losses[epoch], want_losses[epoch])):
+            if not math.isclose(got, want, rel_tol=tol.rtol, abs_tol=tol.atol):
+                raise Feedback("training_wrong_history",
+                               case(inputs, {f"{what}_at_epoch_{epoch}": want}, f"{what} = {rounded(got)}"))
+    if not math.isclose(final, want_final, rel_tol=tol.rtol, abs_tol=tol.atol):
+        raise Feedback("training_wrong_history", case(inputs, {"final_w": want_final}, f"final w = {rounded(final)}"))
 
 
 def _first_last(losses) -> str:
     if not losses:
         return "none recorded"
-    return f"first {losses[0]:.6g}, last {losses[-1]:.6g}"
+    return f"first {rounded(losses[0])}, last {rounded(losses[-1])}"

@@ -1,7 +1,9 @@
 """forward(x, w): predictions w·x, same shape and dtype as x, connected to w in the graph."""
 import torch
 
-from autograder.checks.show import case, close
+from autograder.checks.expect import close, expect_tensor, observed
+from autograder.checks.show import case, show_pair
+from autograder.checks.tolerances import tolerance_for
 from autograder.feedback.misconceptions import Feedback
 
 
@@ -11,26 +13,37 @@ def test_forward(student, reference, hidden, tol):
         w = hidden.uniform(-8.0, 8.0)
         seen = student.probe("forward", step="forward(x, w)", x=x, w=w)
         expected = reference.forward(x, w)
-        out = seen["output"]
-        example = case(x=x, w=w, expected=expected)
-        if out["kind"] != "tensor":
-            raise Feedback("forward_not_tensor", example, f"It returned a {out['type']}.")
-        got = out["value"]
-        if out["shape"] != list(expected.shape):
-            raise Feedback("forward_wrong_shape", example + f"; got shape {tuple(out['shape'])}")
-        if out["dtype"] != "float32":
-            raise Feedback("forward_wrong_dtype", example + f"; got dtype {out['dtype']}")
+        example = case({"x": x, "w": w}, {"": expected})
+        out = observed(seen, "output")
+        got = expect_tensor(out, what="It returned", example=example, device=hidden.device, shape=expected.shape,
+                            not_tensor="forward_not_tensor", wrong_shape="forward_wrong_shape",
+                            wrong_dtype="forward_wrong_dtype")
         if not close(got, expected, tol):
-            if _same_for_other_w(student, x, w, got, tol):
-                raise Feedback("forward_ignores_w", example + f"; got {case(got=got)[6:]}")
-            raise Feedback("forward_wrong_value", example + f"; got {case(got=got)[6:]}")
-        if not out["has_grad_fn"] or seen.get("d_sum_dw") is None:
+            wanted, shown = show_pair(expected, got)
+            wrong = case({"x": x, "w": w}, {"": wanted}, f"= {shown}")
+            raise Feedback("forward_ignores_w" if _same_for_other_w(student, x, w, got, tol) else "forward_wrong_value", wrong)
+        slope = observed(seen, "d_sum_dw")
+        if not (isinstance(out, dict) and out.get("has_grad_fn") is True) or slope is None:
             raise Feedback("forward_detached", example)
-        if not torch.allclose(seen["d_sum_dw"].to(x.device), x.sum(), rtol=1e-4, atol=1e-4):
-            raise Feedback("forward_wrong_value", example, "Its gradient with respect to w is not Σx.")
+        expected_slope = _reference_slope(reference, x, w)
+        slope = expect_tensor(slope, what="The gradient of sum(forward(x, w)) with respect to w is",
+                              example=case({"x": x, "w": w}, {"d_sum_dw": expected_slope}), shape=expected_slope.shape,
+                              wrong_shape="forward_wrong_value")
+        if not close(slope, expected_slope, tolerance_for("forward_gradient", hidden.device)):
+            wanted, shown = show_pair(expected_slope, slope)
+            raise Feedback("forward_wrong_value", case({"x": x, "w": w}, {"d_sum_dw": wanted}, f"d_sum_dw = {shown}"),
+                           "Its gradient with respect to w is not Σx.")
+
+
+def _reference_slope(reference, x, w) -> torch.Tensor:
+    """d Σ forward(x, w) / dw of the reference forward."""
+    leaf = w.detach().clone().requires_grad_(True)
+    (slope,) = torch.autograd.grad(reference.forward(x, leaf).sum(), leaf)
+    return slope
 
 
 def _same_for_other_w(student, x, w, got, tol) -> bool:
     """Does forward give the same result for a different w (a hard-coded slope)?"""
-    again = student.probe("forward", step="forward(x, w)", x=x, w=w + 1.5)["output"]
-    return again["kind"] == "tensor" and close(again["value"], got.to(x.device), tol)
+    again = observed(student.probe("forward", step="forward(x, w)", x=x, w=w + 1.5), "output")
+    value = again.get("value") if isinstance(again, dict) and again.get("kind") == "tensor" else None
+    return isinstance(value, torch.Tensor) and value.dtype == got.dtype and close(value, got, tol)

@@ -1,31 +1,47 @@
 """update(w, lr): w ← w − lr·w.grad, in place on the caller's tensor, which stays a leaf that
-requires grad and has no grad_fn."""
-from autograder.checks.show import case, close
+requires grad and has no grad_fn. The expected w is the reference update's."""
+from autograder.checks.expect import close, expect_flag, expect_tensor, observed
+from autograder.checks.show import case, show, show_pair
 from autograder.feedback.misconceptions import Feedback
 
+# Orders of magnitude of the step lr·w.grad (either sign), one round each, from 0.01 to 1e5: an
+# update that clamps or rescales the step cannot pass (the old draw, w.grad in [-20, 20], let a
+# clamp at ±50 score full marks). The gradient is the drawn step over lr.
+STEP_DECADES = ((0.01, 0.1), (0.1, 10.0), (10.0, 1e3), (1e3, 1e5))
 
-def test_update(student, hidden, tol):
-    for _ in range(3):
+
+def _reference_update(reference, w, lr, grad):
+    leaf = w.detach().clone().requires_grad_(True)
+    leaf.grad = grad.detach().clone()
+    reference.update(leaf, lr)
+    return leaf.detach()
+
+
+def test_update(student, reference, hidden, tol):
+    for low, high in STEP_DECADES:
         w = hidden.uniform(-10.0, 10.0)
-        grad = hidden.uniform(-20.0, 20.0)
         lr = hidden.scalar(0.01, 0.5)
+        grad = hidden.signed_log_uniform(low, high) / lr
         seen = student.probe("update", step="update(w, lr)", w=w, lr=lr, grad=grad)
-        expected = w - lr * grad
-        got = seen["w_after"]
-        if got.numel() == 0:
-            raise Feedback("update_wrong_value", case(w=w, lr=lr, grad=grad, expected_w=expected) + "; got an empty w")
-        example = case(w=w, lr=lr, grad=grad, expected_w=expected) + f"; got w = {got.reshape(-1)[0].item():.6g}"
+        expected = _reference_update(reference, w, lr, grad)
+        inputs = {"w": w, "lr": lr, "grad": grad}
+        example = case(inputs, {"w": expected})
+        got = expect_tensor(observed(seen, "w_after"), what="After update(w, lr), w is", example=example)
         if got.shape != w.shape:
-            raise Feedback("update_shape", example + f" with shape {tuple(got.shape)}")
+            raise Feedback("update_shape", case(inputs, {"w": expected}, f"w = {show(got.reshape(-1)[0])} with shape {tuple(got.shape)}"))
         if not close(got, expected, tol):
+            wanted, shown = show_pair(expected, got)
+            wrong = case(inputs, {"w": wanted}, f"w = {shown}")
             for misconception, value in (
                 ("update_rebinds", w),
                 ("update_sign", w + lr * grad),
                 ("update_no_lr", w - grad),
             ):
                 if close(got, value, tol):
-                    raise Feedback(misconception, example)
-            raise Feedback("update_wrong_value", example)
-        if not (seen["is_leaf"] and seen["requires_grad"]) or seen["has_grad_fn"]:
-            state = f"is_leaf={seen['is_leaf']}, requires_grad={seen['requires_grad']}, has grad_fn={seen['has_grad_fn']}"
-            raise Feedback("update_not_leaf", example, f"After update: {state}.")
+                    raise Feedback(misconception, wrong)
+            raise Feedback("update_wrong_value", wrong)
+        state = {key: expect_flag(observed(seen, key), what=f"After update, w.{key} is", example=example)
+                 for key in ("is_leaf", "requires_grad", "has_grad_fn")}
+        if not (state["is_leaf"] and state["requires_grad"]) or state["has_grad_fn"]:
+            text = f"is_leaf={state['is_leaf']}, requires_grad={state['requires_grad']}, has grad_fn={state['has_grad_fn']}"
+            raise Feedback("update_not_leaf", example, f"After update: {text}.")

@@ -1,11 +1,13 @@
 """Every misconception a check can name, with the explanation a student reads.
 
-A failed check raises `Feedback(misconception, case)`: the explanation says what went wrong in
-plain words, the case shows one small concrete input with the expected and the actual result.
-Neither ever contains solution code or the source of a hidden check. The class report counts
-failures by misconception id.
+A failed check raises `Feedback(misconception, case, detail)`: the explanation says what went
+wrong in plain words, the case (feedback/case.py, structured data) shows one small concrete input
+with the expected and the actual result, rounded. Neither ever contains solution code, the source
+of a hidden check or a tolerance. The class report counts failures by misconception id.
 """
 from __future__ import annotations
+
+from autograder.feedback.case import Case, round_numbers
 
 MISCONCEPTIONS: dict[str, str] = {
     # Whole-step problems
@@ -20,7 +22,16 @@ MISCONCEPTIONS: dict[str, str] = {
     "killed its own process, or ran out of memory.",
     "sandbox_died": "Your notebook's Python process ended, so this step could not be tested.",
     "wrong_device": "A tensor created inside the step lives on the CPU while the data is on the GPU. Create "
-    "new tensors from the inputs (e.g. `torch.zeros_like(w)`) or pass `device=x.device`.",
+    "new tensors from the inputs (e.g. `torch.zeros_like(w)`) or pass `device=x.device`; multiply by a Python "
+    "number such as lr directly instead of wrapping it in `torch.tensor([lr])`.",
+    # What came back could not be judged as the step's result (checks/expect.py names it)
+    "wrong_dtype": "The result has the wrong number type (dtype). The data are float32 tensors: integer, "
+    "boolean, half (float16) or double (float64) results do not match them. Compute with the tensors you "
+    "are given, without converting them.",
+    "not_finite": "The result holds NaN or infinity, so it cannot match the expected value. Look for a "
+    "division by zero, a log or sqrt of a negative number, or values that grow without bound.",
+    "unexpected_result": "The step gave back something the check cannot use as its result (what came back "
+    "is named below). Return, or leave in place, a torch.Tensor of the shape the step's contract gives.",
     # forward
     "forward_wrong_value": "forward(x, w) should give the prediction w·x for every row of x.",
     "forward_ignores_w": "forward gives the same predictions whatever w is: it must use the w it is given, "
@@ -69,7 +80,9 @@ MISCONCEPTIONS: dict[str, str] = {
     "requires_grad is False), so the next backward() will not fill w.grad.",
     "update_wrong_value": "The updated w differs from w − lr·grad.",
     "update_shape": "update changed the shape of w: w is a 0-dim tensor (shape []), and assigning "
-    "`w.data` a tensor of another shape (e.g. one made with `torch.tensor([lr])`) reshapes it.",
+    "`w.data` a tensor of another shape (e.g. one made with `torch.tensor([lr])`) reshapes it. Such a tensor "
+    "also lives on the CPU: graded on a GPU, the same line stops with a device error and training fails. "
+    "Multiply by the number lr directly.",
     # zero_grad
     "zero_grad_weight": "zero_grad set the weight w to zero instead of its gradient w.grad.",
     "zero_grad_not_reset": "The gradient is not reset: backward() adds into w.grad, so without zeroing the "
@@ -90,11 +103,16 @@ HINTS_FROM_ERRORS = (
 
 
 class Feedback(AssertionError):
-    """A failed check, with the misconception it recognised and a concrete case."""
+    """A failed check: the misconception it recognised, one small case (structured), and a detail
+    line. Any number in `detail` (which may quote student code's exception message or traceback,
+    and through it a hidden input) is rounded like the case."""
 
-    def __init__(self, misconception: str, case: str = "", detail: str = ""):
+    def __init__(self, misconception: str, case: Case | None = None, detail: str = ""):
         self.misconception = misconception
-        self.message = "\n".join(part for part in (MISCONCEPTIONS[misconception], detail, case) if part)
+        self.case = case if isinstance(case, Case) else None
+        self.detail = round_numbers(detail)
+        case_text = self.case.text() if self.case else round_numbers(str(case or ""))
+        self.message = "\n".join(part for part in (MISCONCEPTIONS[misconception], self.detail, case_text) if part)
         super().__init__(self.message)
 
 

@@ -11,6 +11,11 @@ from autograder.model.status import CheckStatus
 
 @dataclass
 class CheckResult:
+    """One check's result. `feedback` and `case` are what a student reads (the teaching message
+    with the case as one line; the case as data: autograder/feedback/case.py). `staff_detail` is
+    for the course staff only (e.g. the traceback of a grader error): no student-facing output
+    carries it; outputs/staff_report.py writes it next to the class report."""
+
     name: str
     score: float
     max_score: float
@@ -18,6 +23,8 @@ class CheckResult:
     feedback: str = ""
     misconception: str | None = None
     duration_s: float = 0.0
+    case: dict | None = None
+    staff_detail: str = ""
 
 
 @dataclass

@@ -9,9 +9,13 @@ another name gives others.
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import re
-from dataclasses import asdict, dataclass
+import secrets
+from dataclasses import asdict, dataclass, field
+
+from autograder.assignment import GRADING_FILE
 
 # The order of the master's parameters cell, one assignment per line.
 PARAMETER_NAMES = ("TRUE_SLOPE", "NOISE_STD", "DATA_SEED", "W_INIT", "LR", "EPOCHS", "W_INIT_SECOND")
@@ -28,7 +32,8 @@ W_INIT_DISTANCE = (5.0, 10.0)          # |W_INIT - TRUE_SLOPE|
 W_INIT_SECOND_EXTRA = (3.0, 6.0)       # |W_INIT_SECOND - TRUE_SLOPE| - |W_INIT - TRUE_SLOPE|
 LR = (0.05, 0.15)
 EPOCHS = (4, 6)
-GRADING_SEED = (1, 2**31 - 1)
+GRADING_SEED = (1, 2**31 - 1)  # only drawn and dropped now: keeps the stream of the draws after it
+GRADING_SECRET_BYTES = 32  # the grading secret (HMAC key of the hidden inputs, checks/hidden.py)
 
 # The story, on the reference training of the notebook's own data (see story_problems).
 FIRST_EPOCH_DROP = 0.5      # loss after one step <= this fraction of the starting loss
@@ -38,7 +43,11 @@ FINAL_SLOPE_ERROR = 0.5     # |trained w - TRUE_SLOPE| <= this
 SECOND_START_HIGHER = 1.5   # the worse start's first loss >= this times the first start's
 
 MAX_DRAWS = 1000
-_TERM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# The one spelling of a term: the year, a hyphen, the season in lower case. The name seeds every
+# parameter, so two spellings of one term ("2027-Spring", "spring2027") would be two releases.
+SEASONS = ("spring", "summer", "fall", "winter")
+TERM_FORMAT = "YYYY-" + "|".join(SEASONS)
+_TERM_NAME = re.compile(r"^(20[0-9]{2})-(" + "|".join(SEASONS) + r")$")
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,9 @@ class TermParameters:
     LR: float
     EPOCHS: int
     W_INIT_SECOND: float
-    grading_seed: int
+    # The grading secret, hex: random, not derived from the (public) term name; kept when the
+    # same term is released again. Not part of equality: the same term is the same parameters.
+    grading_seed: str = field(compare=False)
 
     def visible(self) -> dict:
         """The parameters students see (the master's parameters cell), in the cell's order."""
@@ -60,29 +71,56 @@ class TermParameters:
 
 
 def check_term_name(term: str) -> str:
-    if not _TERM_NAME.match(term or ""):
-        raise ValueError(f"bad term name {term!r}: use letters, digits, '.', '_' or '-' "
-                         "(up to 64 characters, starting with a letter or digit), e.g. 2027-spring")
-    return term
+    """`term` if it is in the canonical format (TERM_FORMAT), else ValueError with the format and a
+    suggestion when the name is recognisably a term spelled another way."""
+    if isinstance(term, str) and _TERM_NAME.fullmatch(term):
+        return term
+    hint = ""
+    year = re.search(r"20[0-9]{2}", term or "")
+    season = next((s for s in SEASONS if s in (term or "").lower()), None)
+    if year and season:
+        hint = f" (did you mean {year.group(0)}-{season}?)"
+    raise ValueError(f"bad term name {term!r}: use {TERM_FORMAT}, the year and the season in lower case, "
+                     f"e.g. 2027-spring{hint}")
 
 
 def derive(term: str) -> TermParameters:
     check_term_name(term)
     rng = random.Random(int.from_bytes(hashlib.sha256(term.encode("utf-8")).digest(), "big"))
+    secret = grading_secret(term)
     for _ in range(MAX_DRAWS):
-        candidate = _draw(rng, term)
+        candidate = _draw(rng, term, secret)
         if not story_problems(candidate):
             return candidate
     raise RuntimeError(f"no parameters for term {term!r} told the lesson's story in {MAX_DRAWS} draws")
 
 
-def _draw(rng: random.Random, term: str) -> TermParameters:
+def grading_secret(term: str, stored=GRADING_FILE) -> str:
+    """The term's grading secret: the one `stored` holds if it is for this term (re-releasing a
+    term keeps it, so its grades stay current), else 256 fresh random bits."""
+    try:
+        data = json.loads(open(stored, encoding="utf-8").read())
+        if data.get("term") == term and _is_secret(data.get("grading_seed")):
+            return data["grading_seed"]
+    except (OSError, ValueError, AttributeError):
+        pass
+    return secrets.token_hex(GRADING_SECRET_BYTES)
+
+
+def _is_secret(value) -> bool:
+    try:
+        return isinstance(value, str) and len(bytes.fromhex(value)) >= 16
+    except ValueError:
+        return False
+
+
+def _draw(rng: random.Random, term: str, secret: str) -> TermParameters:
     slope = rng.choice((-1, 1)) * round(rng.uniform(*SLOPE_ABS), 1)
     distance = rng.uniform(*W_INIT_DISTANCE)
     w_init = round(slope + rng.choice((-1, 1)) * distance, 1)
     second_distance = abs(w_init - slope) + rng.uniform(*W_INIT_SECOND_EXTRA)
     w_second = round(slope + rng.choice((-1, 1)) * second_distance, 1)
-    return TermParameters(
+    params = TermParameters(
         term=term,
         TRUE_SLOPE=float(slope),
         NOISE_STD=round(rng.uniform(*NOISE_STD), 2),
@@ -91,8 +129,10 @@ def _draw(rng: random.Random, term: str) -> TermParameters:
         LR=round(rng.uniform(*LR), 2),
         EPOCHS=rng.randint(*EPOCHS),
         W_INIT_SECOND=float(w_second),
-        grading_seed=rng.randint(*GRADING_SEED),
+        grading_seed=secret,
     )
+    rng.randint(*GRADING_SEED)  # the old integer seed's draw, dropped: every later draw stays as it was
+    return params
 
 
 def range_problems(p: TermParameters) -> list[str]:
@@ -112,11 +152,12 @@ def range_problems(p: TermParameters) -> list[str]:
     extra = abs(p.W_INIT_SECOND - p.TRUE_SLOPE) - abs(p.W_INIT - p.TRUE_SLOPE)
     within("|W_INIT_SECOND - TRUE_SLOPE| - |W_INIT - TRUE_SLOPE|", round(extra, 6),
            W_INIT_SECOND_EXTRA[0] - 0.1, W_INIT_SECOND_EXTRA[1] + 0.1)
-    within("grading_seed", p.grading_seed, *GRADING_SEED)
+    if not _is_secret(p.grading_seed):
+        problems.append("grading_seed must be a hex grading secret of at least 128 bits")
     for name in ("TRUE_SLOPE", "NOISE_STD", "W_INIT", "LR", "W_INIT_SECOND"):
         if not isinstance(getattr(p, name), float):
             problems.append(f"{name} must be a float")
-    for name in ("DATA_SEED", "EPOCHS", "grading_seed"):
+    for name in ("DATA_SEED", "EPOCHS"):
         if not isinstance(getattr(p, name), int) or isinstance(getattr(p, name), bool):
             problems.append(f"{name} must be an int")
     return problems

@@ -138,10 +138,12 @@ def probe_zero_grad(steps: dict, w: torch.Tensor, grad: torch.Tensor, coefficien
 
 def probe_train(steps: dict, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, lr: float, epochs: int) -> dict:
     w = _leaf(w)
+    slopes = []  # w at the start of each epoch: a wrong step shows here even at the loss's noise floor
     losses = train_model(
-        x, y, w, lr, epochs, steps["forward"], steps["criterion"], steps["update"], steps["zero_grad"]
+        x, y, w, lr, epochs, steps["forward"], steps["criterion"], steps["update"], steps["zero_grad"],
+        on_epoch=lambda epoch, w_value, loss: slopes.append(float(w_value)),
     )
-    return {"losses": [float(v) for v in losses], "w_final": float(w.detach().item())}
+    return {"losses": [float(v) for v in losses], "w_per_epoch": slopes, "w_final": float(w.detach().item())}
 
 
 PROBES: dict[str, Callable[..., dict]] = {
