@@ -5,6 +5,7 @@ names in Gradescope's results, so they never change between paths.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 from pathlib import Path
 
@@ -33,16 +34,30 @@ def grading_settings() -> dict:
     return json.loads(GRADING_FILE.read_text())
 
 
-def grader_fingerprint() -> str:
-    """sha256 over everything that decides a score: the checks, the probes, the provided loop,
-    the reference, the term's grading settings and the release (whose locked cells are restored).
-    A stored grade made with another fingerprint is stale: `autograde` grades it again."""
+# Package files that can change a score: all grading code, its settings and configuration
+# (not templates or docs: changing how feedback looks does not make a grade stale).
+_FINGERPRINT_SUFFIXES = (".py", ".json", ".ini")
+
+
+def _fingerprinted_files() -> list[Path]:
     package = Path(__file__).resolve().parent
-    files = sorted(package.glob("checks/*.py")) + [
-        package / "checks" / "pytest.ini", package / "sandbox" / "probes.py", package / "provided.py",
-        REFERENCE_FILE, GRADING_FILE, KIT_ROOT / "release" / ASSIGNMENT / NOTEBOOK,
-    ]
+    files = [p for p in package.rglob("*") if p.suffix in _FINGERPRINT_SUFFIXES and "__pycache__" not in p.parts]
+    return sorted(files) + [REFERENCE_FILE, KIT_ROOT / "release" / ASSIGNMENT / NOTEBOOK]
+
+
+def grader_fingerprint(device: str = "cpu", limits: object = None) -> str:
+    """sha256 over everything that decides a score: every .py/.json/.ini file of the grader
+    package (checks, probes, sandbox, provided loop, grading secret: found by walking the package,
+    not from a hand-kept list), the reference, the release (whose locked cells are restored), the
+    torch version, the grading device and the limits (`repr` of sandbox.limits.Limits). A stored
+    grade made with another fingerprint is stale: `autograde` grades it again."""
     digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"") + b"\0")
+    for path in _fingerprinted_files():
+        name = path.relative_to(KIT_ROOT).as_posix() if path.is_relative_to(KIT_ROOT) else path.name
+        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"") + b"\0")
+    try:
+        torch_version = importlib.metadata.version("torch")  # no torch import: the batch's parent avoids it
+    except importlib.metadata.PackageNotFoundError:
+        torch_version = "none"
+    digest.update(f"torch={torch_version}\0device={device}\0limits={limits!r}".encode())
     return digest.hexdigest()

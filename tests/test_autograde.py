@@ -480,7 +480,7 @@ def test_grades_made_by_another_grader_are_graded_again(tmp_path, monkeypatch, c
     assert autograde_main(**run) == 0
     assert autograde_main(**run) == 0
     assert "graded now: 0   skipped (unchanged): 2" in capsys.readouterr().out
-    monkeypatch.setattr(batch, "grader_fingerprint", lambda: "checks changed")
+    monkeypatch.setattr(batch, "grader_fingerprint", lambda *args, **kwargs: "checks changed")
     assert autograde_main(**run) == 0
     assert "graded now: 2   skipped (unchanged): 0" in capsys.readouterr().out
     assert sorted(s for s, _ in gradings(tmp_path)) == ["amy", "amy", "bob", "bob"]

@@ -32,9 +32,8 @@ def result(failed=(), error=(), feedback="", notes=(), seconds=1.0):
     checks = []
     for name, points in CHECKS.items():
         if name in error:
-            checks.append(CheckResult(name, 0, points, "error",
-                                      "The grader itself failed on this check; your work was not judged.\n"
-                                      f'  File "/kit/autograder/checks/test_{name}.py", line 8\n    {HIDDEN_CODE}'))
+            checks.append(CheckResult(name, 0, points, "error", "The grader itself failed on this check; your work was not judged.",
+                                      staff_detail=f'  File "/kit/autograder/checks/test_{name}.py", line 8\n    {HIDDEN_CODE}'))
         elif name in failed:
             checks.append(CheckResult(name, 0, points, "failed", feedback or f"{name} is wrong", failed[name]))
         else:

@@ -116,7 +116,8 @@ def run_batch(*, assignment: str, course_dir: Path, workers: int, device: str, s
     named = set(students or ())
     if named:
         found.update({item.student: item for item in discover(course_dir, assignment, sorted(named))})
-    grader = grader_fingerprint()  # a grade made by other checks, reference or term is stale
+    # a grade made by other grading code, reference, term, device or limits is stale
+    grader = grader_fingerprint(device, Limits(cell_timeout_s=cell_timeout_s) if cell_timeout_s else Limits())
     state = State(course_dir)
     try:
         stored = state.load(assignment)

@@ -3,10 +3,9 @@
 gives it, so `nbgrader release_feedback` and students' `fetch_feedback` find it).
 
 The page shows each check's score and its teaching feedback, the notebook-level notes and the
-total. Everything a student or the grader produced is HTML-escaped (Jinja2 autoescape). Hidden
-test code never appears: a check that ended in a grader error shows only its one-line message,
-not the traceback of the hidden check, and any traceback line from the checks' own files is
-dropped.
+total. Everything a student or the grader produced is HTML-escaped (Jinja2 autoescape). It shows
+a check's student-facing fields only (its message with the rounded case); staff detail such as a
+grader error's traceback is never in them (model/results.py) and goes to the staff report.
 """
 from __future__ import annotations
 
@@ -17,12 +16,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from autograder.assignment import MANUAL_CHECKS, MAX_SCORE, NOTEBOOK
 from autograder.model.records import GradedSubmission
-from autograder.model.results import CheckResult
-from autograder.model.status import CheckStatus
 from autograder.outputs.formats import utc_text
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-_CHECK_SOURCES = ("autograder/checks/", "autograder\\checks\\")
 
 
 def _fmt(value) -> str:
@@ -46,14 +42,6 @@ def safe_dir_name(name: str) -> str:
     return name
 
 
-def student_feedback(check: CheckResult) -> str:
-    """The part of a check's feedback a student may read."""
-    if check.status == CheckStatus.ERROR:  # the rest is the hidden check's traceback
-        return check.feedback.split("\n", 1)[0]
-    return "\n".join(line for line in check.feedback.splitlines()
-                     if not any(marker in line for marker in _CHECK_SOURCES))
-
-
 def feedback_path(course_dir: Path, assignment: str, student: str) -> Path:
     return (Path(course_dir) / "feedback" / safe_dir_name(student) / safe_dir_name(assignment)
             / f"{Path(NOTEBOOK).stem}.html")
@@ -62,7 +50,7 @@ def feedback_path(course_dir: Path, assignment: str, student: str) -> Path:
 def render_feedback(record: GradedSubmission, assignment: str) -> str:
     result = record.result
     checks = [dict(name=c.name, score=c.score, max_score=c.max_score, status=c.status,
-                   feedback=student_feedback(c)) for c in (result.checks if result else [])]
+                   feedback=c.feedback) for c in (result.checks if result else [])]
     manual = list(MANUAL_CHECKS.items())
     return environment().get_template("feedback.html").render(
         assignment=assignment, student=record.student,
