@@ -23,6 +23,11 @@ test: $(STAMP)
 benchmark: $(STAMP)
 	$(PY) benchmarks/batch_vs_nbgrader.py
 
+.PHONY: mutation
+# Grade every mutant of the reference as one class; prints the table, writes mutation/report.md and .json.
+mutation: $(STAMP)
+	$(PY) -m mutation.run --workers 2
+
 clean:
 	rm -rf $(VENV) sample_class/feedback sample_class/reports sample_class/gradebook.db \
 		sample_class/grades.csv sample_class/.autograde-state.sqlite autograder.zip
