@@ -22,6 +22,7 @@ from autograder.sandbox.client import ExecutionReport
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.probes import STEP_FUNCTIONS
 from autograder.sandbox.spawn import Zygote
+from autograder.sandbox.submitted_files import collect as collect_submitted_files
 
 
 @dataclass
@@ -62,10 +63,13 @@ def grade_submission(notebook: Path, context: GradingContext) -> SubmissionResul
         result = zero_result(f"Not graded: {reason}.", [f"Not graded: {reason}."], not_graded=reason)
         result.execution_time_s = time.perf_counter() - start
         return result
-    with context.zygote.spawn(device=context.device, limits=context.limits) as sandbox:
+    # nbgrader runs a notebook in its submission folder: the files beside it go into /submission.
+    beside = collect_submitted_files(Path(notebook).parent, max_bytes=context.limits.submitted_files_bytes,
+                                     max_count=context.limits.submitted_files_count)
+    with context.zygote.spawn(device=context.device, limits=context.limits, files=beside.files) as sandbox:
         report = sandbox.execute(loaded.cells)
         checks = run_checks(sandbox, device=context.device, grading_seed=context.grading_seed)
         isolation = sandbox.isolation
-    notes = loaded.notes + execution_notes(report)
+    notes = loaded.notes + beside.notes + execution_notes(report)
     missing = [name for name in STEP_FUNCTIONS if name not in report.defined] if not report.died else []
     return SubmissionResult(checks, notes, time.perf_counter() - start, isolation, missing_functions=missing)

@@ -3,19 +3,23 @@
     COURSE/submitted/<student>/<assignment>/<notebook>.ipynb   (+ timestamp.txt, as nbgrader collects it)
 
 Every student folder becomes one `WorkItem`: the notebook to grade (or None and a `problem` if
-there is nothing gradable), a content hash over every submitted file (so an unchanged
+there is nothing gradable: a link or special file anywhere in the folder makes it not gradable,
+since a link could point at the reference), a content hash over every submitted file (so an unchanged
 submission is not graded again), the timestamp and whether it is late (after the assignment's
 due date in the course's gradebook, when one is set there).
 """
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from autograder.assignment import NOTEBOOK
 from autograder.course import due_date
+from autograder.sandbox.submitted_files import shown
 
 MISSING_HASH = "missing"
 
@@ -36,18 +40,51 @@ class WorkItem:
         return self.notebook is not None
 
 
+def _entries(folder: Path) -> list[tuple[bytes, str]]:
+    """(relative name as bytes, path) of every entry under `folder`, links never followed,
+    .ipynb_checkpoints left out; sorted by name."""
+    found = []
+    for parent, dirs, names in os.walk(folder, followlinks=False):
+        dirs[:] = [d for d in dirs if d != ".ipynb_checkpoints"]
+        for name in dirs + names:
+            path = os.path.join(parent, name)
+            found.append((os.fsencode(os.path.relpath(path, folder)), path))
+    return sorted(found)
+
+
+def links_and_special_files(folder: Path) -> list[str]:
+    """Names (as a TA can read them) of the links, fifos, sockets and devices under `folder`."""
+    odd = []
+    for relative, path in _entries(folder):
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            continue
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            odd.append(shown(relative))
+    return odd
+
+
 def content_hash(folder: Path) -> str:
-    """sha256 over the relative path and bytes of every regular file under `folder`."""
+    """sha256 over the relative name (as bytes: a name need not be UTF-8) and bytes of every
+    regular file under `folder`, and the name and target of every link."""
     if not folder.is_dir():
         return MISSING_HASH
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
-        relative = path.relative_to(folder).as_posix()
-        if ".ipynb_checkpoints" in relative.split("/"):
-            continue
-        digest.update(relative.encode() + b"\0")
+    for relative, path in _entries(folder):
         try:
-            data = path.read_bytes()
+            mode = os.lstat(path).st_mode
+        except OSError:
+            continue
+        if stat.S_ISLNK(mode):
+            digest.update(b"link\0" + relative + b"\0" + os.fsencode(os.readlink(path)) + b"\0")
+            continue
+        if not stat.S_ISREG(mode):
+            continue
+        digest.update(relative + b"\0")
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
         except OSError:
             data = b"<unreadable>"
         digest.update(len(data).to_bytes(8, "big") + data)
@@ -72,23 +109,27 @@ def read_timestamp(folder: Path) -> tuple[datetime | None, str]:
 def _pick_notebook(folder: Path) -> tuple[Path | None, str, list[str]]:
     """(notebook, problem, notes) for one assignment folder."""
     if not folder.is_dir():
-        return None, f"no submission: the folder submitted/<student>/{folder.name}/ does not exist", []
+        return None, f"no submission: the folder submitted/<student>/{shown(folder.name)}/ does not exist", []
     if not any(p for p in folder.iterdir() if p.name != "timestamp.txt"):
         return None, "empty submission: the folder holds no files", []
+    odd = links_and_special_files(folder)
+    if odd:  # a link could point at the reference or another student's work: never followed
+        return None, ("the submission holds links or special files, which are never followed: "
+                      + ", ".join(odd[:5])), []
     notebooks = sorted(p for p in folder.glob("*.ipynb") if p.is_file())
     if not notebooks:
-        others = ", ".join(sorted(p.name for p in folder.iterdir() if p.name != "timestamp.txt")[:5])
+        others = ", ".join(sorted(shown(p.name) for p in folder.iterdir() if p.name != "timestamp.txt")[:5])
         return None, f"no notebook: no .ipynb file in the submission (found: {others})", []
     expected = folder / NOTEBOOK
     if expected in notebooks:
         notes = []
         if len(notebooks) > 1:
-            ignored = ", ".join(p.name for p in notebooks if p != expected)
+            ignored = ", ".join(shown(p.name) for p in notebooks if p != expected)
             notes.append(f"several notebooks submitted: graded {NOTEBOOK}, ignored {ignored}")
         return expected, "", notes
     if len(notebooks) == 1:
-        return notebooks[0], "", [f"renamed notebook: graded {notebooks[0].name} (expected {NOTEBOOK})"]
-    names = ", ".join(p.name for p in notebooks)
+        return notebooks[0], "", [f"renamed notebook: graded {shown(notebooks[0].name)} (expected {NOTEBOOK})"]
+    names = ", ".join(shown(p.name) for p in notebooks)
     return None, f"several notebooks and none named {NOTEBOOK}: {names}; cannot tell which to grade", []
 
 
@@ -107,10 +148,11 @@ def discover(course_dir: Path, assignment: str, students: list[str] | None = Non
         folder = submitted / student / assignment
         notebook, problem, notes = _pick_notebook(folder)
         if not (submitted / student).is_dir():
-            problem = f"no submission: there is no folder submitted/{student}/"
+            problem = f"no submission: there is no folder submitted/{shown(student)}/"
         timestamp, note = read_timestamp(folder) if folder.is_dir() else (None, "")
         if note:
             notes.append(note)
         late = bool(deadline and timestamp and timestamp > deadline)
-        items.append(WorkItem(student, folder, notebook, content_hash(folder), timestamp, late, problem, notes))
+        # The student id as a TA reads it (a folder name need not be UTF-8); the folder keeps the real name.
+        items.append(WorkItem(shown(student), folder, notebook, content_hash(folder), timestamp, late, problem, notes))
     return items

@@ -7,6 +7,7 @@ decoded as plain data only.
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import socket
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from autograder.sandbox import protocol
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.processes import kill_processes_of
+
+BOX_EXIT_WAIT_S = 10  # the kernel reaps a PID namespace's processes before its init counts as exited
 
 
 class SandboxDied(Exception):
@@ -39,10 +42,13 @@ class ExecutionReport:
 class Sandbox:
     """One submission's confined process."""
 
-    def __init__(self, sock: socket.socket, pid: int, uid: int | None, workdir: str, device: str, limits: Limits):
+    def __init__(self, sock: socket.socket, pid: int, uid: int | None, workdir: str | None, device: str, limits: Limits,
+                 *, pidfd: int | None = None, cgroup=None):
         self.sock, self.pid, self.uid, self.workdir = sock, pid, uid, workdir
+        self.pidfd, self.cgroup = pidfd, cgroup  # the box's first process (its PID namespace's init), its cgroup
         self.device, self.limits = device, limits
         self.dead: str | None = None
+        self.killed = False
         ready = self._receive(30.0, "starting up")
         self.isolation = ready.get("isolation", {})
 
@@ -99,18 +105,40 @@ class Sandbox:
         return decode_reply(reply, self.device)
 
     def kill(self) -> None:
-        """Kill the sandbox and everything it started, then remove its working directory."""
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        """End the box and everything it started, then remove what it had on the host.
+
+        In a PID namespace, SIGKILL to its init ends every process in it, and the pidfd turns
+        readable only once the kernel has reaped them all. The cgroup and the uid sweep cover
+        the platforms without namespaces (and are a cheap double check where they exist)."""
+        if self.killed:
+            return
+        self.killed = True
+        if self.pidfd is not None:
+            try:
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            poller = select.poll()
+            poller.register(self.pidfd, select.POLLIN)
+            poller.poll(BOX_EXIT_WAIT_S * 1000)
+            os.close(self.pidfd)
+            self.pidfd = None
+        else:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if self.cgroup is not None:
+            self.cgroup.kill()
+            self.cgroup.remove()
         if self.uid is not None:
             kill_processes_of(self.uid)
         try:
             self.sock.close()
         except OSError:
             pass
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def close(self) -> None:
         self.kill()

@@ -13,11 +13,19 @@ class Limits:
     cell_timeout_s: float = 20.0  # nbgrader's cell timeout, per cell
     execute_timeout_s: float = 120.0  # the whole notebook, wall clock
     probe_timeout_s: float = 10.0  # one check's call into student code
+    checks_timeout_s: float = 120.0  # every check's probes together, wall clock
     cpu_seconds: int = 300
     memory_bytes: int = 6 * 1024**3  # address space; torch alone reserves about 1.5 GB of it
     file_bytes: int = 64 * 1024**2
     open_files: int = 256
     processes: int = 64
+    # Every writable folder of the sandbox is a private tmpfs of this size (memory, not the host's
+    # disk): /submission (the submitted files are in it too), /tmp and /dev/shm each.
+    submission_bytes: int = 128 * 1024**2
+    scratch_bytes: int = 128 * 1024**2
+    # The files submitted beside the notebook that are copied into /submission.
+    submitted_files_bytes: int = 32 * 1024**2
+    submitted_files_count: int = 200
 
     def rlimits(self, device: str) -> dict:
         return {
@@ -27,4 +35,19 @@ class Limits:
             "file_bytes": self.file_bytes,
             "open_files": self.open_files,
             "processes": self.processes if os.geteuid() == 0 else None,
+            "submission_bytes": self.submission_bytes,
+            "scratch_bytes": self.scratch_bytes,
         }
+
+
+# The grader's own deadlines around the sandbox's limits (client.py enforces them from outside).
+STARTUP_TIMEOUT_S = 30.0  # the sandbox's "ready" after the fork
+CELL_GRACE_S = 10.0  # past a cell's own limit (enforced inside), before the grader gives up on it
+PROBE_GRACE_S = 5.0  # past a probe's own limit (enforced inside, plus 2 s for its worker)
+CLOSE_S = 10.0  # killing a sandbox's processes and removing its folder
+
+
+def worst_case_seconds(limits: Limits) -> float:
+    """The most one submission can hold the grader once its sandbox is forked, whatever the
+    submission does: every phase's deadline is absolute and enforced from outside."""
+    return STARTUP_TIMEOUT_S + limits.execute_timeout_s + limits.checks_timeout_s + CLOSE_S

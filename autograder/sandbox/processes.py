@@ -1,44 +1,83 @@
 """Finding a uid's live processes through /proc, for killing what a submission left running.
 
+This is the fallback and the double check: where the platform allows it, each sandbox is a box
+in its own PID namespace (box.py) and ending the box's init ends everything in it. The sweep is
+still run before a uid is handed to a new sandbox, and wherever namespaces are refused.
+
+Two details make it hold against hostile code:
+- A process counts as alive while ANY of its tasks (threads) is not a zombie. A process whose
+  main thread ended with the raw exit syscall shows state Z in /proc/<pid>/stat while its other
+  threads keep running. psutil cannot tell (Process.status() reads the leader's state only and
+  Process.threads() gives no states), hence this module reads /proc/<pid>/task/*/stat itself.
+- The owner is read from the Uid line of /proc/<pid>/status (real, effective, saved, fs), not
+  from the owner of /proc/<pid>: a process that makes itself non-dumpable (prctl) shows that
+  folder as root's.
+
 `kill(-1)` is no help here: in a container it reports success even when it reached nobody, so
-a loop "until nothing is left" cannot tell when to stop."""
+a loop "until nothing is left" cannot tell when to stop.
+"""
 from __future__ import annotations
 
 import os
 import signal
 import time
 
+_DEAD_STATES = (b"Z", b"X", b"x")
 
-def live_processes_of(uid: int) -> list[int]:
-    """Pids of the processes owned by `uid` that are not zombies."""
+
+def _state(stat_path: str) -> bytes | None:
+    try:
+        with open(stat_path, "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):  # it ended while we looked
+        return None
+
+
+def is_alive(pid: int, proc: str = "/proc") -> bool:
+    """True while any task of process `pid` is running or runnable (not a zombie, not gone)."""
+    try:
+        tasks = os.listdir(f"{proc}/{pid}/task")
+    except OSError:
+        tasks = []
+    states = [_state(f"{proc}/{pid}/task/{tid}/stat") for tid in tasks] or [_state(f"{proc}/{pid}/stat")]
+    return any(state is not None and state not in _DEAD_STATES for state in states)
+
+
+def uids_of(pid: int, proc: str = "/proc") -> set[int]:
+    """The real, effective, saved and filesystem uids of `pid` (empty if it is gone)."""
+    try:
+        with open(f"{proc}/{pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"Uid:"):
+                    return {int(field) for field in line.split()[1:]}
+    except (OSError, ValueError):
+        pass
+    return set()
+
+
+def live_processes_of(uid: int, proc: str = "/proc") -> list[int]:
+    """Pids of the processes that run as `uid` (any of their uids) and have a live task."""
     pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            if os.stat(f"/proc/{entry}").st_uid != uid:
-                continue
-            with open(f"/proc/{entry}/stat", "rb") as stat:
-                state = stat.read().rsplit(b")", 1)[1].split()[0]
-        except (OSError, IndexError):  # it ended while we looked
-            continue
-        if state not in (b"Z", b"X"):
+    for entry in os.listdir(proc):
+        if entry.isdigit() and uid in uids_of(int(entry), proc) and is_alive(int(entry), proc):
             pids.append(int(entry))
     return pids
 
 
 def kill_processes_of(uid: int, *, spare: set[int] = frozenset(), patience_s: float = 5.0) -> bool:
     """SIGKILL every live process of `uid` except `spare`, again and again while a fork bomb
-    keeps making new ones. Zombies are skipped: they hold no CPU. True when none is left."""
+    keeps making new ones. A signal to a process reaches all its threads, so a zombie leader with
+    a live thread dies too. True when none is left."""
     deadline = time.monotonic() + patience_s
-    while time.monotonic() < deadline:
+    while True:
         pids = [pid for pid in live_processes_of(uid) if pid not in spare]
         if not pids:
             return True
+        if time.monotonic() >= deadline:
+            return False
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
         time.sleep(0.005)
-    return False

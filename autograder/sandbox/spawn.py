@@ -9,12 +9,15 @@ import socket
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 from autograder.sandbox import protocol
+from autograder.sandbox.cgroups import BoxCgroup
 from autograder.sandbox.client import Sandbox
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.processes import kill_processes_of
+from autograder.sandbox.submitted_files import to_memfd
 
 SANDBOX_UID_BASE = 61000
 SANDBOX_UID_COUNT = 1000
@@ -42,13 +45,19 @@ _PASSED_ENV = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "OPENBLAS_CORET
 class Zygote:
     """A warm interpreter with torch imported, forking sandboxes on request, one at a time.
 
-    Its sandboxes run as one leased uid (when the grader is root), so one grader process with
-    several zygotes, or several graders on one machine, never share a sandbox uid."""
+    Each sandbox is a box (box.py): its own PID namespace where the platform allows it, its own
+    cgroup where cgroup v2 is writable, and the leased uid (when the grader is root), so one
+    grader process with several zygotes, or several graders on one machine, never share a
+    sandbox uid. A uid is handed to a new sandbox only once no process of it is alive."""
 
     def __init__(self):
         self.uid, self._lease_fd = lease_sandbox_uid() if os.geteuid() == 0 else (None, None)
+        self._retired_leases: list[tuple[int, int]] = []  # (uid, lease fd): survivors could not be killed; never reused
+        self.uid_notes: list[str] = []
+        self.leased_uids: list[int] = [self.uid] if self.uid is not None else []
+        self._spawned = 0
         if self.uid is not None:  # leftovers of a grader that died holding this uid
-            kill_all_of_uid(self.uid)
+            self._ensure_uid_is_clean()
         ours, theirs = socket.socketpair()
         package_parent = str(Path(__file__).resolve().parents[2])
         env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
@@ -64,18 +73,56 @@ class Zygote:
         ready = protocol.recv_message(self.control)
         if ready.get("event") != "ready":
             raise RuntimeError("the sandbox zygote did not start")
+        # AUTOGRADER_PID_NAMESPACE=0 forces the fallback (what platforms without namespaces get), for tests.
+        self.pid_namespace = bool(ready.get("pid_namespace")) and os.environ.get("AUTOGRADER_PID_NAMESPACE") != "0"
 
-    def spawn(self, *, device: str, limits: Limits) -> Sandbox:
-        workdir = tempfile.mkdtemp(prefix="submission-")
-        uid = self.uid
-        protocol.send_message(self.control, {
-            "op": "spawn", "workdir": workdir, "uid": uid, "limits": limits.rlimits(device),
-        })
-        payload, fds, _, _ = socket.recv_fds(self.control, 4096, 1)
+    def _ensure_uid_is_clean(self) -> None:
+        """Kill what still runs as the leased uid; if something survives, retire that uid (its
+        lease stays held, so no grader on this machine uses it again) and lease another."""
+        while not kill_processes_of(self.uid, patience_s=2.0):
+            self.uid_notes.append(f"processes of sandbox uid {self.uid} survived SIGKILL; that uid was retired")
+            warnings.warn(self.uid_notes[-1], RuntimeWarning, stacklevel=2)
+            self._retired_leases.append((self.uid, self._lease_fd))
+            self.uid, self._lease_fd = lease_sandbox_uid()
+            self.leased_uids.append(self.uid)
+
+    def spawn(self, *, device: str, limits: Limits, files: dict[str, bytes] | None = None, **request_fields) -> Sandbox:
+        """A new sandbox. `files` (relative name -> bytes) are put in its /submission before it
+        drops privileges; `request_fields` go into the spawn request unchanged (kernel.py reads them)."""
+        if self.uid is not None:
+            self._ensure_uid_is_clean()
+        self._spawned += 1
+        # Without a private root the submission needs a folder on the host (removed by Sandbox.kill).
+        workdir = None if self.pid_namespace else tempfile.mkdtemp(prefix="submission-")
+        cgroup = BoxCgroup.create(f"box-{os.getpid()}-{self.uid}-{self._spawned}",
+                                  memory_bytes=limits.rlimits(device)["memory_bytes"], processes=limits.processes + 8) \
+            if self.pid_namespace else None
+        files_fd = to_memfd(files) if files else None
+        try:
+            protocol.send_message(self.control, {
+                **request_fields, "op": "spawn", "workdir": workdir, "uid": self.uid, "limits": limits.rlimits(device),
+                "cgroup": cgroup.path if cgroup else None, "files": files_fd is not None,
+                "pid_namespace": self.pid_namespace,
+            })
+            if files_fd is not None:
+                socket.send_fds(self.control, [b"F"], [files_fd])
+            payload, fds, _, _ = socket.recv_fds(self.control, 4096, 2)
+        finally:
+            if files_fd is not None:
+                os.close(files_fd)
         if not fds:
             raise RuntimeError("the sandbox zygote did not hand over a sandbox")
-        pid = json.loads(payload)["pid"]
-        return Sandbox(socket.socket(fileno=fds[0]), pid, uid, workdir, device, limits)
+        reply = json.loads(payload)
+        pidfd = fds[1] if reply.get("pidfd") and len(fds) > 1 else None
+        sandbox = Sandbox(socket.socket(fileno=fds[0]), reply["pid"], self.uid, workdir, device, limits,
+                          pidfd=pidfd, cgroup=cgroup)
+        sandbox.isolation.setdefault("applied", [])
+        if cgroup is not None:
+            sandbox.isolation["applied"] += ["own cgroup (cgroup.kill)"] + cgroup.limits
+        sandbox.isolation["uid"] = self.uid
+        if self.uid_notes:
+            sandbox.isolation["notes"] = list(self.uid_notes)
+        return sandbox
 
     def close(self) -> None:
         self.control.close()
@@ -88,6 +135,10 @@ class Zygote:
             kill_all_of_uid(self.uid)
             os.close(self._lease_fd)
             self.uid = None
+        for uid, fd in self._retired_leases:  # a last try; the lease ends with this grader anyway
+            kill_all_of_uid(uid)
+            os.close(fd)
+        self._retired_leases = []
 
     def __enter__(self):
         return self

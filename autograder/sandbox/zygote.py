@@ -4,15 +4,17 @@ sandbox per submission on request. Forking from it costs milliseconds instead of
 new interpreter with torch costs.
 
 Run by the grader as `python -m autograder.sandbox.zygote FD`, FD being its end of a socket
-pair; each spawned sandbox's socket goes back to the grader over it with SCM_RIGHTS. On a GPU it
-must not initialise CUDA: each sandbox initialises its own after the fork.
+pair. Each sandbox is a box (box.py): its own PID namespace where the platform allows it; the
+box's socket and a pidfd on its first process go back to the grader with SCM_RIGHTS. The
+submitted files come as a memfd holding a tar archive, so nothing of them touches the host's
+disk. On a GPU the zygote must not initialise CUDA: each sandbox initialises its own after the
+fork.
 """
 from __future__ import annotations
 
 import gc
 import json
 import os
-import signal
 import socket
 import sys
 
@@ -22,7 +24,7 @@ import matplotlib.pyplot  # noqa: E402,F401  warm import, shared by every fork
 import numpy  # noqa: E402,F401
 import torch  # noqa: E402,F401
 
-from autograder.sandbox import kernel, protocol  # noqa: E402
+from autograder.sandbox import box, kernel, protocol  # noqa: E402
 
 
 def _warm_up_matplotlib() -> None:
@@ -37,28 +39,45 @@ def _warm_up_matplotlib() -> None:
     matplotlib.pyplot.close(figure)
 
 
+def _receive_files_fd(control: socket.socket, request: dict) -> int | None:
+    """The memfd with the submitted files, sent right after a request that announces it."""
+    if not request.get("files"):
+        return None
+    _, fds, _, _ = socket.recv_fds(control, 1, 1)
+    return fds[0] if fds else None
+
+
 def main(control_fd: int) -> None:
     _warm_up_matplotlib()
     gc.freeze()  # forks then share these objects' pages instead of copying them on the first collection
     control = socket.socket(fileno=control_fd)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # sandboxes are reaped automatically
-    protocol.send_message(control, {"event": "ready", "pid": os.getpid()})
+    use_pid_namespace = box.pid_namespace_available()
+    protocol.send_message(control, {"event": "ready", "pid": os.getpid(), "pid_namespace": use_pid_namespace})
     while True:
         try:
             request = protocol.recv_message(control)
-        except (EOFError, OSError):
+            files_fd = _receive_files_fd(control, request)
+        except (EOFError, OSError, protocol.ProtocolError):
             os._exit(0)
         if request.get("op") != "spawn":
             continue
+        box.reap_finished_boxes()
         ours, theirs = socket.socketpair()
-        pid = os.fork()
-        if pid == 0:
+
+        def close_in_child(ours: socket.socket = ours) -> None:  # the grader's ends are not the box's to hold
             control.close()
             ours.close()
-            kernel.serve(theirs, request)
+
+        pid, pidfd = box.start(request, theirs, files_fd, use_pid_namespace=use_pid_namespace and request.get("pid_namespace", True),
+                               close_in_child=close_in_child, serve=kernel.serve)
         theirs.close()
-        socket.send_fds(control, [json.dumps({"event": "spawned", "pid": pid}).encode()], [ours.fileno()])
+        if files_fd is not None:
+            os.close(files_fd)
+        fds = [ours.fileno()] + ([pidfd] if pidfd is not None else [])
+        socket.send_fds(control, [json.dumps({"event": "spawned", "pid": pid, "pidfd": pidfd is not None}).encode()], fds)
         ours.close()
+        if pidfd is not None:
+            os.close(pidfd)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,102 @@
+"""The files submitted beside the notebook, read on the grader's side for the sandbox's /submission
+(nbgrader's autograde runs a notebook in its submission folder, so `%run helper.py` or
+`import steps` of a submitted file must work here too).
+
+Only regular files are taken, opened without following links; links, fifos, sockets and devices
+are refused with a note, never followed. The total is capped (Limits.submitted_files_bytes and
+submitted_files_count). A folder of the kit itself (solutions/, the checks, the master) is never
+copied: `grade solutions/pytorch_slope_solution.ipynb` must not hand the reference to the sandbox.
+The files travel to the sandbox as a tar archive in a memfd: nothing is written to the host's disk.
+"""
+from __future__ import annotations
+
+import io
+import os
+import stat
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder.assignment import KIT_ROOT
+
+SKIPPED_FOLDERS = {".ipynb_checkpoints", "__pycache__"}
+# Never copied into a sandbox: the reference, the checks and grading seed, the master notebook.
+KIT_SECRETS = (KIT_ROOT / "solutions", KIT_ROOT / "autograder", KIT_ROOT / "source")
+
+
+def shown(name: str | bytes) -> str:
+    """A file name as a TA can read it: undecodable bytes become U+FFFD, never an exception."""
+    return (name if isinstance(name, bytes) else os.fsencode(name)).decode("utf-8", "replace")
+
+
+@dataclass
+class SubmittedFiles:
+    files: dict[str, bytes] = field(default_factory=dict)  # relative name -> content
+    notes: list[str] = field(default_factory=list)  # for the TA and the student: what was left out
+
+
+def _is_kit_folder(folder: Path) -> bool:
+    folder = folder.resolve()
+    return folder == KIT_ROOT or any(folder == s or s in folder.parents for s in KIT_SECRETS)
+
+
+def _read_regular(path: str, at_most: int) -> bytes | None:
+    """Up to `at_most` bytes of `path` if it is a regular file (opened without following a link)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return handle.read(at_most)
+
+
+def collect(folder: Path, *, max_bytes: int, max_count: int) -> SubmittedFiles:
+    """Every regular file under `folder`, within the caps."""
+    found = SubmittedFiles()
+    if not folder.is_dir():
+        return found
+    if _is_kit_folder(folder):
+        found.notes.append("files beside the notebook were not copied into the sandbox: its folder is part of the grading kit")
+        return found
+    refused, over, total = [], [], 0
+    for parent, dirs, names in os.walk(folder, followlinks=False):
+        linked = [d for d in dirs if os.path.islink(os.path.join(parent, d))]  # listed as folders, never entered
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_FOLDERS and d not in linked)
+        for name in sorted(names) + sorted(linked):
+            path = os.path.join(parent, name)
+            relative = os.path.relpath(path, folder)
+            info = os.lstat(path)
+            if not stat.S_ISREG(info.st_mode):
+                refused.append(shown(relative))
+                continue
+            if len(found.files) >= max_count or total + info.st_size > max_bytes:
+                over.append(shown(relative))
+                continue
+            data = _read_regular(path, max_bytes - total + 1)
+            if data is None:
+                refused.append(shown(relative))
+            elif total + len(data) > max_bytes:  # it grew while we read it
+                over.append(shown(relative))
+            else:
+                found.files[relative] = data
+                total += len(data)
+    if refused:
+        found.notes.append("not copied into the sandbox (links and special files are never followed): " + ", ".join(refused[:10]))
+    if over:
+        found.notes.append(f"not copied into the sandbox (over {max_count} files or {max_bytes // 2**20} MiB in all): "
+                           + ", ".join(over[:10]))
+    return found
+
+
+def to_memfd(files: dict[str, bytes]) -> int:
+    """A memfd holding `files` as an uncompressed tar archive, positioned at its start."""
+    fd = os.memfd_create("submitted-files", os.MFD_CLOEXEC)
+    with os.fdopen(os.dup(fd), "wb") as raw, tarfile.open(fileobj=raw, mode="w:", format=tarfile.GNU_FORMAT) as archive:
+        for name, data in files.items():
+            member = tarfile.TarInfo(name)
+            member.size, member.mode = len(data), 0o644
+            archive.addfile(member, io.BytesIO(data))
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
