@@ -1,7 +1,9 @@
 """The command line: a thin layer of argparse over each verb's `main(...)`.
 
-Misuse (a missing file, a bad flag, CUDA asked for where there is none) exits with status 2
-and one clear line; a submission that cannot be graded is not misuse: it gets 0 and a reason.
+Misuse (a missing file, a folder where a notebook is expected, a bad flag, an unknown student,
+CUDA asked for where there is none) exits with status 2 and one line that says what to do
+instead (argparse's errors, and `UsageError` raised by a verb); a submission that cannot be
+graded is not misuse: it gets 0 and a reason.
 """
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ import os
 import sys
 from pathlib import Path
 
+from autograder.usage import USAGE_EXIT_STATUS, UsageError
 
-def _cuda_or_exit(device: str) -> None:
+
+def _cuda_or_refuse(device: str) -> None:
     if device == "cuda":
         # Ask NVML, not the CUDA driver: a process that initialised the driver cannot hand CUDA
         # to its forks, and this check runs in the grader's parent process.
@@ -19,13 +23,27 @@ def _cuda_or_exit(device: str) -> None:
         import torch
 
         if not torch.cuda.is_available():
-            sys.exit("error: --device cuda was asked for, but no CUDA GPU is available here (use --device cpu)")
+            raise UsageError("--device cuda was asked for, but no CUDA GPU is available here: use --device cpu, "
+                             "or run on a machine with an NVIDIA GPU and the CUDA build of torch (make venv TORCH=cuda)")
 
 
-def _existing_file(value: str) -> Path:
+def _existing_notebook(value: str) -> Path:
     path = Path(value)
+    if path.is_dir():
+        inside = sorted(p.name for p in path.glob("*.ipynb"))
+        hint = f" (it holds {', '.join(inside[:3])})" if inside else ""
+        raise argparse.ArgumentTypeError(
+            f"{value} is a folder, not a notebook{hint}: give one .ipynb file, or grade a class in nbgrader's "
+            "layout with `python -m autograder autograde pytorch_slope --course-dir COURSE`")
     if not path.is_file():
-        raise argparse.ArgumentTypeError(f"no such file: {value}")
+        raise argparse.ArgumentTypeError(f"no such file: {value} (give the path of the submitted .ipynb file)")
+    return path
+
+
+def _zip_path(value: str) -> Path:
+    path = Path(value)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value} is a folder: give the zip file to write, e.g. {path / 'autograder.zip'}")
     return path
 
 
@@ -43,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", required=True)
 
     grade = verbs.add_parser("grade", help="grade one notebook and print the result")
-    grade.add_argument("notebook", type=_existing_file, help="the submitted .ipynb file")
+    grade.add_argument("notebook", type=_existing_notebook, help="the submitted .ipynb file")
     grade.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the checks run (default: cpu)")
     grade.add_argument("--format", choices=["text", "gradescope"], default="text",
                        help="text: a readable report; gradescope: results.json on stdout")
@@ -53,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--check-only", action="store_true", help="verify the committed release; change nothing")
 
     bundle = verbs.add_parser("gradescope-bundle", help="write the Gradescope autograder zip")
-    bundle.add_argument("--output", type=Path, default=Path("autograder.zip"), help="zip to write (default: autograder.zip)")
+    bundle.add_argument("--output", type=_zip_path, default=Path("autograder.zip"), help="zip to write (default: autograder.zip)")
 
     autograde = verbs.add_parser("autograde", help="grade a whole class in nbgrader's layout (submitted/<student>/ASSIGNMENT/)")
     autograde.add_argument("assignment", help="the assignment to grade (pytorch_slope)")
@@ -90,16 +108,24 @@ def main(argv: list[str] | None = None) -> int:
     # nbgrader runs helper programs (alembic) from the environment's bin/ folder: make sure it
     # is found even when the venv was not activated.
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # argparse's own errors exit with 2 and the usage
     options = {k: v for k, v in vars(args).items() if k != "verb"}
-    if "device" in options:
-        _cuda_or_exit(options["device"])
-    if args.verb == "grade":
+    try:
+        if "device" in options:
+            _cuda_or_refuse(options["device"])
+        return _verb(args.verb)(**options)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return USAGE_EXIT_STATUS
+
+
+def _verb(name: str):
+    if name == "grade":
         from autograder.grade import main as verb
-    elif args.verb == "autograde":
+    elif name == "autograde":
         from autograder.autograde.main import main as verb
-    elif args.verb == "release":
+    elif name == "release":
         from autograder.release.main import main as verb
-    elif args.verb == "gradescope-bundle":
+    elif name == "gradescope-bundle":
         from autograder.gradescope.bundle import main as verb
-    return verb(**options)
+    return verb

@@ -19,10 +19,7 @@ from autograder.autograde.state import State
 from autograder.model.records import FAILED, GRADED, NOT_GRADED, GradedSubmission, result_from_dict
 from autograder.model.results import SubmissionResult, zero_result
 from autograder.model.status import CheckStatus
-
-
-class UsageError(Exception):
-    """Bad command-line input: exit status 2 with this one-line message."""
+from autograder.usage import USAGE_EXIT_STATUS, UsageError
 
 
 def _reason(item: WorkItem, result: SubmissionResult) -> str:
@@ -91,7 +88,7 @@ class Progress:
         self.bar.close()
 
 
-def _check_arguments(assignment: str, course_dir: Path) -> None:
+def _check_arguments(assignment: str, course_dir: Path, students: list[str] | None = None) -> None:
     if assignment != ASSIGNMENT:
         raise UsageError(f"unknown assignment {assignment!r}: this kit grades {ASSIGNMENT!r}")
     if not course_dir.is_dir():
@@ -99,6 +96,19 @@ def _check_arguments(assignment: str, course_dir: Path) -> None:
     if not (course_dir / "submitted").is_dir():
         raise UsageError(f"no submitted/ folder in {course_dir}: run `nbgrader collect {assignment}` first, "
                          f"or pass the course directory with --course-dir")
+    _check_students(course_dir, students or [])
+
+
+def _check_students(course_dir: Path, students: list[str]) -> None:
+    """A --student without a folder under submitted/ is a typo, not a class member with a 0: it
+    would add a phantom row to every output and lower the class mean."""
+    submitted = course_dir / "submitted"
+    known = sorted(p.name for p in submitted.iterdir() if p.is_dir() and not p.name.startswith("."))
+    unknown = [s for s in dict.fromkeys(students) if s not in known]
+    if unknown:
+        shown = ", ".join(known[:40]) + (f", ... ({len(known)} in all)" if len(known) > 40 else "")
+        raise UsageError(f"no submission folder for --student {', '.join(unknown)} under {submitted}: "
+                         f"check the id; known students: {shown or 'none'}")
 
 
 def run_batch(*, assignment: str, course_dir: Path, workers: int, device: str, students: list[str] | None,
@@ -124,15 +134,15 @@ def run_batch(*, assignment: str, course_dir: Path, workers: int, device: str, s
         items = [found[s] for s in sorted(found) if not named or s in named or s in stored]
         records: dict[str, GradedSubmission] = {}
         pending: list[WorkItem] = []
-        skipped = 0
+        kept: set[str] = set()  # students whose stored grade stands (skipped)
         for item in items:
             current = stored.get(item.student)
             if named and item.student not in named:  # not asked for: its last grade stands
                 records[item.student] = current[1]
-                skipped += 1
+                kept.add(item.student)
             elif not force and not named and state.is_current(current, item.content_hash, grader):
                 records[item.student] = current[1]
-                skipped += 1
+                kept.add(item.student)
             elif not item.gradable:
                 records[item.student] = not_gradable_record(item, assignment)
                 records[item.student].grader = grader
@@ -157,14 +167,15 @@ def run_batch(*, assignment: str, course_dir: Path, workers: int, device: str, s
     finally:
         state.close()
     everything = [records[item.student] for item in items]
-    fresh = [r for r in everything if r.student in {i.student for i in pending}]
+    # Every submission is counted once: skipped (its stored grade stands) or handled in this run.
+    fresh = [r for r in everything if r.student not in kept]
     run_info = {
         "run id": run_id, "course directory": str(course_dir), "device": device, "workers": workers,
         "submissions": len(everything),
         "graded now": sum(r.status == GRADED for r in fresh),
-        "skipped (unchanged)": skipped,
-        "not gradable": sum(r.status == NOT_GRADED for r in everything),
-        "failed": sum(r.status == FAILED for r in everything),
+        "skipped (unchanged)": len(kept),
+        "not gradable": sum(r.status == NOT_GRADED for r in fresh),
+        "failed": sum(r.status == FAILED for r in fresh),
         "late": sum(r.late for r in everything),
         "mean score": (sum(r.score for r in everything) / len(everything)) if everything else 0.0,
         "grading wall time (s)": round(time.monotonic() - start, 2),
@@ -207,10 +218,10 @@ def main(*, assignment: str, course_dir: Path | str = ".", workers: int | None =
          students: list[str] | None = None, force: bool = False, cell_timeout: float | None = None) -> int:
     course_dir = Path(course_dir)
     try:
-        _check_arguments(assignment, course_dir)
+        _check_arguments(assignment, course_dir, students)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return USAGE_EXIT_STATUS
     info = run_batch(assignment=assignment, course_dir=course_dir, workers=workers or os.cpu_count() or 1,
                      device=device, students=students or None, force=force, cell_timeout_s=cell_timeout)
     return 0 if info["failed"] == 0 else 1

@@ -7,17 +7,27 @@ the report says why. The MANIFEST is written last, as the seal of a verified rel
 `main(term=None, check_only=True)` changes nothing: it checks that the committed files are what
 `release` makes for the committed term (the MANIFEST's, or `term` if given) and runs every
 verification on them.
+
+A release for another term than the one in release/ refuses to start while the files a release
+writes have uncommitted changes (a release not yet committed would be lost); `force=True` (the
+command line's --force) overwrites them. What a run prints is also written, on success, to
+release/pytorch_slope/RELEASE_REPORT.txt beside the MANIFEST (without timings, so that the same
+term gives the same bytes).
 """
 from __future__ import annotations
 
 import shutil
-import sys
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 from autograder.assignment import ASSIGNMENT, GRADING_FILE, KIT_ROOT, NOTEBOOK
 from autograder.release import generate, manifest, notebook, solutions, term, verify
+from autograder.release.term import TERM_FORMAT, check_term_name
+from autograder.usage import UsageError
+
+REPORT_NAME = manifest.REPORT_NAME
 
 
 class _Paths:
@@ -30,8 +40,52 @@ class _Paths:
         self.grading = self.root / GRADING_FILE.relative_to(KIT_ROOT)
 
 
-def _log(message: str) -> None:
+_report_lines: list[str] = []  # this run's report, as printed (timings left out)
+
+
+def _log(message: str, *, in_report: bool = True) -> None:
     print(message, flush=True)
+    if in_report:
+        _report_lines.append(message)
+
+
+def _write_report(paths: _Paths) -> Path:
+    path = paths.release / REPORT_NAME
+    path.write_text("\n".join(_report_lines).strip() + "\n", encoding="utf-8")
+    return path
+
+
+def _uncommitted(paths: _Paths) -> list[str] | None:
+    """The files a release writes that differ from git's HEAD (None: not a git checkout)."""
+    written = [paths.release, paths.solution, paths.grading]
+    try:
+        proc = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", *map(str, written)],
+                              cwd=paths.root, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        return None
+    return sorted(line[3:] for line in proc.stdout.splitlines() if line.strip())
+
+
+def refuse_to_overwrite(term_name: str, root: Path = KIT_ROOT) -> str:
+    """Why `release --term term_name` must not overwrite the working tree ("" if it may): the
+    release there is of another term and not committed (or, outside git, cannot be shown to be)."""
+    paths = _Paths(root)
+    try:
+        current = manifest.read(paths.release).get("term")
+    except (OSError, ValueError, AttributeError):
+        current = None
+    if current is None or current == term_name:
+        return ""
+    changed = _uncommitted(paths)
+    if changed == []:
+        return ""
+    what = ("this is not a git checkout, so it cannot be told whether it was committed" if changed is None
+            else "it has uncommitted changes: " + ", ".join(changed[:6]) + (" ..." if len(changed) > 6 else ""))
+    return (f"release/{ASSIGNMENT}/ holds the release for term {current!r}, and {what}. Commit it first "
+            f"(git add release source solutions autograder/grading.json && git commit), or run again with --force "
+            f"to overwrite it with term {term_name!r}")
 
 
 def _snapshot(paths: _Paths) -> dict[Path, bytes | None]:
@@ -66,6 +120,7 @@ def _report(title: str, failures: list[str], notes: list[str], hint: str) -> int
 def release(term_name: str, root: Path = KIT_ROOT) -> int:
     start = time.perf_counter()
     paths = _Paths(root)
+    _report_lines.clear()
     params = term.derive(term_name)
     _log(f"release for term {term_name!r}: " + ", ".join(f"{k} = {v!r}" for k, v in params.visible().items()))
     snapshot = _snapshot(paths)
@@ -91,7 +146,7 @@ def release(term_name: str, root: Path = KIT_ROOT) -> int:
     except BaseException:
         _restore(paths, snapshot)
         raise
-    _log(f"({time.perf_counter() - start:.0f} s)")
+    _log(f"({time.perf_counter() - start:.0f} s)", in_report=False)
     if failures:
         return _report(f"release {term_name}", failures, [],
                        "Nothing was changed: the kit's files were put back as they were before this run.")
@@ -103,6 +158,8 @@ def _done(paths: _Paths, params) -> int:
     rel = lambda p: p.relative_to(paths.root).as_posix()  # noqa: E731
     _log("wrote " + ", ".join(rel(p) for p in (paths.master, paths.grading, paths.release, paths.solution)))
     _log(f"commit them (the release is for term {params.term!r}); `python -m autograder release --check-only` re-verifies")
+    report = _write_report(paths)
+    print(f"this report: {rel(report)}", flush=True)
     return 0
 
 
@@ -123,7 +180,8 @@ def integrity(paths: _Paths, params, committed_manifest: dict | None) -> tuple[l
 
     with tempfile.TemporaryDirectory(prefix="release-check-") as scratch:
         fresh = generate.released_files(generate.generate(paths.root, Path(scratch) / "course"))
-    committed = generate.released_files(paths.release, exclude=(manifest.MANIFEST_NAME,)) if paths.release.is_dir() else {}
+    committed = generate.released_files(paths.release, exclude=(manifest.MANIFEST_NAME, REPORT_NAME)) \
+        if paths.release.is_dir() else {}
     for rel in sorted(set(fresh) | set(committed)):
         where = f"release/{ASSIGNMENT}/{rel}"
         if rel not in committed:
@@ -199,10 +257,17 @@ def check(term_name: str | None, root: Path = KIT_ROOT) -> int:
                    "with git) and commit the result.")
 
 
-def main(*, term: str | None = None, check_only: bool = False) -> int:
+def main(*, term: str | None = None, check_only: bool = False, force: bool = False, root: Path = KIT_ROOT) -> int:
+    if term is not None:
+        try:
+            check_term_name(term)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
     if check_only:
-        return check(term)
+        return check(term, root)
     if term is None:
-        print("error: --term is required (only --check-only may leave it out)", file=sys.stderr)
-        return 2
-    return release(term)
+        raise UsageError(f"--term is required (only --check-only may leave it out), in the form {TERM_FORMAT}, e.g. 2027-spring")
+    refusal = "" if force else refuse_to_overwrite(term, root)
+    if refusal:
+        raise UsageError(refusal)
+    return release(term, root)

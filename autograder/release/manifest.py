@@ -14,6 +14,7 @@ from autograder.release.generate import released_files
 from autograder.release.term import TermParameters
 
 MANIFEST_NAME = "MANIFEST.json"
+REPORT_NAME = "RELEASE_REPORT.txt"  # what `release` printed; not sealed (written after the MANIFEST)
 
 
 def versions() -> dict:
@@ -24,10 +25,10 @@ def versions() -> dict:
 
 
 def checksums(release_folder: Path) -> dict[str, str]:
-    """sha256 of every released file except the manifest, by path relative to release/."""
+    """sha256 of every released file except the manifest and the report, by path relative to release/."""
     return {
         f"{ASSIGNMENT}/{rel}": hashlib.sha256(data).hexdigest()
-        for rel, data in released_files(release_folder, exclude=(MANIFEST_NAME,)).items()
+        for rel, data in released_files(release_folder, exclude=(MANIFEST_NAME, REPORT_NAME)).items()
     }
 
 
