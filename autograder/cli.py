@@ -67,8 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="text: a readable report; gradescope: results.json on stdout")
 
     release = verbs.add_parser("release", help="derive a term's parameters, generate, verify and seal release/")
-    release.add_argument("--term", type=_term_name, help="term name, e.g. 2027-spring (--check-only: default the committed term)")
+    release.add_argument("--term", type=_term_name,
+                         help="the term, as YYYY-spring|summer|fall|winter, e.g. 2027-spring (--check-only: default the committed term)")
     release.add_argument("--check-only", action="store_true", help="verify the committed release; change nothing")
+    release.add_argument("--force", action="store_true",
+                         help="overwrite release files of another term that were not committed")
 
     bundle = verbs.add_parser("gradescope-bundle", help="write the Gradescope autograder zip")
     bundle.add_argument("--output", type=_zip_path, default=Path("autograder.zip"), help="zip to write (default: autograder.zip)")

@@ -10,7 +10,7 @@ same submitted/ tree twice, in two copies of the course so neither run sees the 
      `nbgrader autograde pytorch_slope` (timed); per-check scores read from its gradebook by
      grade id.
   2. ours: `python -m autograder autograde pytorch_slope --course-dir ... --workers N` (timed);
-     per-check scores read from its grades.csv.
+     per-check scores read from its grades-by-check.csv.
 
 Every per-check score must be identical for every student: mismatches are printed and the script
 exits 1. It prints wall time, throughput, peak memory and the speed ratio, as plain figures.
@@ -164,7 +164,7 @@ def nbgrader_scores(course: Path, students: list[str]) -> dict[str, dict[str, fl
 
 
 def find_grades_csv(course: Path) -> Path | None:
-    found = sorted(course.rglob("grades.csv"), key=lambda p: (len(p.parts), str(p)))
+    found = sorted(course.rglob("grades-by-check.csv"), key=lambda p: (len(p.parts), str(p)))
     return found[0] if found else None
 
 
@@ -190,7 +190,7 @@ def compare(theirs: dict, ours: dict, mix: list[tuple[str, str]]) -> list[str]:
             mismatches.append(f"{student} ({kind}): missing from nbgrader's gradebook")
             continue
         if b is None:
-            mismatches.append(f"{student} ({kind}): missing from our grades.csv")
+            mismatches.append(f"{student} ({kind}): missing from our grades-by-check.csv")
             continue
         for name in CHECKS:
             if a[name] is None or b[name] is None or float(a[name]) != float(b[name]):
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
 
         csv_path = find_grades_csv(ours_dir)
         if csv_path is None:
-            print(f"ours wrote no grades.csv under {ours_dir}")
+            print(f"ours wrote no grades-by-check.csv under {ours_dir}")
             return 1
         mismatches = compare(nbgrader_scores(theirs_dir, students), our_scores(csv_path), mix)
         print(f"scores compared: {args.n} students x {len(CHECKS)} checks, nbgrader's gradebook against "

@@ -24,6 +24,7 @@ from autograder.assignment import CHECKS, KIT_ROOT
 from autograder.autograde.discover import discover
 from autograder.autograde.main import main as autograde_main
 from autograder.autograde.workers import WorkerPool
+from autograder.outputs.csv_report import grades_csv_path
 from autograder.release.synthetic import make_submission, write_submission
 
 A = "pytorch_slope"
@@ -46,7 +47,7 @@ def _leak_probe(course: Path) -> str:
     it defines a broken forward, which the scores would show."""
     targets_read = [KIT_ROOT / "solutions" / "pytorch_slope.py", KIT_ROOT / "autograder" / "checks" / "test_loss.py",
                     course / "gradebook.db", course / "submitted" / "ref" / A / NB, Path("/etc/shadow")]
-    targets_write = [course / "grades.csv", course / "submitted" / "ref" / A / NB, KIT_ROOT / "solutions" / "leak.txt",
+    targets_write = [grades_csv_path(course), course / "submitted" / "ref" / A / NB, KIT_ROOT / "solutions" / "leak.txt",
                      Path("/tmp/autograde-escape-marker"), course / "escape-marker"]
     return (
         "import os\nleaks = []\n"
@@ -171,7 +172,7 @@ def run_cli(course: Path, *args: str, timeout: float = 900) -> subprocess.Comple
 
 
 def read_csv(course: Path) -> dict[str, dict]:
-    with (course / "grades.csv").open(newline="") as handle:
+    with grades_csv_path(course).open(newline="") as handle:
         return {row["student"]: row for row in csv.DictReader(handle)}
 
 
@@ -329,7 +330,7 @@ def test_summary_says_what_happened_and_where(course):
     out = course["run"].stdout
     assert f"{len(course['expected'])} submissions" in out
     assert "graded now: 25   skipped (unchanged): 0   not gradable: 5   failed: 0   late: 2" in out
-    for name in ("grades.csv", "feedback", "gradebook", "class report"):
+    for name in ("grades by check", "feedback", "gradebook", "class report"):
         assert f"{name}:" in out
     lines = [line for line in course["run"].stderr.splitlines() if line.startswith("[")]  # not a terminal: plain lines
     assert len(lines) == 26 and lines[-1].startswith("[26/26] ")
@@ -386,7 +387,7 @@ def test_resume_after_sigkill_loses_nothing_and_grades_only_the_rest(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     first = [s for s, _ in gradings(tmp_path)]
-    assert 3 <= len(first) < len(small) and not (tmp_path / "grades.csv").exists()
+    assert 3 <= len(first) < len(small) and not grades_csv_path(tmp_path).exists()
     rerun = run_cli(tmp_path, "--workers", "2")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr[-3000:]
     second = [s for s, _ in gradings(tmp_path)[len(first):]]

@@ -187,7 +187,7 @@ def run_batch(*, assignment: str, course_dir: Path, workers: int, device: str, s
     return run_info
 
 
-SCORE_TABLE_MAX_ROWS = 50  # a larger class reads its per-check scores in grades.csv
+SCORE_TABLE_MAX_ROWS = 50  # a larger class reads its per-check scores in grades-by-check.csv
 
 
 def _print_score_table(out, records: list[GradedSubmission]) -> None:

@@ -1,14 +1,23 @@
-"""`COURSE/grades.csv`: one row per student: id, each check's score (in the order of
-autograder.assignment.CHECKS), total, max, status, late flag and a reason for a TA."""
+"""`COURSE/reports/ASSIGNMENT/grades-by-check.csv`: one row per student: id, each check's score
+(in the order of autograder.assignment.CHECKS), total, max, status, late flag and a reason for a TA.
+
+Its name and folder are the kit's own: nbgrader writes `grades.csv` into the folder it runs in
+(`nbgrader export`), and the course folder is where a TA runs it, so the two never collide."""
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
-from autograder.assignment import CHECKS, MAX_SCORE
+from autograder.assignment import ASSIGNMENT, CHECKS, MAX_SCORE
 from autograder.model.records import GradedSubmission
 
 COLUMNS = ["student", *CHECKS, "total", "max", "status", "late", "reason"]
+CSV_NAME = "grades-by-check.csv"
+
+
+def grades_csv_path(course_dir: Path, assignment: str = ASSIGNMENT) -> Path:
+    """Where the per-check CSV of `assignment` is, beside the class report."""
+    return Path(course_dir) / "reports" / assignment / CSV_NAME
 
 
 def _number(value: float) -> str:
@@ -28,8 +37,9 @@ def csv_row(record: GradedSubmission) -> dict:
     }
 
 
-def write_grades_csv(course_dir: Path, records: list[GradedSubmission]) -> Path:
-    path = Path(course_dir) / "grades.csv"
+def write_grades_csv(course_dir: Path, records: list[GradedSubmission], assignment: str = ASSIGNMENT) -> Path:
+    path = grades_csv_path(course_dir, assignment)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".csv.tmp")
     with tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)

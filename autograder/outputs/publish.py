@@ -35,11 +35,11 @@ def warm_up() -> threading.Thread:
 
 
 def publish(course_dir: Path, assignment: str, records: list[GradedSubmission], run_info: dict) -> dict[str, Path]:
-    """Write grades.csv, results.json and feedback pages per student, the gradebook and the
+    """Write grades-by-check.csv, results.json and feedback pages per student, the gradebook and the
     class report. Returns where each output is, for the summary."""
     course_dir = Path(course_dir)
     records = sorted(records, key=lambda r: r.student)
-    outputs = {"grades.csv": write_grades_csv(course_dir, records)}
+    outputs = {"grades by check": write_grades_csv(course_dir, records, assignment)}
     write_results_json(course_dir, assignment, records)
     gradebook_url = record_in_gradebook(course_dir, assignment, records)
     write_feedback_pages(course_dir, assignment, records)

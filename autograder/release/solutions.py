@@ -34,6 +34,20 @@ def kernel_env() -> dict:
     return env
 
 
+def kernel_manager_config():
+    """Settings of the kernels a release starts (nbclient's and nbgrader validate's): their sockets
+    use CurveZMQ keys the kernel manager provisions, so nothing crosses the loopback in plain text
+    and ipykernel has no reason for its "running over TCP without encryption" warning (printed
+    once per kernel, four times a release)."""
+    import zmq
+    from traitlets.config import Config
+
+    config = Config()
+    if zmq.has("curve"):  # pyzmq's wheels are built with it; a build without it keeps the default
+        config.KernelManager.transport_encryption = "required"
+    return config
+
+
 def execute(notebook, *, allow_errors: bool, workdir: Path | None = None):
     """Run every cell of `notebook` (a NotebookNode, changed in place) in a fresh python3 kernel."""
     import nbclient
@@ -42,7 +56,7 @@ def execute(notebook, *, allow_errors: bool, workdir: Path | None = None):
         cwd = str(workdir or scratch)
         client = nbclient.NotebookClient(
             notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3", allow_errors=allow_errors,
-            record_timing=False, resources={"metadata": {"path": cwd}},
+            record_timing=False, resources={"metadata": {"path": cwd}}, config=kernel_manager_config(),
         )
         client.execute(env=kernel_env())
     return notebook

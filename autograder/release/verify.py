@@ -31,10 +31,10 @@ from pathlib import Path
 import nbformat
 
 from autograder.assignment import ASSIGNMENT, CHECKS, MAX_SCORE, NOTEBOOK
-from autograder.release.synthetic import solution_lines
-from autograder.release.generate import released_files
-from autograder.release.term import TermParameters, simulate
 from autograder.model.status import CheckStatus
+from autograder.release.generate import released_files
+from autograder.release.synthetic import solution_lines
+from autograder.release.term import TermParameters, simulate
 
 STUB_ERROR = "NotImplementedError"
 _NAME_ERROR = re.compile(r"name '([A-Za-z_][A-Za-z0-9_]*)' is not defined")
@@ -167,13 +167,17 @@ def _validator(root: Path):
     from nbgrader.validator import Validator
     from traitlets.config.loader import PyFileConfigLoader
 
+    from autograder.release.solutions import kernel_manager_config
+
     config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    config.merge(kernel_manager_config())
     return Validator(config=config)
 
 
 def nbgrader_validate(root: Path, reference_path: Path, release_copy: Path) -> list[str]:
-    from autograder.release.solutions import kernel_env
     import os
+
+    from autograder.release.solutions import kernel_env
 
     failures = []
     saved = dict(os.environ)
