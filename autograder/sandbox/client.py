@@ -1,8 +1,12 @@
 """The grader's side of one sandbox: execute the notebook's cells, send probes, and kill
 everything the submission started when done. (spawn.py starts the zygote that forks sandboxes.)
 
-Every wait has a deadline enforced here, outside the student's processes; what comes back is
-decoded as plain data only.
+Every wait has an absolute deadline enforced here, outside the student's processes: one per
+message and one per phase (start-up, the notebook, each probe, all probes together), so a
+sandbox that writes one byte now and then cannot hold the grader. Every message is read through
+the boundary (untrusted.py), which bounds and decodes it. A sandbox that breaks a deadline or its
+budget is killed and the reason kept for the student; one submission therefore holds the grader
+for at most `limits.worst_case_seconds(limits)`.
 """
 from __future__ import annotations
 
@@ -13,10 +17,12 @@ import signal
 import socket
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from autograder.sandbox import protocol
-from autograder.sandbox.limits import Limits
+from autograder.sandbox.limits import CELL_GRACE_S, PROBE_GRACE_S, STARTUP_TIMEOUT_S, Limits
 from autograder.sandbox.processes import kill_processes_of
+from autograder.sandbox.untrusted import Inbox, Violation, accept_probe_reply
 
 BOX_EXIT_WAIT_S = 10  # the kernel reaps a PID namespace's processes before its init counts as exited
 
@@ -49,22 +55,44 @@ class Sandbox:
         self.device, self.limits = device, limits
         self.dead: str | None = None
         self.killed = False
-        ready = self._receive(30.0, "starting up")
+        ready = self._receive(STARTUP_TIMEOUT_S, "starting up")
         self.isolation = ready.get("isolation", {})
 
-    def _receive(self, timeout_s: float, doing: str) -> dict:
+    @cached_property
+    def inbox(self) -> Inbox:
+        """Everything this sandbox sends arrives through here (made on first use: the start-up)."""
+        return Inbox(self.sock, self.device)
+
+    def _receive(self, timeout_s: float, doing: str, *, expect: tuple[str, ...] = ("ready",),
+                 deadline: float | None = None, late: str | None = None) -> dict:
+        """The next message of an `expect`ed kind, complete by `deadline` (default: `timeout_s`
+        from now); on any failure the sandbox is killed and SandboxDied says why (`late` is the
+        reason when the deadline passes, if given)."""
         if self.dead:
             raise SandboxDied(self.dead)
-        self.sock.settimeout(max(timeout_s, 0.01))
+        if deadline is None:
+            deadline = time.monotonic() + timeout_s
         try:
-            return protocol.recv_message(self.sock)
+            return self.inbox.receive(expect, deadline)
         except TimeoutError:
-            self._die(f"it stopped responding while {doing} (no answer within {timeout_s:g} s)")
-        except (EOFError, OSError, protocol.ProtocolError) as error:
+            self._die(late or f"it stopped responding while {doing} (no complete answer within {timeout_s:g} s)")
+        except Violation as violation:
+            self._die(violation.reason)
+        except (EOFError, OSError) as error:
             detail = "" if isinstance(error, EOFError) else f" ({error})"
             self._die(f"its Python process ended while {doing}{detail}: "
                       "the code called exit, killed its process, or ran out of memory or CPU time")
         raise AssertionError("unreachable")
+
+    def _send(self, message: dict, deadline: float, doing: str) -> None:
+        if self.dead:
+            raise SandboxDied(self.dead)
+        try:
+            protocol.send_message(self.sock, message, deadline=deadline)
+        except TimeoutError:
+            self._die(f"it stopped reading the grader's requests while {doing}")
+        except OSError:
+            self._die(f"its process had ended before {doing}")
 
     def _die(self, reason: str) -> None:
         self.dead = reason
@@ -72,37 +100,61 @@ class Sandbox:
         raise SandboxDied(reason)
 
     def execute(self, cells: list[str]) -> ExecutionReport:
+        """Run the cells: each result must arrive within the cell's limit plus a grace, and all
+        of them within the notebook's limit."""
         report = ExecutionReport()
-        deadline = time.monotonic() + self.limits.execute_timeout_s
+        limit_s = self.limits.execute_timeout_s
+        phase_deadline = time.monotonic() + limit_s
         try:
-            protocol.send_message(self.sock, {"op": "execute", "cells": cells, "cell_timeout_s": self.limits.cell_timeout_s})
+            self._send({"op": "execute", "cells": cells, "cell_timeout_s": self.limits.cell_timeout_s,
+                        "execute_timeout_s": limit_s}, phase_deadline, "running the notebook")
+            self.inbox.allow("cell", len(cells))
+            self.inbox.allow("executed")
             while True:
-                left = deadline - time.monotonic()
                 index = len(report.cells)
-                if left <= 0:
-                    self._die(f"running the notebook took longer than {self.limits.execute_timeout_s:g} s (at cell {index + 1})")
-                message = self._receive(min(left, self.limits.cell_timeout_s + 10), f"running cell {index + 1}")
-                if message.get("event") == "cell":
+                message_s = self.limits.cell_timeout_s + CELL_GRACE_S
+                deadline = min(phase_deadline, time.monotonic() + message_s)
+                if deadline == phase_deadline:
+                    late = f"running the notebook took longer than {limit_s:g} s (at cell {index + 1})"
+                else:
+                    late = f"it stopped responding while running cell {index + 1} (no complete answer within {message_s:g} s)"
+                message = self._receive(message_s, f"running cell {index + 1}", expect=("cell", "executed"),
+                                        deadline=deadline, late=late)
+                if message["event"] == "cell":
                     report.cells.append(message)
-                elif message.get("event") == "executed":
-                    report.defined = [n for n in message.get("defined", []) if isinstance(n, str)]
+                else:
+                    report.defined = message["defined"]
                     return report
-        except (SandboxDied, OSError) as error:
-            report.died = getattr(error, "reason", str(error))
+        except SandboxDied as error:
+            report.died = error.reason
             return report
 
     def probe(self, name: str, inputs: dict, timeout_s: float | None = None) -> dict:
-        """Run probe `name`; returns the reply with observations decoded (plain data + tensors)."""
+        """Run probe `name`; returns the reply with observations decoded (plain data + tensors).
+        The answer must arrive within the probe's limit plus a grace, and within what is left of
+        the checks' budget (`Limits.checks_timeout_s`, counted from the first probe)."""
         timeout_s = timeout_s or self.limits.probe_timeout_s
-        try:
-            protocol.send_message(self.sock, {
-                "op": "probe", "probe": name, "inputs": protocol.encode(inputs),
-                "device": self.device, "timeout_s": timeout_s,
-            })
-        except OSError:
-            self._die("its process had ended before this check")
-        reply = self._receive(timeout_s + 10, f"running the {name} check")
-        return decode_reply(reply, self.device)
+        budget_s = self.limits.checks_timeout_s
+        doing = f"running the {name} check"
+        if self.dead:
+            raise SandboxDied(self.dead)
+        now = time.monotonic()
+        if self.__dict__.get("_checks_deadline") is None:
+            self._checks_deadline = now + budget_s
+        if now >= self._checks_deadline:
+            self._die(f"the checks used up their time budget of {budget_s:g} s before {doing} "
+                      "(the submission's steps were too slow); this and later checks could not run")
+        deadline = min(now + timeout_s + PROBE_GRACE_S, self._checks_deadline)
+        if deadline < self._checks_deadline:
+            late = f"it stopped responding while {doing} (no complete answer within {timeout_s + PROBE_GRACE_S:g} s)"
+        else:
+            late = f"the checks used up their time budget of {budget_s:g} s while {doing}; later checks could not run"
+        self._send({"op": "probe", "probe": name, "inputs": protocol.encode(inputs), "device": self.device,
+                    "timeout_s": timeout_s}, deadline, doing)
+        self.inbox.allow("probe")
+        reply = self._receive(timeout_s, doing, expect=("probe",), deadline=deadline, late=late)
+        reply.pop("event", None)
+        return reply
 
     def kill(self) -> None:
         """End the box and everything it started, then remove what it had on the host.
@@ -151,11 +203,5 @@ class Sandbox:
 
 
 def decode_reply(reply: dict, device: str) -> dict:
-    """Decode a probe reply's observations; anything malformed becomes a crash status."""
-    if not isinstance(reply.get("status"), str):
-        return {"status": "crashed", "reason": "the check's answer was malformed"}
-    try:
-        reply["observations"] = protocol.decode(reply.get("observations") or {}, device)
-    except (protocol.ProtocolError, ValueError, TypeError) as error:
-        return {"status": "crashed", "reason": f"the check's answer was malformed ({error})"}
-    return reply
+    """A probe reply as the boundary accepts it (untrusted.accept_probe_reply)."""
+    return accept_probe_reply(reply if isinstance(reply, dict) else {}, device)

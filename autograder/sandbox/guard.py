@@ -58,7 +58,7 @@ def student_traceback(error: BaseException) -> str:
 
 
 def describe_error(error: BaseException) -> dict:
-    return {"type": type(error).__name__, "message": str(error)[:2000], "traceback": student_traceback(error)[:8000]}
+    return {"type": type(error).__name__[:200], "message": str(error)[:2000], "traceback": student_traceback(error)[:8000]}
 
 
 @contextlib.contextmanager
