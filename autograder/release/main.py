@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from autograder.assignment import ASSIGNMENT, GRADING_FILE, KIT_ROOT, NOTEBOOK
-from autograder.release import generate, manifest, notebook, solutions, term, verify
+from autograder.release import generate, manifest, notebook, sample_class, solutions, term, verify
 from autograder.release.term import TERM_FORMAT, check_term_name
 from autograder.usage import UsageError
 
@@ -156,7 +156,10 @@ def release(term_name: str, root: Path = KIT_ROOT) -> int:
 
 def _done(paths: _Paths, params) -> int:
     rel = lambda p: p.relative_to(paths.root).as_posix()  # noqa: E731
-    _log("wrote " + ", ".join(rel(p) for p in (paths.master, paths.grading, paths.release, paths.solution)))
+    written: list[Path] = [paths.master, paths.grading, paths.release, paths.solution]
+    rebuilt = sample_class.build(paths.root)  # its submissions must hold this release's locked cells
+    written += [rebuilt] if rebuilt else []
+    _log("wrote " + ", ".join(rel(p) for p in written))
     _log(f"commit them (the release is for term {params.term!r}); `python -m autograder release --check-only` re-verifies")
     report = _write_report(paths)
     print(f"this report: {rel(report)}", flush=True)
@@ -212,6 +215,10 @@ def integrity(paths: _Paths, params, committed_manifest: dict | None) -> tuple[l
                              f"this environment has {version}")
     if not paths.solution.is_file():
         failures.append(f"{paths.solution.relative_to(paths.root).as_posix()} is missing")
+    stale = sample_class.stale_locked_cells(paths.root)
+    if stale:
+        failures.append(f"the sample class was made from another release: locked cells differ for {', '.join(sorted(stale))} "
+                        "(rebuild it: python sample_class/make_sample_class.py)")
     return failures, notes
 
 

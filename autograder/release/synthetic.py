@@ -45,11 +45,12 @@ def solution_lines(master) -> list[str]:
 
 
 def make_submission(overrides: dict[str, str] | None = None, *, extra_cells: list[str] = (),
-                    solved: bool = True, release: Path = RELEASE_NOTEBOOK):
-    """The release with solutions filled in (if `solved`), `overrides` replacing whole function
-    cells by function name, and `extra_cells` inserted right after the first code cell."""
+                    solved: bool = True, release: Path = RELEASE_NOTEBOOK, source: Path = SOURCE_NOTEBOOK):
+    """The release with solutions filled in from the master `source` (if `solved`), `overrides`
+    replacing whole function cells by function name, and `extra_cells` inserted right after the
+    first code cell."""
     notebook = nbformat.read(release, as_version=4)
-    sources = solution_sources() if solved else {}
+    sources = solution_sources(source) if solved else {}
     sources.update(overrides or {})
     ids = {grade_id: name for name, grade_id in SOLUTION_CELLS.items()}
     for cell in notebook.cells:

@@ -184,7 +184,7 @@ def simulate(p: TermParameters) -> dict:
         w = torch.tensor(start, requires_grad=True)
         slopes = []
         losses = train_model(X, Y, w, p.LR, p.EPOCHS, ref.forward, ref.criterion, ref.update, ref.zero_grad,
-                             on_epoch=lambda epoch, w_value, loss: slopes.append(w_value))
+                             on_epoch=lambda epoch, w_value, loss, slopes=slopes: slopes.append(w_value))
         runs[key] = {"losses": losses, "slopes": slopes + [w.item()], "w_final": w.item(), "final_loss": cost(w.item())}
     return {"w_best": w_best, "floor": cost(w_best), **runs}
 
@@ -198,12 +198,12 @@ def story_problems(p: TermParameters, sim: dict | None = None) -> list[str]:
     floor, first, second = sim["floor"], sim["first"], sim["second"]
     losses = first["losses"]
     start_excess = losses[0] - floor
-    if not all(b < a for a, b in zip(losses, losses[1:])):
+    if not all(b < a for a, b in zip(losses, losses[1:], strict=False)):
         problems.append(f"the loss does not fall at every epoch: {losses}")
     if not losses[1] <= FIRST_EPOCH_DROP * losses[0]:
         problems.append(f"the first epoch is not a big step: loss {losses[0]:.4g} -> {losses[1]:.4g}")
-    steps = [abs(b - a) for a, b in zip(first["slopes"], first["slopes"][1:])]
-    if not all(b < a for a, b in zip(steps, steps[1:])):
+    steps = [abs(b - a) for a, b in zip(first["slopes"], first["slopes"][1:], strict=False)]
+    if not all(b < a for a, b in zip(steps, steps[1:], strict=False)):
         problems.append(f"the steps do not shrink: {steps}")
     if not losses[-1] - floor <= PLOTTED_EXCESS * start_excess:
         problems.append(f"the plotted epochs do not reach convergence: last plotted loss {losses[-1]:.4g}, "
@@ -214,6 +214,6 @@ def story_problems(p: TermParameters, sim: dict | None = None) -> list[str]:
         problems.append(f"the trained slope {first['w_final']:.4g} is far from TRUE_SLOPE {p.TRUE_SLOPE}")
     if not second["losses"][0] >= SECOND_START_HIGHER * losses[0]:
         problems.append("the second start is not clearly worse than the first")
-    if not all(b < a for a, b in zip(second["losses"], second["losses"][1:])):
+    if not all(b < a for a, b in zip(second["losses"], second["losses"][1:], strict=False)):
         problems.append(f"the loss from W_INIT_SECOND does not fall at every epoch: {second['losses']}")
     return problems
