@@ -1,13 +1,37 @@
-# Two entry points for a fresh machine: `make grade` and `make test`.
+# Entry points for a fresh machine: `make grade` and `make test` (see README.md).
+#
+# TORCH picks the torch 2.13.0 build that the venv gets:
+#   auto  (default) the plain pin from requirements.lock, from whatever pip's configuration serves
+#         first: on this project's machines and CI a CPU build kept on local disk (about 190 MB);
+#         from plain PyPI on Linux x86_64 that is the CUDA build with its NVIDIA libraries (several GB),
+#         which runs on a CPU too.
+#   cpu   torch==2.13.0+cpu from the PyTorch CPU index (about 190 MB; no GPU support).
+#   cuda  torch==2.13.0 from PyPI's default index, ignoring local wheel folders: the CUDA build
+#         (several GB with its NVIDIA libraries), for `autograde --device cuda` on an NVIDIA GPU.
+# The choice is remembered per venv: `make venv TORCH=cuda` again after a change re-installs torch.
 PYTHON ?= python3
+TORCH ?= auto
+TORCH_VERSION := $(shell sed -n 's/^torch==//p' requirements.lock)
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+STAMP := $(VENV)/.installed-torch-$(TORCH)
 
-.PHONY: grade test venv benchmark clean
+.PHONY: grade test lint venv benchmark gradescope-check clean
+
+ifeq ($(filter $(TORCH),auto cpu cuda),)
+$(error TORCH must be auto, cpu or cuda (got '$(TORCH)'))
+endif
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	rm -f $(VENV)/.installed-torch-*
+ifeq ($(TORCH),cpu)
+	$(PY) -m pip install --quiet --index-url $(TORCH_CPU_INDEX) "torch==$(TORCH_VERSION)+cpu"
+endif
+ifeq ($(TORCH),cuda)
+	PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS= $(PY) -m pip install --quiet "torch==$(TORCH_VERSION)"
+endif
 	$(PY) -m pip install --quiet -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
@@ -17,7 +41,10 @@ venv: $(STAMP)
 grade: $(STAMP)
 	$(PY) -m autograder autograde pytorch_slope --course-dir sample_class
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: lint
 	$(PY) -m pytest -q
 
 benchmark: $(STAMP)
@@ -28,6 +55,11 @@ benchmark: $(STAMP)
 mutation: $(STAMP)
 	$(PY) -m mutation.run --workers 2
 
+# The Gradescope bundle end to end in a debootstrapped Debian chroot (root, debootstrap, network
+# to the package registries; about 10 minutes; not part of `make test`).
+gradescope-check: $(STAMP)
+	$(PY) tools/gradescope_check.py
+
 clean:
 	rm -rf $(VENV) sample_class/feedback sample_class/reports sample_class/gradebook.db \
-		sample_class/grades.csv sample_class/.autograde-state.sqlite autograder.zip
+		sample_class/grades.csv sample_class/.autograde-state.sqlite autograder.zip grades.csv
