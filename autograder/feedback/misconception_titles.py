@@ -9,6 +9,7 @@ from __future__ import annotations
 MISCONCEPTION_TITLES: dict[str, str] = {
     # Whole-step problems
     "missing_function": "Function not defined",
+    "syntax_error": "Syntax error in the function's cell",
     "not_implemented": "Step left as the stub (NotImplementedError)",
     "exception": "Step raises an error",
     "timeout": "Step never returns (time limit)",
