@@ -10,19 +10,27 @@ they feed it and where the results go.
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.assignment import grading_settings
 from autograder.checks.runner import run_checks
-from autograder.model.results import SubmissionResult, zero_result
+from autograder.model.results import CheckResult, SubmissionResult, zero_result
+from autograder.notebook.cell_names import capitalised, defined_names, label_of, relabel
 from autograder.notebook.load import SubmissionError, load_submission
 from autograder.sandbox.client import ExecutionReport
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.probes import STEP_FUNCTIONS
+from autograder.sandbox.rooms import CleanRooms
 from autograder.sandbox.spawn import Zygote
 from autograder.sandbox.submitted_files import collect as collect_submitted_files
+
+# The message of a cell the kernel interrupted because the notebook's budget ran out (cells.py).
+BUDGET_SPENT = "the notebook's time budget ran out"
+OWN_STATE_PROBE_TIMEOUT_S = 2.0
+_NOT_A_SIGN = ("timeout", "crashed", "sandbox_died")
 
 
 @dataclass
@@ -35,18 +43,81 @@ class GradingContext:
     grading_seed: int = field(default_factory=lambda: grading_settings()["grading_seed"])
 
 
-def execution_notes(report: ExecutionReport) -> list[str]:
-    """What a student should know about how their notebook ran."""
-    notes = []
+def execution_notes(report: ExecutionReport, labels: list[str] = (), sources: list[str] = ()) -> list[str]:
+    """What a student should know about how their notebook ran, naming cells as Jupyter shows
+    them (cell_names.py). The NameErrors that follow a missing definition are one note."""
+    notes: list[tuple[int, str]] = []  # (cell index, note): notes stay in notebook order
+    undefined: dict[str, list[int]] = {}
+    broken: dict[str, str] = {}  # name -> label of the cell whose syntax error left it undefined
     for cell in report.failed_cells():
-        error = cell.get("error", {})
+        index, error = cell["index"], cell.get("error", {})
+        label = label_of(index, labels)
+        message = relabel(error.get("message", ""), labels)
+        if cell["status"] == "timeout" and BUDGET_SPENT in message:
+            continue  # told below, with the cells it left unrun
         if cell["status"] == "timeout":
-            notes.append(f"Code cell {cell['index'] + 1} ran past its time limit and was interrupted; execution went on with the next cell.")
+            notes.append((index, f"{capitalised(label)} ran past its time limit and was interrupted; execution went on with the next cell."))
+        elif error.get("type") == "SyntaxError":
+            names = defined_names(sources[index]) if index < len(sources) else []
+            broken.update({name: label for name in names})
+            line = re.search(r"line (\d+)", message)
+            what = ", so " + _listed([f"`{n}`" for n in names]) + (" is" if len(names) == 1 else " are") + " not defined" if names else ""
+            notes.append((index, f"{capitalised(label)} has a syntax error{f' at line {line.group(1)}' if line else ''}: "
+                                 f"{re.sub(r' [(].*line [0-9]+[)]$', '', message)[:200]}. Nothing in it ran{what}."))
+        elif error.get("type") == "NameError" and (name := re.fullmatch(r"name '(\w+)' is not defined", message)):
+            undefined.setdefault(name.group(1), []).append(index)
         else:
-            notes.append(f"Code cell {cell['index'] + 1} raised {error.get('type')}: {error.get('message', '')[:300]} (execution went on with the next cell).")
+            notes.append((index, f"{capitalised(label)} raised {error.get('type')}: {message[:300]} (execution went on with the next cell)."))
+    for name, indices in undefined.items():
+        cause = f" (its cell has a syntax error: {broken[name]})" if name in broken else ""
+        if len(indices) == 1:
+            notes.append((indices[0], f"{capitalised(label_of(indices[0], labels))} raised NameError: `{name}` is not defined{cause}."))
+        else:
+            where = _listed([label_of(i, labels) for i in indices])
+            notes.append((indices[0], f"`{name}` is not defined{cause}, so {len(indices)} cells that use it failed with NameError: {where}."))
+    ran = len(report.cells)
+    unrun = [label_of(i, labels) for i in range(ran, len(sources))]
+    last_error = report.cells[-1].get("error", {}) if report.cells else {}
+    stopped_by_budget = report.cells[-1].get("status") == "timeout" and BUDGET_SPENT in last_error.get("message", "") if report.cells else False
+    if stopped_by_budget:
+        last = label_of(ran - 1, labels)
+        rest = f"; these cells were not run: {_listed(unrun)}" if unrun else ""
+        notes.append((ran, f"The notebook used up its time budget: {last} was interrupted{rest}. "
+                           "The checks still ran, on your notebook's definitions."))
     if report.died:
-        notes.append(f"Execution stopped: {report.died}.")
-    return notes
+        rest = f" These cells did not run: {_listed(unrun)}." if unrun else ""
+        notes.append((ran, f"Execution stopped: {report.died}.{rest} The checks still ran, on your notebook's definitions."))
+    return [note for _, note in sorted(notes, key=lambda item: item[0])]
+
+
+def _listed(items: list[str], most: int = 6) -> str:
+    shown = ", ".join(items[:most])
+    return shown + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
+class _Hurried:
+    """A sandbox whose probes get a shorter limit."""
+
+    def __init__(self, sandbox, timeout_s: float):
+        self.sandbox, self.timeout_s = sandbox, timeout_s
+
+    def probe(self, name: str, inputs: dict) -> dict:
+        return self.sandbox.probe(name, inputs, self.timeout_s)
+
+
+def integrity_flags(own_state: list[CheckResult], clean_room: list[CheckResult]) -> list[str]:
+    """Checks whose score in the notebook's own state differs from the clean room's: code outside
+    the steps' bodies changed what the checks observe (or the steps depend on top-level state)."""
+    counted = {c.name: c for c in clean_room}
+    flags = []
+    for own in own_state:
+        room = counted.get(own.name)
+        if own.misconception in _NOT_A_SIGN:  # the notebook's state hung or died: no evidence either way
+            continue
+        if room is not None and own.score != room.score:
+            flags.append(f"{own.name}: {own.score:g}/{own.max_score:g} in the notebook's own state "
+                         f"but {room.score:g}/{room.max_score:g} in a clean room")
+    return flags
 
 
 def grade_submission(notebook: Path, context: GradingContext) -> SubmissionResult:
@@ -66,10 +137,21 @@ def grade_submission(notebook: Path, context: GradingContext) -> SubmissionResul
     # nbgrader runs a notebook in its submission folder: the files beside it go into /submission.
     beside = collect_submitted_files(Path(notebook).parent, max_bytes=context.limits.submitted_files_bytes,
                                      max_count=context.limits.submitted_files_count)
+    rooms = CleanRooms(context.zygote, loaded.cells, device=context.device, limits=context.limits,
+                       files=beside.files, labels=loaded.labels)
     with context.zygote.spawn(device=context.device, limits=context.limits, files=beside.files) as sandbox:
         report = sandbox.execute(loaded.cells)
-        checks = run_checks(sandbox, device=context.device, grading_seed=context.grading_seed)
         isolation = sandbox.isolation
-    notes = loaded.notes + beside.notes + execution_notes(report)
-    missing = [name for name in STEP_FUNCTIONS if name not in report.defined] if not report.died else []
-    return SubmissionResult(checks, notes, time.perf_counter() - start, isolation, missing_functions=missing)
+        # The checks on the notebook's own state, only to flag a disagreement with the clean
+        # rooms; a short probe limit, since a hang here is not the student's score.
+        own_state = [] if report.died else run_checks(
+            _Hurried(sandbox, min(context.limits.probe_timeout_s, OWN_STATE_PROBE_TIMEOUT_S)),
+            device=context.device, grading_seed=context.grading_seed)
+    # The scores count from clean rooms: one fresh sandbox per check, holding only definitions
+    # (after the notebook's sandbox is gone: a sandbox uid serves one sandbox at a time).
+    checks = run_checks(rooms, device=context.device, grading_seed=context.grading_seed)
+    notes = loaded.notes + beside.notes + execution_notes(report, loaded.labels, loaded.cells)
+    defined = rooms.defined if rooms.defined is not None else (report.defined if not report.died else list(STEP_FUNCTIONS))
+    missing = [name for name in STEP_FUNCTIONS if name not in defined]
+    return SubmissionResult(checks, notes, time.perf_counter() - start, isolation, missing_functions=missing,
+                            integrity=integrity_flags(own_state, checks))

@@ -49,7 +49,11 @@ def reference():
 
 @pytest.fixture
 def student(submission):
-    return Student(submission)
+    """The submission's steps for one check; a clean room, if the submission offers them, is
+    opened by the check's first probe and killed when the check ends."""
+    observed = Student(submission)
+    yield observed
+    observed.close()
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
 """The sandbox process: confines itself, executes the notebook's cells, then answers probes.
 
-It is forked by the zygote and talks to the grader over one socket. Probes run in a fork of the
+It is forked by the zygote and talks to the grader over one socket. A spawn request with a
+`room` field makes it a clean room instead (clean_room.py): sealed, it runs only the notebook's
+definitions and answers one check's probes. Probes run in a fork of the
 executed state (probe_worker.py), so a step that hangs, crashes or exits costs that probe only.
 On a GPU they run in this process instead: a fork cannot use CUDA once its parent touched the
 driver, and per-fork CUDA start-up failed intermittently ("initialization error") on an H200.
@@ -14,13 +16,20 @@ import socket
 
 import torch
 
-from autograder.sandbox import protocol
+from autograder.sandbox import clean_room, protocol
 from autograder.sandbox.cells import execute_cells
 from autograder.sandbox.confine import confine
 from autograder.sandbox.probe_runner import run_probe
 from autograder.sandbox.probe_worker import ProbeWorker
 from autograder.sandbox.probes import STEP_FUNCTIONS
 from autograder.sandbox.processes import kill_processes_of
+
+
+def notebook_budget_s(execute_timeout_s: float) -> float:
+    """The kernel's own budget for the whole notebook: a little under the grader's limit, so
+    that it interrupts the running cell, skips the rest and still reports before the grader
+    gives up on it."""
+    return execute_timeout_s - min(2.0, 0.2 * execute_timeout_s)
 
 
 def _isolate_fds(sock: socket.socket) -> None:
@@ -58,6 +67,11 @@ def serve(sock: socket.socket, request: dict) -> None:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         _isolate_fds(sock)
         isolation = confine(request["workdir"], request.get("uid"), request["limits"])
+        if request.get("room") is not None:
+            clean_room.seal()
+            protocol.send_message(sock, {"event": "ready", "isolation": isolation, "pid": os.getpid()})
+            clean_room.serve_room(sock, request["room"])
+            os._exit(0)
         protocol.send_message(sock, {"event": "ready", "isolation": isolation, "pid": os.getpid()})
         namespace: dict = {}
         worker = ProbeWorker(namespace)
@@ -67,7 +81,10 @@ def serve(sock: socket.socket, request: dict) -> None:
             if os.getpid() != me:  # a process the student's code forked must never answer the grader
                 os._exit(0)
             if message["op"] == "execute":
-                for result in execute_cells(message["cells"], namespace, float(message["cell_timeout_s"])):
+                budget = message.get("execute_timeout_s")
+                cells = execute_cells(message["cells"], namespace, float(message["cell_timeout_s"]),
+                                      notebook_budget_s(float(budget)) if budget else None)
+                for result in cells:
                     if os.getpid() != me:
                         os._exit(0)
                     protocol.send_message(sock, {"event": "cell", **result})

@@ -1,0 +1,102 @@
+"""Naming a notebook's code cells the way a student can find them in Jupyter, which shows
+neither "code cell 8" nor "<cell 7>": by what the cell defines ("the cell that defines
+`criterion`") or by the heading above it ("the 2nd code cell under '## 1. A synthetic data
+set'"). The sandbox compiles cell i as `<cell i>`; `relabel` turns those names in tracebacks
+and messages into these labels, so notes and feedback name cells the same way.
+"""
+from __future__ import annotations
+
+import re
+
+_DEFINES = re.compile(r"^(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)", re.M)
+_WRITEFILE = re.compile(r"\A\s*%%writefile\s+(?:-a\s+)?(\S+)")
+_HEADING = re.compile(r"^[ \t]{0,3}(#{1,6})[ \t]+(.+?)[ \t#]*$", re.M)
+_CELL_NAME = re.compile(r"<cell (\d+)>")
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 < n % 100 < 14 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _source(cell) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def defined_names(source: str) -> list[str]:
+    """Functions and classes a cell's source defines at top level (found even when the cell
+    does not parse)."""
+    return _DEFINES.findall(source)
+
+
+def code_cell_labels(cells) -> list[str]:
+    """One label per code cell of `cells` (nbformat cells, in notebook order)."""
+    raw: list[tuple[str, str | None, int]] = []  # (kind, subject, position among same subject)
+    heading: str | None = None
+    under_heading = 0
+    code_number = 0
+    for cell in cells:
+        kind = cell.get("cell_type")
+        source = _source(cell)
+        if kind == "markdown":
+            found = _HEADING.findall(source)
+            if found:
+                level, text = found[-1]
+                heading, under_heading = f"{level} {text.strip()}", 0
+            continue
+        if kind != "code":
+            continue
+        code_number += 1
+        under_heading += 1
+        names = [n for n in defined_names(source) if not n.startswith("_")] or defined_names(source)
+        writefile = _WRITEFILE.match(source)
+        if writefile:
+            raw.append(("writefile", writefile.group(1), 0))
+        elif names:
+            raw.append(("defines", ", ".join(f"`{n}`" for n in names[:3]), 0))
+        elif heading:
+            raw.append(("under", heading, under_heading))
+        else:
+            raw.append(("top", None, code_number))
+    return _phrase(raw)
+
+
+def _phrase(raw: list[tuple[str, str | None, int]]) -> list[str]:
+    per_heading: dict[str, int] = {}
+    for kind, subject, _ in raw:
+        if kind == "under":
+            per_heading[subject] = per_heading.get(subject, 0) + 1
+    seen: dict[tuple[str, str | None], int] = {}
+    total = {key: sum(1 for k, s, _ in raw if (k, s) == key) for key in {(k, s) for k, s, _ in raw}}
+    labels = []
+    for kind, subject, position in raw:
+        seen[(kind, subject)] = seen.get((kind, subject), 0) + 1
+        repeat = f" (the {_ordinal(seen[(kind, subject)])} one)" if total[(kind, subject)] > 1 and kind in ("defines", "writefile") else ""
+        if kind == "writefile":
+            labels.append(f"the `%%writefile {subject}` cell{repeat}")
+        elif kind == "defines":
+            labels.append(f"the cell that defines {subject}{repeat}")
+        elif kind == "under":
+            which = f"{_ordinal(position)} code cell" if per_heading[subject] > 1 else "code cell"
+            labels.append(f"the {which} under '{subject}'")
+        else:
+            labels.append(f"code cell {position} from the top")
+    return labels
+
+
+def label_of(index: int, labels: list[str]) -> str:
+    return labels[index] if 0 <= index < len(labels) else f"code cell {index + 1} from the top"
+
+
+def relabel(text: str, labels: list[str]) -> str:
+    """`text` with the sandbox's `<cell i>` names replaced by the cells' labels:
+    `File "<cell 7>", line 3` becomes `In the cell that defines `update`, line 3`."""
+    if not text:
+        return text
+    text = re.sub(r'File "<cell (\d+)>"', lambda m: "In " + label_of(int(m.group(1)), labels), text)
+    return _CELL_NAME.sub(lambda m: label_of(int(m.group(1)), labels), text)
+
+
+def capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
