@@ -13,6 +13,8 @@ MISCONCEPTIONS: dict[str, str] = {
     # Whole-step problems
     "missing_function": "Your notebook does not define this function (or the name is not a function). "
     "Define it with exactly this name and run its cell before the tests.",
+    "syntax_error": "The cell that defines this function has a syntax error, so nothing in it ran and the "
+    "function does not exist. Fix the line named below and run the cell again.",
     "not_implemented": "This step still raises NotImplementedError: replace the `raise NotImplementedError()` "
     "line with your own code.",
     "exception": "Calling this step raised an error. Your code's traceback is below.",

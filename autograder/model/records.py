@@ -67,4 +67,5 @@ def result_from_dict(data: dict) -> SubmissionResult:
         isolation=dict(data.get("isolation") or {}),
         not_graded=data.get("not_graded"),
         missing_functions=list(data.get("missing_functions") or []),
+        integrity=list(data.get("integrity") or []),
     )

@@ -35,6 +35,9 @@ class SubmissionResult:
     isolation: dict = field(default_factory=dict)
     not_graded: str | None = None  # why the file could not be graded at all (not a notebook, ...)
     missing_functions: list[str] = field(default_factory=list)  # student steps the notebook never defined
+    # Checks whose score in the notebook's own state differs from the clean room's, for the TA
+    # ("forward: 1/1 in the notebook's own state but 0/1 in a clean room"); the clean room counts.
+    integrity: list[str] = field(default_factory=list)
 
     @property
     def score(self) -> float:

@@ -10,6 +10,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.assignment import ASSIGNMENT, KIT_ROOT, NOTEBOOK
+from autograder.notebook.cell_names import code_cell_labels
 
 RELEASE_NOTEBOOK = KIT_ROOT / "release" / ASSIGNMENT / NOTEBOOK
 
@@ -26,6 +27,7 @@ class SubmissionError(Exception):
 class LoadedNotebook:
     cells: list[str]
     notes: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)  # how a student finds each code cell (cell_names.py)
 
 
 def grade_id_of(cell) -> str | None:
@@ -82,4 +84,7 @@ def load_submission(path: Path, release_path: Path = RELEASE_NOTEBOOK) -> Loaded
         notes.append("Locked cells were changed and have been restored from the assignment: " + ", ".join(restored) + ".")
     if not cells:
         notes.append("The notebook has no code cells.")
-    return LoadedNotebook(cells, notes)
+    restored_sources = iter(cells)  # label the cells as they will run (locked cells restored)
+    labels = code_cell_labels([{"cell_type": "code", "source": next(restored_sources)} if c.get("cell_type") == "code" else c
+                               for c in notebook.cells])
+    return LoadedNotebook(cells, notes, labels)
