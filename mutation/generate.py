@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import tomllib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from mutation.operators import (
@@ -38,7 +39,7 @@ class Mutant:
     source: str
     also_by: list[str] = field(default_factory=list)
 
-    @property
+    @cached_property
     def key(self) -> str:
         return code_key(self.source)
 

@@ -62,6 +62,8 @@ def cosmic_ray_mutants(name: str, source: str, params: list[str]) -> Iterator[st
     wants_variable = any(argument.name == "cause_variable" for argument in operator_class.arguments())
     instances = [operator_class(cause_variable=p) for p in params] if wants_variable else [operator_class()]
     for instance in instances:
+        if not _has_position(instance, source):
+            continue  # most operators find nothing in a three-line function: skip parsing it again per try
         occurrence = 0
         while True:
             random.seed(f"{name}|{getattr(instance, 'cause_variable', '')}|{occurrence}|{source}")
@@ -75,6 +77,21 @@ def cosmic_ray_mutants(name: str, source: str, params: list[str]) -> Iterator[st
                 break
             yield mutated
             occurrence += 1
+
+
+_PARSED: dict[str, list] = {}
+
+
+def _has_position(instance, source: str) -> bool:
+    """Whether a cosmic-ray operator finds anything to mutate in `source` (one shared parse)."""
+    from cosmic_ray.ast import ast_nodes, get_ast
+
+    if source not in _PARSED:
+        _PARSED[source] = list(ast_nodes(get_ast(source)))
+    try:
+        return any(True for node in _PARSED[source] for _ in instance.mutation_positions(node))
+    except AttributeError:  # VariableReplacer on `w.grad = None`, as above
+        return False
 
 
 # ---------------------------------------------------------------------------------------------

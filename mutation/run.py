@@ -36,6 +36,11 @@ DEFAULT_REPORT = MUTATION_DIR / "report.md"
 # Feedback that says only that a value is wrong, not which misconception produced it.
 GENERIC_MISCONCEPTIONS = frozenset({m for m in MISCONCEPTIONS if m.endswith("_wrong_value")} | {"training_wrong_history"})
 CELL_TIMEOUT_S = 10.0  # no mutant loops; a tighter limit than the default 20 s bounds a stuck one
+# Outcomes that say the sandbox process died or hung, not what a check found. No operator makes
+# code that kills its process, so a submission that lost points only this way is graded once more
+# (on a loaded machine a correct seed was seen to lose its sandbox); if it happens again it
+# counts as not graded, never as killed.
+INFRASTRUCTURE_MISCONCEPTIONS = frozenset({"sandbox_died", "crashed", "timeout"})
 
 
 @dataclass
@@ -52,7 +57,16 @@ class Outcome:
 
     @property
     def killed(self) -> bool:
-        return bool(self.lost)
+        return self.status == "graded" and bool(self.lost) and not self.infrastructure_only
+
+    @property
+    def infrastructure_only(self) -> bool:
+        """Lost points only because its process died or hung (see INFRASTRUCTURE_MISCONCEPTIONS)."""
+        return bool(self.lost) and set(self.misconceptions.values()) <= INFRASTRUCTURE_MISCONCEPTIONS
+
+    @property
+    def cleanly_graded(self) -> bool:
+        return self.status == "graded" and not self.errors and not self.infrastructure_only
 
 
 def seed_student(seed: Seed) -> str:
@@ -91,21 +105,32 @@ def read_outcomes(course_dir: Path) -> dict[str, Outcome]:
     return outcomes
 
 
-def grade(mutants: list[Mutant], seeds: list[Seed], course_dir: Path, *, workers: int = 2,
-          device: str = "cpu") -> tuple[dict[str, Outcome], float]:
-    """Write the class, grade it with `autograde`, return the outcomes and the batch's wall time."""
+def _autograde(course_dir: Path, workers: int, device: str, students: list[str] | None = None) -> None:
     from autograder.autograde.main import main as autograde
 
-    write_class(course_dir, mutants, seeds)
-    start = time.monotonic()
     printed = io.StringIO()
     with redirect_stdout(printed):  # the batch's summary; the numbers come from its records
         status = autograde(assignment=ASSIGNMENT, course_dir=course_dir, workers=workers, device=device,
-                           force=True, cell_timeout=CELL_TIMEOUT_S)
-    seconds = time.monotonic() - start
+                           students=students, force=True, cell_timeout=CELL_TIMEOUT_S)
     if status == 2:
         raise RuntimeError(f"autograde refused the mutants' class: {printed.getvalue()}")
-    return read_outcomes(course_dir), seconds
+
+
+def grade(mutants: list[Mutant], seeds: list[Seed], course_dir: Path, *, workers: int = 2,
+          device: str = "cpu") -> tuple[dict[str, Outcome], float, list[str]]:
+    """Write the class, grade it with `autograde`; return the outcomes, the wall time of the
+    batch, and the students graded a second time because their process died or hung."""
+    write_class(course_dir, mutants, seeds)
+    start = time.monotonic()
+    _autograde(course_dir, workers, device)
+    seconds = time.monotonic() - start
+    outcomes = read_outcomes(course_dir)
+    expected = [seed_student(s) for s in seeds] + [m.id for m in mutants]
+    again = sorted(s for s in expected if s not in outcomes or outcomes[s].status != "graded" or outcomes[s].infrastructure_only)
+    if again:
+        _autograde(course_dir, workers, device, students=again)
+        outcomes = read_outcomes(course_dir)
+    return outcomes, seconds, again
 
 
 @dataclass
@@ -142,7 +167,7 @@ def analyse(mutants: list[Mutant], seeds: list[Seed], outcomes: dict[str, Outcom
         outcome = outcomes.get(mutant.id)
         listed = mutant.key in by_key
         family = families.setdefault(mutant.family, [0, 0])
-        if outcome is None or outcome.status != "graded" or (outcome.errors and not outcome.killed):
+        if outcome is None or not outcome.cleanly_graded and not outcome.killed:
             not_graded.append(mutant.id)
             family[1] += not listed
             continue
@@ -181,7 +206,7 @@ def _code_block(source: str) -> str:
 
 
 def report_markdown(analysis: Analysis, mutants: list[Mutant], outcomes: dict[str, Outcome], equivalents: list[Equivalent],
-                    *, wall_s: float, workers: int, stillborn: int) -> str:
+                    *, wall_s: float, workers: int, stillborn: int, regraded: list[str] = ()) -> str:
     by_id = {m.id: m for m in mutants}
     reasons = {e.key: e.reason for e in equivalents}
     judged = analysis.total - len(analysis.equivalent)
@@ -200,6 +225,8 @@ def report_markdown(analysis: Analysis, mutants: list[Mutant], outcomes: dict[st
         f"| equivalent (mutation/equivalent.toml) | {len(analysis.equivalent)} |",
         f"| survivors | {len(analysis.survivors)} |",
         f"| not graded / grader error | {len(analysis.not_graded)} |",
+        f"| graded twice (their sandbox died or hung the first time) | {len(regraded)}{': ' if regraded else ''}"
+        f"{', '.join(regraded)} |",
         f"| **mutation score** killed / (total - equivalent) | **{len(analysis.killed)}/{judged} = {analysis.score:.1%}** |",
         f"| wall time of the batch | {wall_s:.1f} s, {wall_s / max(len(outcomes), 1):.2f} s per submission "
         f"({len(outcomes)} submissions: mutants and seeds) |",
@@ -278,13 +305,13 @@ def main(argv: list[str] | None = None) -> int:
         course_dir = args.course_dir or Path(scratch)
         print(f"grading {len(mutants)} mutants and {len(generated.seeds)} seeds in {course_dir} "
               f"with {args.workers} worker(s)...", file=sys.stderr, flush=True)
-        outcomes, wall_s = grade(mutants, generated.seeds, course_dir, workers=args.workers, device=args.device)
+        outcomes, wall_s, regraded = grade(mutants, generated.seeds, course_dir, workers=args.workers, device=args.device)
     analysis = analyse(mutants, generated.seeds, outcomes, equivalents, all_keys={m.key for m in generated.mutants})
     text = report_markdown(analysis, mutants, outcomes, equivalents, wall_s=wall_s, workers=args.workers,
-                           stillborn=generated.stillborn)
+                           stillborn=generated.stillborn, regraded=regraded)
     args.report.write_text(text)
     args.report.with_suffix(".json").write_text(json.dumps(
-        {"analysis": analysis.to_dict(), "wall_s": round(wall_s, 2), "workers": args.workers,
+        {"analysis": analysis.to_dict(), "wall_s": round(wall_s, 2), "workers": args.workers, "regraded": regraded,
          "mutants": [asdict(m) | {"outcome": asdict(outcomes[m.id]) if m.id in outcomes else None} for m in mutants]},
         indent=1, default=str))
     summary = text.split("## Caught, per check")[0].split("| | |")[1]
