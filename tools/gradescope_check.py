@@ -6,7 +6,8 @@ machine's Python inside:
 
   1. a base root filesystem from Debian's packages (`debootstrap --variant=minbase`, once; cached
      under $GRADESCOPE_CHECK_DIR, default /var/tmp/pytorch-slope-gradescope-check);
-  2. a fresh copy of it for every run, with /proc, /sys and /dev mounted, the machine's DNS
+  2. a fresh copy of it for every run, bind-mounted on itself (a container's root is a mount
+     point) with /proc, /sys and /dev mounted, the machine's DNS
      settings and CA certificates (HTTPS may go through a proxy with its own CA), and the bundle
      unpacked into /autograder/source as Gradescope does;
   3. `setup.sh` in a chroot with an empty environment: it installs Python 3.11 with apt-get, a
@@ -115,6 +116,10 @@ class Check:
         self.sh(["cp", "-a", str(self.base), str(self.root)], timeout=600)
         if (self.root / "usr" / "bin" / "python3").exists():
             raise StepFailed("the base root filesystem already holds a Python; delete it and run again")
+        # The root a mount point of its own, as a container's is (the sandbox makes "/" a private
+        # mount, which the kernel refuses on a plain directory), then what a container has mounted.
+        self.sh(["mount", "--bind", str(self.root), str(self.root)], timeout=60)
+        self.mounts.append(self.root)
         for name, kind in (("proc", ["-t", "proc", "proc"]), ("sys", ["-t", "sysfs", "sysfs"]), ("dev", ["--bind", "/dev"])):
             target = self.root / name
             self.sh(["mount", *kind, str(target)], timeout=60)

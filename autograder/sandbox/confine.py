@@ -94,7 +94,13 @@ def unpack_files(files_fd: int | None, folder: str, uid: int | None) -> None:
         for member in archive.getmembers():
             if not member.isfile():
                 continue
-            archive.extract(member, folder, filter="data")
+            if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4
+                archive.extract(member, folder, filter="data")
+            else:  # older 3.11 (Debian 12's 3.11.2, Ubuntu 22.04's 3.11.0): the filter's refusal of names outside `folder`
+                inside = os.path.realpath(os.path.join(folder, member.name))
+                if os.path.isabs(member.name) or not inside.startswith(os.path.realpath(folder) + os.sep):
+                    continue
+                archive.extract(member, folder, set_attrs=False)
             if uid is not None:
                 path = os.path.join(folder, member.name)
                 os.chown(path, uid, uid)
