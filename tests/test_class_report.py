@@ -214,3 +214,17 @@ def test_one_date_format(report, page):
     assert dates, "no date on the page"
     for found in dates:
         assert re.match(DATE, found), f"a date in another format: {found!r}"
+
+
+def test_what_a_ta_must_confirm_and_outputs_not_written_are_at_the_top(tmp_path):
+    flagged = result({"forward": "forward_wrong_value"})
+    flagged.integrity = ["forward: 1/1 in the notebook's own state but 0/1 in a clean room"]
+    records = [record("ada", result()), record("fay", flagged), record("gil", result(error=("update",)))]
+    problem = "ada: feedback page (OSError: [Errno 28] No space left on device)"
+    html = write_class_report(tmp_path, ASSIGNMENT, records, {"workers": 2, "outputs not written": [problem]}).read_text()
+    top = html.split("<h2", 1)[0]
+    assert problem in top and "2 graded submissions to confirm by hand" in top
+    look = _sections(html)["Needs a look"]
+    assert "fay" in look and "in a clean room" in look
+    assert "gil" in look and "the grader failed on update" in look and "ada" not in look
+    assert problem not in _sections(html)["This run"]

@@ -26,7 +26,9 @@ from autograder.outputs.formats import number_text, utc_text
 
 # run_info keys the page states itself, with a definition that differs from the run summary's:
 # the run's "mean score" counts not-graded submissions as 0; the page's mean is over graded ones.
-_RESTATED_IN_HEADER = {"mean score"}
+# The outputs publish() could not write (its NOT_WRITTEN key) are a warning at the top, not a row.
+_NOT_WRITTEN = "outputs not written"
+_RESTATED_IN_HEADER = {"mean score", _NOT_WRITTEN}
 
 
 @functools.cache
@@ -184,9 +186,11 @@ def write_class_report(course_dir: Path, assignment: str, records: list[GradedSu
         plots=plots, per_check=summary.per_check,
         root_causes=summary.root_causes, symptoms=summary.symptoms,
         slowest=summary.slowest, timing_measure=summary.timing_measure,
-        left_out_of_timing=summary.left_out_of_timing,
+        left_out_of_timing=summary.left_out_of_timing, needs_a_look=summary.needs_a_look,
+        not_written=[str(item) for item in (run_info.get(_NOT_WRITTEN) or [])],
         not_graded=[dict(student=r.student, status=str(r.status), reason=r.reason or str(r.status),
                          submitted=utc_text(r.timestamp), late=r.late) for r in summary.not_graded],
+        integrity=[(r.student, "; ".join(r.result.integrity)) for r in records if r.result and r.result.integrity],
     )
     index = out / "index.html"
     tmp = out / "index.html.tmp"

@@ -66,6 +66,7 @@ class ClassSummary:
     slowest: list[Timing]
     timing_measure: str  # how `slowest` was timed, in words
     left_out_of_timing: list[str]  # students whose only time includes start-up
+    needs_a_look: list[tuple[str, list[str]]]  # (student, why a TA should look) for graded work
 
     @property
     def mean(self) -> float | None:
@@ -181,6 +182,20 @@ def slowest_submissions(graded: list[GradedSubmission]) -> tuple[list[Timing], s
     return timed[:SLOWEST], measure, sorted(left_out)
 
 
+def needs_a_look(graded: list[GradedSubmission]) -> list[tuple[str, list[str]]]:
+    """Graded submissions whose score a TA should confirm: a check the grader itself failed on,
+    or a check that scored differently in the notebook's own state than in a clean room."""
+    found = []
+    for record in graded:
+        why = list(getattr(record.result, "integrity", None) or [])
+        errors = [c.name for c in record.result.checks if c.status == CheckStatus.ERROR]
+        if errors:
+            why.append("the grader failed on " + ", ".join(errors))
+        if why:
+            found.append((record.student, why))
+    return found
+
+
 def per_check_rates(graded: list[GradedSubmission]) -> list[dict]:
     rows = []
     for name, points in CHECKS.items():
@@ -203,4 +218,5 @@ def summarise(records: list[GradedSubmission], explanations: dict[str, str] | No
         per_check=per_check_rates(graded),
         root_causes=roots, symptoms=symptoms,
         slowest=slowest, timing_measure=measure, left_out_of_timing=left_out,
+        needs_a_look=needs_a_look(graded),
     )
