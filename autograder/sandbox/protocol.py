@@ -153,7 +153,8 @@ def encode_tensor(tensor: torch.Tensor) -> dict:
     if name is None:
         raise TypeError(f"tensors of dtype {tensor.dtype} cannot be sent")
     # bfloat16/float16 have no NumPy twin; their bytes still carry over exactly.
-    raw = tensor.to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+    # An empty tensor has no bytes (and may have a 0 stride, which view() refuses).
+    raw = b"" if tensor.numel() == 0 else tensor.to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
     return {"__tensor__": name, "shape": list(tensor.shape), "data": base64.b64encode(raw).decode()}
 
 
