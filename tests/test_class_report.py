@@ -228,3 +228,12 @@ def test_what_a_ta_must_confirm_and_outputs_not_written_are_at_the_top(tmp_path)
     assert "fay" in look and "in a clean room" in look
     assert "gil" in look and "the grader failed on update" in look and "ada" not in look
     assert problem not in _sections(html)["This run"]
+
+
+def test_a_half_point_score_gets_its_own_bar(tmp_path, monkeypatch):
+    figures = []
+    original = class_report._save
+    monkeypatch.setattr(class_report, "_save", lambda figure, path: figures.append(figure) or original(figure, path))
+    class_report._histogram([7.5, 7.5, 10, 3], 0, tmp_path / "h.png")
+    bars = {round(p.get_x() + p.get_width() / 2, 2): p.get_height() for p in figures[0].axes[0].patches if p.get_height()}
+    assert bars == {3.0: 1, 7.5: 2, 10.0: 1}

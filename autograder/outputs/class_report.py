@@ -13,6 +13,7 @@ have one format each (outputs/formats.py).
 from __future__ import annotations
 
 import functools
+import math
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,8 +81,10 @@ def _histogram(scores: list[float], n_not_graded: int, path: Path) -> str:
     figure = _figure()
     ax = figure.add_subplot()
     if scores:
-        top = max(int(MAX_SCORE), int(max(scores)))
-        edges = [x - 0.5 for x in range(top + 2)]
+        top = max(int(MAX_SCORE), math.ceil(max(scores)))
+        # one bar per possible score: whole points, or half points if partial credit gave any
+        step = 1.0 if all(float(s).is_integer() for s in scores) else 0.5
+        edges = [i * step - step / 2 for i in range(int(top / step) + 2)]
         ax.hist(scores, bins=edges, color="#4a78b5", edgecolor="white")
         ax.set_xticks(range(top + 1))
         _whole_numbers(ax.yaxis)
