@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -107,15 +108,22 @@ class Zygote:
             if files_fd is not None:
                 socket.send_fds(self.control, [b"F"], [files_fd])
             payload, fds, _, _ = socket.recv_fds(self.control, 4096, 2)
+            if not fds:
+                raise RuntimeError("the sandbox zygote did not hand over a sandbox")
+            reply = json.loads(payload)
+            pidfd = fds[1] if reply.get("pidfd") and len(fds) > 1 else None
+            sandbox = Sandbox(socket.socket(fileno=fds[0]), reply["pid"], self.uid, workdir, device, limits,
+                              pidfd=pidfd, cgroup=cgroup)
+        except BaseException:  # nothing of a box that never started may stay on the host
+            if workdir:
+                shutil.rmtree(workdir, ignore_errors=True)
+            if cgroup is not None:
+                cgroup.kill()
+                cgroup.remove()
+            raise
         finally:
             if files_fd is not None:
                 os.close(files_fd)
-        if not fds:
-            raise RuntimeError("the sandbox zygote did not hand over a sandbox")
-        reply = json.loads(payload)
-        pidfd = fds[1] if reply.get("pidfd") and len(fds) > 1 else None
-        sandbox = Sandbox(socket.socket(fileno=fds[0]), reply["pid"], self.uid, workdir, device, limits,
-                          pidfd=pidfd, cgroup=cgroup)
         sandbox.isolation.setdefault("applied", [])
         if cgroup is not None:
             sandbox.isolation["applied"] += ["own cgroup (cgroup.kill)"] + cgroup.limits
