@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 import torch
 
@@ -23,6 +24,7 @@ from autograder.pipeline import GradingContext
 from autograder.release.synthetic import make_submission, write_submission
 
 ROOT = Path(__file__).resolve().parents[1]
+GRADESCOPE_SCHEMA = json.loads((ROOT / "autograder" / "gradescope" / "results_schema.json").read_text())
 TEST_NAMES = ["forward", "loss", "gradient", "update", "zero_grad", "final_loss"]
 
 
@@ -57,6 +59,7 @@ def test_reference_text_report(reference_notebook):
 
 
 def _assert_gradescope_schema(report: dict):
+    jsonschema.validate(report, GRADESCOPE_SCHEMA)  # Gradescope's documented format
     assert {"score", "execution_time", "output", "tests"} <= set(report)
     assert isinstance(report["score"], (int, float)) and isinstance(report["execution_time"], (int, float))
     assert isinstance(report["output"], str)
@@ -103,7 +106,65 @@ def test_bad_flag_value_is_misuse(reference_notebook):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present here: tests/test_cuda.py grades on it")
 def test_cuda_asked_for_without_cuda(reference_notebook):
-    assert_clean_misuse(grade_cmd(reference_notebook, "--device", "cuda"), "CUDA", "--device cpu")
+    proc = grade_cmd(reference_notebook, "--device", "cuda")
+    assert proc.returncode == 2, proc.stderr  # misuse, as the README says; not 1 (a grader failure)
+    assert_clean_misuse(proc, "CUDA", "--device cpu")
+
+
+# --------------------------------------------------------------------------- misuse, in-process
+
+def misuse(argv: list[str], capsys) -> str:
+    """Run the command line in this process; it must end with status 2 and print nothing on
+    stdout. Returns its last line on stderr (the message)."""
+    capsys.readouterr()
+    try:
+        status = cli_main(argv)
+    except SystemExit as stop:  # argparse's own errors
+        status = stop.code
+    captured = capsys.readouterr()
+    assert status == 2, (argv, status, captured.err)
+    assert captured.out == "" and "Traceback" not in captured.err, captured.err
+    return captured.err.strip().splitlines()[-1]
+
+
+def test_every_misuse_exits_2_and_says_what_to_do(tmp_path, capsys, reference_notebook):
+    folder = tmp_path / "class"
+    (folder / "submitted" / "amy" / "pytorch_slope").mkdir(parents=True)
+    message = misuse(["grade", str(reference_notebook.parent)], capsys)
+    assert "is a folder, not a notebook" in message and "reference.ipynb" in message and "autograde" in message
+    assert "no such file" in misuse(["grade", str(tmp_path / "nowhere.ipynb")], capsys)
+    assert "give the zip file to write" in misuse(["gradescope-bundle", "--output", str(tmp_path)], capsys)
+    for term in ("2027", "fall2027", "2027-Spring", "27-fall", "2027-autumn"):
+        message = misuse(["release", "--term", term], capsys)
+        assert "YYYY-spring|summer|fall|winter" in message and "2027-spring" in message, message
+    assert "did you mean 2027-fall?" in misuse(["release", "--term", "fall2027"], capsys)
+    assert "--term is required" in misuse(["release"], capsys)
+    assert "unknown assignment" in misuse(["autograde", "homework1", "--course-dir", str(folder)], capsys)
+    assert "course directory not found" in misuse(["autograde", "pytorch_slope", "--course-dir", str(tmp_path / "no")], capsys)
+    assert "nbgrader collect" in misuse(["autograde", "pytorch_slope", "--course-dir", str(tmp_path)], capsys)
+    assert "expected a positive" in misuse(["autograde", "pytorch_slope", "--course-dir", str(folder), "--workers", "0"], capsys)
+
+
+def test_cuda_where_there_is_none_is_misuse_in_every_verb(tmp_path, capsys, monkeypatch, reference_notebook):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    folder = tmp_path / "class"
+    (folder / "submitted" / "amy" / "pytorch_slope").mkdir(parents=True)
+    for argv in (["grade", str(reference_notebook), "--device", "cuda"],
+                 ["autograde", "pytorch_slope", "--course-dir", str(folder), "--device", "cuda"]):
+        message = misuse(argv, capsys)
+        assert "no CUDA GPU" in message and "--device cpu" in message
+    assert sorted(p.name for p in folder.iterdir()) == ["submitted"]  # nothing written
+
+
+def test_unknown_student_is_misuse_and_writes_nothing(tmp_path, capsys):
+    course = tmp_path / "class"
+    for student in ("amy", "bob"):
+        write_submission(course / "submitted" / student / "pytorch_slope" / "pytorch_slope.ipynb", make_submission())
+    before = sorted(p.relative_to(course) for p in course.rglob("*"))
+    message = misuse(["autograde", "pytorch_slope", "--course-dir", str(course), "--student", "amy",
+                      "--student", "nobody"], capsys)
+    assert "nobody" in message and "known students: amy, bob" in message and "amy," not in message.split("known")[0]
+    assert sorted(p.relative_to(course) for p in course.rglob("*")) == before  # no CSV, gradebook, feedback, state
 
 
 # --------------------------------------------------------------------------- in-process, same command
@@ -180,3 +241,15 @@ def test_not_a_file_at_all(grade_in_process, tmp_path):
     path = tmp_path / "binary.ipynb"
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
     _only_reason(grade_in_process(path), "not a valid notebook")
+
+
+def test_gradescope_schema_refuses_what_gradescope_would():
+    good = {"score": 1, "tests": [{"name": "forward", "score": 1, "max_score": 1, "status": "passed", "visibility": "visible"}]}
+    jsonschema.validate(good, GRADESCOPE_SCHEMA)
+    for bad in ({"tests": [{"name": "forward"}]},                      # no score anywhere
+                {"score": "10"},                                         # a string score
+                {"score": 1, "visibility": "students"},                  # unknown visibility
+                {"score": 1, "tests": [{"score": 1, "status": "ok"}]},   # unknown status
+                {"score": 1, "test": []}):                               # a misspelt key
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, GRADESCOPE_SCHEMA)
