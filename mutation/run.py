@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -29,6 +30,7 @@ from pathlib import Path
 from autograder.assignment import ASSIGNMENT, CHECKS, MAX_SCORE, NOTEBOOK, grader_fingerprint
 from autograder.feedback.misconceptions import MISCONCEPTIONS
 from mutation.generate import Equivalent, Mutant, generate, load_equivalents, sample
+from mutation.operators import DOMAIN_OPERATORS
 from mutation.seeds import Seed
 
 MUTATION_DIR = Path(__file__).resolve().parent
@@ -205,6 +207,17 @@ def _code_block(source: str) -> str:
     return "```python\n" + source.rstrip() + "\n```"
 
 
+def _score_of(analysis: Analysis, *, domain: bool) -> str:
+    names = {op.name for op in DOMAIN_OPERATORS}
+    pairs = [kn for family, kn in analysis.score_by_family.items() if (family in names) == domain]
+    killed, judged = sum(k for k, _ in pairs), sum(n for _, n in pairs)
+    return f"{killed}/{judged} = {killed / judged:.1%}" if judged else "none"
+
+
+def _median_seconds(outcomes: dict[str, Outcome]) -> float:
+    return statistics.median(o.seconds for o in outcomes.values()) if outcomes else 0.0
+
+
 def report_markdown(analysis: Analysis, mutants: list[Mutant], outcomes: dict[str, Outcome], equivalents: list[Equivalent],
                     *, wall_s: float, workers: int, stillborn: int, regraded: list[str] = ()) -> str:
     by_id = {m.id: m for m in mutants}
@@ -228,8 +241,10 @@ def report_markdown(analysis: Analysis, mutants: list[Mutant], outcomes: dict[st
         f"| graded twice (their sandbox died or hung the first time) | {len(regraded)}{': ' if regraded else ''}"
         f"{', '.join(regraded)} |",
         f"| **mutation score** killed / (total - equivalent) | **{len(analysis.killed)}/{judged} = {analysis.score:.1%}** |",
+        f"| score, this assignment's operators | {_score_of(analysis, domain=True)} |",
+        f"| score, cosmic-ray's operators | {_score_of(analysis, domain=False)} |",
         f"| wall time of the batch | {wall_s:.1f} s, {wall_s / max(len(outcomes), 1):.2f} s per submission "
-        f"({len(outcomes)} submissions: mutants and seeds) |",
+        f"({len(outcomes)} submissions: mutants and seeds; median {_median_seconds(outcomes):.2f} s in a worker) |",
         "",
         "## Caught, per check",
         "",
@@ -247,7 +262,7 @@ def report_markdown(analysis: Analysis, mutants: list[Mutant], outcomes: dict[st
         "",
         "## Misconceptions named on killed mutants",
         "",
-        "| misconception | times |",
+        "| misconception | checks that named it |",
         "|---|---|",
         *(f"| `{m or '(none)'}` | {n} |" for m, n in analysis.misconceptions.most_common()),
         "",
@@ -270,6 +285,11 @@ def report_markdown(analysis: Analysis, mutants: list[Mutant], outcomes: dict[st
     lines += [f"- `{s}`: {score:g}/{MAX_SCORE}" for s, score in analysis.seeds_not_full.items()] or ["None: every seed scored full marks."]
     lines += ["", "## Stale entries of equivalent.toml (match no generated mutant)", ""]
     lines += [f"- {s}" for s in analysis.stale_equivalents] or ["None."]
+    stub_named = [m.id for m in mutants if m.id in outcomes and "not_implemented" in outcomes[m.id].misconceptions.values()]
+    lines += ["", "## Told they left a stub (`not_implemented`), though no mutant has one", "",
+              "The error came from PyTorch (e.g. `\"rshift_cpu\" not implemented for 'Float'`), not from nbgrader's "
+              "`raise NotImplementedError()`: the feedback misleads (for the checks engineer).", ""]
+    lines += [", ".join(f"`{i}`" for i in stub_named) if stub_named else "None."]
     lines += ["", "## Killed with only a generic \"wrong value\" message (for the checks engineer)", ""]
     for mutant_id in analysis.generic_only:
         mutant = by_id[mutant_id]
