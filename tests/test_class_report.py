@@ -51,7 +51,7 @@ def test_every_misconception_has_a_short_plain_title():
     assert not missing, f"add a title to autograder/feedback/misconception_titles.py for: {missing}"
     for mid, title in MISCONCEPTION_TITLES.items():
         assert "_" not in title.replace("zero_grad", ""), f"{mid}: the title reads like an id: {title!r}"
-        assert len(title) <= 52, f"{mid}: the title does not fit a chart label: {title!r}"
+        assert len(title) <= class_report.TITLE_WIDTH, f"{mid}: the title does not fit a chart label: {title!r}"
     assert misconception_title("some_new_id") == "Some new id"  # an id without a title still reads as words
 
 
@@ -179,6 +179,11 @@ def test_slowest_ranking_leaves_out_worker_start_up(report):
     assert [s for s, _ in ranked][:2] == ["hana", "gus"], ranked
     assert "ada" not in [s for s, _ in ranked] and "ben" not in [s for s, _ in ranked]
     assert "Left out: ada, ben" in slowest
+
+
+def test_a_record_without_worker_timing_is_ranked_by_its_execution_time():
+    records = [record("solo", result(seconds=2.5)), record("duo", result(seconds=0.5), worker_seconds=0.6)]
+    assert [(t.student, t.seconds) for t in summarise(records).slowest] == [("solo", 2.5), ("duo", 0.5)]
 
 
 def test_a_measured_own_grading_time_is_preferred():

@@ -18,7 +18,7 @@ MISCONCEPTION_TITLES: dict[str, str] = {
     "wrong_device": "Tensor made on the CPU, data on the GPU",
     "wrong_dtype": "Result of the wrong dtype",
     "not_finite": "Result holds NaN or infinity",
-    "unexpected_result": "Result not usable (not a tensor of the right shape)",
+    "unexpected_result": "Result unusable (not a tensor, or wrong shape)",
     # forward
     "forward_wrong_value": "Forward gives wrong predictions",
     "forward_ignores_w": "Forward ignores w",

@@ -30,6 +30,7 @@ from autograder.outputs.formats import number_text, utc_text
 # The outputs publish() could not write (its NOT_WRITTEN key) are a warning at the top, not a row.
 _NOT_WRITTEN = "outputs not written"
 _RESTATED_IN_HEADER = {"mean score", _NOT_WRITTEN}
+TITLE_WIDTH = 52  # a misconception title's longest chart label; the titles' test keeps them shorter
 
 
 @functools.cache
@@ -115,7 +116,7 @@ def _root_causes(counts: list[MisconceptionCount], path: Path) -> str:
     if counts:
         shown = counts[::-1]  # most frequent at the top
         ax.barh(range(len(shown)), [c.students for c in shown], color="#c0504d")
-        ax.set_yticks(range(len(shown)), [_label(c.title, 48) for c in shown])
+        ax.set_yticks(range(len(shown)), [_label(c.title, TITLE_WIDTH) for c in shown])
         _plain_tick_labels(ax.get_yticklabels())
         _whole_numbers(ax.xaxis)
         ax.set_xlabel("students")
