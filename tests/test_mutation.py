@@ -7,6 +7,7 @@ The full run over every mutant is `make mutation` (about 7 minutes on 2 cores)."
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import os
 import subprocess
@@ -56,9 +57,12 @@ KNOWN_SURVIVORS: dict[str, str] = {code_key(source): reason for source, reason i
 )}
 
 
+_generated = functools.cache(generate)  # collection (the sample's ids) and the tests share one generation
+
+
 @pytest.fixture(scope="module")
 def generated():
-    return generate()
+    return _generated()
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +191,7 @@ def graded(generated, equivalent_keys, tmp_path_factory):
 
 
 def _sample_params():
-    generated = generate()
+    generated = _generated()
     keys = {e.key for e in load_equivalents()}
     params = []
     for mutant in _graded_set(generated, keys):
