@@ -1,0 +1,103 @@
+"""Results are structured from the check to every output: a student message, the small case as
+data, and staff detail that only the staff report carries. And the grader's fingerprint covers
+everything that can change a score."""
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+
+import autograder
+from autograder.assignment import CHECKS, REFERENCE_FILE, grader_fingerprint, grading_settings
+from autograder.checks.runner import run_checks
+from autograder.model.records import GradedSubmission
+from autograder.model.results import SubmissionResult
+from autograder.model.status import CheckStatus
+from autograder.outputs.feedback_html import feedback_path, write_feedback_pages
+from autograder.outputs.gradescope import to_gradescope
+from autograder.outputs.results_json import results_json_path, write_results_json
+from autograder.outputs.staff_report import staff_report_path, write_staff_report
+from autograder.sandbox.in_kernel import InKernelSubmission
+from autograder.sandbox.limits import Limits
+
+GRADER_BUG = "grader bug 6.02214076e23 in the probe"
+
+
+class BrokenTransport:
+    """A transport that fails in the grader's own code (not the student's)."""
+
+    def probe(self, name, inputs):
+        raise RuntimeError(GRADER_BUG)
+
+
+def _record(result: SubmissionResult) -> GradedSubmission:
+    return GradedSubmission("amy", "pytorch_slope", "nb.ipynb", "hash", datetime(2026, 1, 1, tzinfo=UTC), False,
+                            "graded", "", result, datetime(2026, 1, 2, tzinfo=UTC))
+
+
+def test_a_grader_fault_reaches_staff_only(tmp_path):
+    checks = run_checks(BrokenTransport(), grading_seed=grading_settings()["grading_seed"])
+    assert {c.status for c in checks} == {CheckStatus.ERROR}
+    for check in checks:
+        assert GRADER_BUG in check.staff_detail and f"test_{check.name}" in check.staff_detail
+        assert GRADER_BUG not in check.feedback and "Traceback" not in check.feedback
+        assert "The grader itself failed" in check.feedback
+    record = _record(SubmissionResult(checks))
+    write_results_json(tmp_path, "pytorch_slope", [record])
+    write_feedback_pages(tmp_path, "pytorch_slope", [record])
+    student_sees = [results_json_path(tmp_path, "pytorch_slope", "amy").read_text(),
+                    feedback_path(tmp_path, "pytorch_slope", "amy").read_text(),
+                    json.dumps(to_gradescope(record.result))]
+    for text in student_sees:
+        assert "grader bug" not in text and "test_forward" not in text and "autograder/" not in text
+    staff = json.loads(write_staff_report(tmp_path, "pytorch_slope", [record]).read_text())
+    assert staff_report_path(tmp_path, "pytorch_slope") == tmp_path / "reports" / "pytorch_slope" / "staff.json"
+    assert staff["grader_errors"] == len(CHECKS)
+    (amy,) = staff["students"]
+    assert amy["grader_errors"] == list(CHECKS)
+    assert all(GRADER_BUG in c["staff_detail"] for c in amy["checks"])
+
+
+def _reference_with(source: str) -> dict:
+    namespace = {"torch": torch}
+    exec(REFERENCE_FILE.read_text(), namespace)
+    exec(source, namespace)
+    return namespace
+
+
+def test_a_failed_check_carries_its_case_as_rounded_data():
+    namespace = _reference_with("def update(w, lr):\n    w.data = w.data + lr * w.grad.data\n")
+    (update,) = run_checks(InKernelSubmission(namespace), grading_seed=grading_settings()["grading_seed"], only=["update"])
+    assert update.misconception == "update_sign"
+    case = update.case
+    assert set(case["input"]) == {"w", "lr", "grad"} and set(case["expected"]) == {"w"}
+    assert case["got"].startswith("w = ") and case["rounded_to_significant_digits"] == 4
+    for value in [*case["input"].values(), *case["expected"].values()]:
+        digits = value.lstrip("-").replace(".", "").split("e")[0].lstrip("0")
+        assert len(digits) <= 4, value
+    assert update.staff_detail == ""
+    # the same case, as one line, in the student's text
+    assert f"expected_w = {case['expected']['w']}" in update.feedback
+
+
+def test_fingerprint_covers_every_grading_file_the_device_and_the_limits(monkeypatch, tmp_path):
+    from autograder import assignment
+
+    package = Path(autograder.__file__).resolve().parent
+    files = set(assignment._fingerprinted_files())
+    every_py = {p for p in package.rglob("*.py") if "__pycache__" not in p.parts}
+    assert every_py <= files, sorted(str(p) for p in every_py - files)
+    assert package / "grading.json" in files and REFERENCE_FILE in files
+    base = grader_fingerprint("cpu", Limits())
+    assert grader_fingerprint("cpu", Limits()) == base
+    assert grader_fingerprint("cuda", Limits()) != base
+    assert grader_fingerprint("cpu", Limits(cell_timeout_s=5.0)) != base
+    # a change to the content of a fingerprinted file changes it
+    copy = tmp_path / "expect.py"
+    copy.write_bytes((package / "checks" / "expect.py").read_bytes())
+    monkeypatch.setattr(assignment, "_fingerprinted_files", lambda: [copy])
+    before = grader_fingerprint("cpu", Limits())
+    copy.write_text(copy.read_text() + "\n# changed\n")
+    assert grader_fingerprint("cpu", Limits()) != before
