@@ -124,6 +124,7 @@ class Zygote:
         finally:
             if files_fd is not None:
                 os.close(files_fd)
+        sandbox.pid_namespace = self.pid_namespace and pidfd is not None
         sandbox.isolation.setdefault("applied", [])
         if cgroup is not None:
             sandbox.isolation["applied"] += ["own cgroup (cgroup.kill)"] + cgroup.limits
