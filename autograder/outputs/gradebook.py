@@ -22,6 +22,7 @@ import nbformat
 from autograder.assignment import CHECKS, KIT_ROOT, MANUAL_CHECKS, NOTEBOOK
 from autograder.course import course_settings
 from autograder.model.records import GradedSubmission
+from autograder.outputs.autograded_folder import write_autograded_folders
 
 MASTER_NOTEBOOK = KIT_ROOT / "source" / "pytorch_slope" / NOTEBOOK
 
@@ -150,4 +151,5 @@ def record_in_gradebook(course_dir: Path, assignment: str, records: list[GradedS
         except Exception:
             gb.db.rollback()
             raise
+    write_autograded_folders(coursedir, assignment, records)  # formgrader's "autograded" needs them
     return coursedir.db_url

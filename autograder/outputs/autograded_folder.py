@@ -1,0 +1,56 @@
+"""nbgrader's autograded/ folder, as `nbgrader autograde` leaves it for formgrader.
+
+formgrader (NbGraderAPI.get_autograded_students) counts a submission as autograded only if
+COURSE/autograded/<student>/<assignment>/ exists and its gradebook timestamp equals the one in
+submitted/<student>/<assignment>/timestamp.txt; otherwise it lists the student as "needs
+autograding" with no score, whatever the gradebook holds. formgrader's manual grading (the
+written answer) also opens the notebook there. So after the gradebook is written, each graded
+submission's notebook is copied there under the assignment's notebook name, with the locked
+cells restored from the release (as nbgrader's OverwriteCells does), and its timestamp.txt.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from autograder.assignment import NOTEBOOK
+from autograder.model.records import GradedSubmission
+from autograder.notebook.load import RELEASE_NOTEBOOK, grade_id_of
+
+
+def _restored(notebook_path: Path, release_path: Path) -> str | None:
+    """The submitted notebook as text with the release's locked cells restored; None if it is
+    not a readable notebook."""
+    import nbformat
+
+    try:
+        notebook = nbformat.read(notebook_path, as_version=4)
+        release = nbformat.read(release_path, as_version=4) if release_path.is_file() else None
+    except Exception:  # nbformat raises several unrelated types for malformed files
+        return None
+    if release is not None:
+        locked = {grade_id_of(c): c.source for c in release.cells
+                  if c.metadata.get("nbgrader", {}).get("locked") and grade_id_of(c)}
+        for cell in notebook.cells:
+            if grade_id_of(cell) in locked:
+                cell.source = locked[grade_id_of(cell)]
+    return nbformat.writes(notebook)
+
+
+def write_autograded_folders(coursedir, assignment: str, records: list[GradedSubmission],
+                             release_path: Path = RELEASE_NOTEBOOK) -> None:
+    """`coursedir` is nbgrader's CourseDirectory of the course (its autograded_directory and
+    submitted_directory settings are honoured)."""
+    for record in records:
+        if not record.notebook:
+            continue
+        target = Path(coursedir.format_path(coursedir.autograded_directory, record.student, assignment))
+        text = _restored(Path(record.notebook), release_path)
+        if text is None:
+            continue
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        (target / NOTEBOOK).write_text(text, encoding="utf-8")
+        timestamp = Path(coursedir.format_path(coursedir.submitted_directory, record.student, assignment)) / "timestamp.txt"
+        if timestamp.is_file():
+            shutil.copyfile(timestamp, target / "timestamp.txt")
