@@ -11,7 +11,8 @@ from pathlib import Path
 from autograder.assignment import ASSIGNMENT, CHECKS, MAX_SCORE
 from autograder.model.records import GradedSubmission
 
-COLUMNS = ["student", *CHECKS, "total", "max", "status", "late", "reason"]
+# integrity: checks whose score differed between the notebook's own state and a clean room.
+COLUMNS = ["student", *CHECKS, "total", "max", "status", "late", "reason", "integrity"]
 CSV_NAME = "grades-by-check.csv"
 
 
@@ -34,6 +35,7 @@ def csv_row(record: GradedSubmission) -> dict:
         "status": record.status,
         "late": "yes" if record.late else "no",
         "reason": record.reason,
+        "integrity": "; ".join(record.result.integrity) if record.result else "",
     }
 
 

@@ -1,0 +1,359 @@
+"""Observations a notebook cannot forge, and hangs that cost only their checks (issue 7, parts 5
+and 6; issue 9's magics and cell names).
+
+* The definitions filter keeps imports, defs, classes and constants, and drops every other
+  top-level statement, including code hidden in defaults, decorators and class bodies.
+* Hostile notebooks with the four stubs left (`raise NotImplementedError()`) that rewrite the
+  probes from top-level code score 0: the checks run in clean rooms. Where the attack works in
+  the notebook's own state, the TA sees an integrity flag.
+* Every valid style of the steps keeps full marks in the clean rooms, with no integrity flag.
+* A forward that never returns costs forward, gradient and final_loss only; a notebook that
+  spends its time budget stops, names the cells it did not run, and is still graded.
+"""
+from __future__ import annotations
+
+import ast
+import os
+
+import pytest
+
+from autograder.assignment import CHECKS
+from autograder.notebook.cell_names import code_cell_labels, relabel
+from autograder.pipeline import GradingContext, grade_submission
+from autograder.release.synthetic import make_submission, write_submission
+from autograder.sandbox.definitions import Definition, Scope, definitions
+from autograder.sandbox.limits import Limits
+
+FULL = dict(CHECKS)
+ZERO = dict.fromkeys(CHECKS, 0)
+
+
+def fn(header: str, *body: str) -> str:
+    return header + "\n" + "\n".join("    " + line for line in body) + "\n"
+
+
+# --------------------------------------------------------------------------- the filter itself
+
+def _kept(source: str) -> list[str]:
+    kept, _ = definitions(ast.parse(source), Scope())
+    return [next(line for line in ast.unparse(item.statement).splitlines() if not line.startswith("@"))
+            for item in kept if isinstance(item, Definition)]
+
+
+@pytest.mark.parametrize("source", [
+    "import sys\nsys.modules['x'] = None",
+    "import torch\ntorch.mul = lambda a, b: a",
+    "import gc\nfor o in gc.get_objects():\n    pass",
+    "import threading\nthreading.Thread(target=print).start()",
+    "import atexit\natexit.register(print)",
+    "import torch\nw = torch.tensor(1.0).requires_grad_()",  # a method call on the result
+    "import os\nx = os.system('true')",  # a constructor rooted at an untrusted module
+    "import torch\nx = torch.load('f.pt')",  # lower-case, not a factory
+    "with open('f') as h:\n    pass",
+    "try:\n    import x\nexcept ImportError:\n    pass",
+])
+def test_top_level_code_is_dropped(source):
+    kept = _kept(source)
+    assert all(line.startswith(("import", "from")) for line in kept), kept
+
+
+@pytest.mark.parametrize("source", [
+    "import sys\ndef helper(x=sys.modules.clear()):\n    pass",  # a default computed by code
+    "import sys\nhelper = lambda x=sys.modules.clear(): x",
+    "def patcher(f):\n    return f\nclass Evil(metaclass=type):\n    pass",
+    "class Evil:\n    import sys\n    sys.modules.clear()",
+    "class Base:\n    def __init_subclass__(cls):\n        pass",
+    "import sys\n@sys.modules.get('x')\ndef f():\n    pass",
+    "import torch\n@torch.library.impl('aten::mul', 'CPU')\ndef f(a, b):\n    return a",
+    "def __getattr__(name):\n    return name",
+    "staticmethod = print\nclass A:\n    @staticmethod\n    def f():\n        pass",
+])
+def test_definition_time_code_is_refused(source):
+    kept = _kept(source)
+    tree = ast.parse(source)
+    refused = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.Lambda))}
+    refused |= {t.id for n in tree.body if isinstance(n, ast.Assign) and isinstance(n.value, ast.Lambda) for t in n.targets}
+    named = {line.split("(")[0].split(":")[0].split()[-1] for line in kept if line.startswith(("def", "class"))}
+    named |= {line.split("=")[0].strip() for line in kept if "lambda" in line}
+    assert not (named & refused) - {"patcher"}, kept
+
+
+@pytest.mark.parametrize("source, name", [
+    ("import torch.nn as nn\ncriterion = nn.MSELoss()", "criterion"),
+    ("import torch\ncriterion = torch.nn.MSELoss(reduction='mean')", "criterion"),
+    ("import torch\nSCALE = torch.tensor(1.0, dtype=torch.float32)", "SCALE"),
+    ("LR = 0.1", "LR"),
+    ("forward = lambda x, w: w * x", "forward"),
+    ("import torch\n@torch.no_grad()\ndef update(w, lr):\n    w -= lr * w.grad", "update"),
+    ("class Helper:\n    '''doc'''\n    RATE = 2\n    def __init__(self):\n        pass", "Helper"),
+    ("from torch import nn\nclass Net(nn.Module):\n    def forward(self, x):\n        return x", "Net"),
+    ("def forward(x: 'torch.Tensor', w=1.0) -> 'torch.Tensor':\n    return w * x", "forward"),
+])
+def test_definitions_are_kept(source, name):
+    assert any(name in line for line in _kept(source)), _kept(source)
+
+
+# --------------------------------------------------------------------------- cell names
+
+def test_cells_are_named_as_a_student_finds_them():
+    cells = [
+        {"cell_type": "code", "source": "import torch"},
+        {"cell_type": "markdown", "source": "Intro\n## 1. The data"},
+        {"cell_type": "code", "source": "X = 1"},
+        {"cell_type": "code", "source": "print(X)"},
+        {"cell_type": "code", "source": "def criterion(yhat, y):\n    return (yhat - y ** 2).mean("},
+        {"cell_type": "code", "source": "%%writefile steps.py\nx = 1"},
+    ]
+    labels = code_cell_labels(cells)
+    assert labels == [
+        "code cell 1 from the top",
+        "the 1st code cell under '## 1. The data'",
+        "the 2nd code cell under '## 1. The data'",
+        "the cell that defines `criterion`",
+        "the `%%writefile steps.py` cell",
+    ]
+    assert relabel('File "<cell 3>", line 2, in criterion', labels) == "In the cell that defines `criterion`, line 2, in criterion"
+
+
+# --------------------------------------------------------------------------- grading
+
+@pytest.fixture(scope="module")
+def grade(zygote, grading_limits, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clean_room")
+
+    def run(name: str, notebook, limits: Limits | None = None):
+        path = write_submission(folder / name / "pytorch_slope.ipynb", notebook)
+        return grade_submission(path, GradingContext(zygote=zygote, limits=limits or grading_limits))
+
+    return run
+
+
+def scores(result) -> dict:
+    return {c.name: c.score for c in result.checks}
+
+
+# What correct steps would report; each attack below installs it from code outside the steps.
+PATCH = '''
+def _good_steps():
+    def forward(x, w):
+        return w * x
+    def criterion(yhat, y):
+        return ((yhat - y) ** 2).mean()
+    def update(w, lr):
+        w.data = w.data - lr * w.grad.data
+    def zero_grad(w):
+        w.grad.data.zero_()
+    return {"forward": forward, "criterion": criterion, "update": update, "zero_grad": zero_grad}
+
+def _patch(probes):
+    """Make every probe observe the good steps instead of the student's."""
+    if probes.get("_patched"):
+        return
+    good = _good_steps()
+    for name, probe in list(probes.items()):
+        probes[name] = (lambda probe: lambda steps, **inputs: probe(good, **inputs))(probe)
+    probes["_patched"] = lambda *a, **k: None
+
+def _probes():
+    import sys
+    return sys.modules["autograder.sandbox.probes"].PROBES
+'''
+
+# name -> (cells after PATCH, whether the attack also fools the notebook's own state)
+ATTACKS = {
+    "sys_modules": (["import sys\nif 'autograder.sandbox.probes' in sys.modules:\n    _patch(_probes())"], True),
+    "gc_get_objects": (["import gc\ngc.unfreeze()\nfor _o in gc.get_objects():\n"
+                        "    if isinstance(_o, dict) and 'probe_forward' in _o and 'PROBES' in _o:\n"
+                        "        _patch(_o['PROBES'])"], True),
+    "torch_function_replaced": (["import torch\n_enter = torch.autograd.grad_mode.enable_grad.__enter__\n"
+                                 + fn("def _hijack(self):", "_patch(_probes())", "return _enter(self)")
+                                 + "torch.autograd.grad_mode.enable_grad.__enter__ = _hijack"], True),
+    "writefile_module_patches_on_import": (
+        ["%%writefile evil.py\n" + PATCH + "\n_patch(_probes())\n", "import evil"], True),
+    "decorator_patches": ([fn("def _patcher(f):", "_patch(_probes())", "return f") + "\n@_patcher\ndef _helper():\n    pass\n"], True),
+    "class_body_patches": (["class _Evil:\n    _patch(_probes())\n"], True),
+    "default_argument_patches": ([fn("def _helper(x=_patch(_probes())):", "return x")], True),
+    "lambda_default_patches": (["_helper = lambda x=_patch(_probes()): x"], True),
+    "metaclass_patches": ([fn("class _Meta(type):", "def __new__(meta, name, bases, body):",
+                              "    _patch(_probes())", "    return super().__new__(meta, name, bases, body)")
+                           + "\nclass _Thing(metaclass=_Meta):\n    pass\n"], True),
+    "init_subclass_patches": ([fn("class _Base:", "def __init_subclass__(cls):", "    _patch(_probes())")
+                               + "\nclass _Sub(_Base):\n    pass\n"], True),
+    "thread_and_atexit": (["import atexit, threading\natexit.register(_patch, _probes())\n"
+                           "_t = threading.Thread(target=_patch, args=(_probes(),))\n_t.start()\n_t.join()"], True),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_code_outside_the_steps_cannot_forge_a_check(attack, grade):
+    cells, fools_notebook = ATTACKS[attack]
+    result = grade(f"attack_{attack}", make_submission(extra_cells=[PATCH, *cells], solved=False))
+    assert scores(result) == ZERO, "\n".join(f"{c.name}: {c.feedback}" for c in result.checks if c.score)
+    assert all(c.misconception == "not_implemented" for c in result.checks), [c.feedback for c in result.checks]
+    if fools_notebook:  # the attack is real: the notebook's own state scores it; the TA is told
+        assert len(result.integrity) == len(CHECKS), result.integrity
+        assert "in the notebook's own state but 0/1 in a clean room" in result.integrity[0]
+
+
+def test_a_decorator_on_a_stub_runs_only_inside_its_own_call(grade):
+    patcher = fn("def _patcher(f):", "_patch(_probes())", "return f")
+    stub = "@_patcher\ndef forward(x, w):\n    raise NotImplementedError()\n"
+    result = grade("decorated_stub", make_submission({"forward": stub}, extra_cells=[PATCH, patcher], solved=False))
+    assert scores(result) == ZERO
+
+
+def test_a_step_body_that_patches_answers_only_its_own_check(grade):
+    forward = fn("def forward(x, w):", "_patch(_probes())", "return w * x")
+    stubs = {"update": "def update(w, lr):\n    raise NotImplementedError()\n",
+             "zero_grad": "def zero_grad(w):\n    raise NotImplementedError()\n"}
+    result = grade("body_patches", make_submission({"forward": forward, **stubs}, extra_cells=[PATCH]))
+    assert scores(result) == {**FULL, "update": 0, "zero_grad": 0, "final_loss": 0}
+    assert {flag.split(":")[0] for flag in result.integrity} == {"update", "zero_grad", "final_loss"}
+
+
+FORWARD, CRITERION = "def forward(x, w):", "def criterion(yhat, y):"
+UPDATE, ZERO_GRAD = "def update(w, lr):", "def zero_grad(w):"
+ALL_STEPS = (fn(FORWARD, "return w * x") + fn(CRITERION, "return ((yhat - y) ** 2).mean()")
+             + fn(UPDATE, "w.data = w.data - lr * w.grad.data") + fn(ZERO_GRAD, "w.grad.data.zero_()"))
+
+# name -> (overrides, extra cells)
+VALID_STYLES = {
+    "torch_mul": ({"forward": fn(FORWARD, "return torch.mul(w, x)")}, []),
+    "F_linear": ({"forward": "import torch.nn.functional as F\n\n" + fn(FORWARD, "return F.linear(x, w.view(1, 1))")}, []),
+    "einsum": ({"forward": fn(FORWARD, "return torch.einsum('ij,->ij', x, w)")}, []),
+    "F_mse_loss": ({"criterion": "import torch.nn.functional as F\n\n" + fn(CRITERION, "return F.mse_loss(yhat, y)")}, []),
+    "nn_MSELoss_object": ({"criterion": "import torch.nn as nn\n\ncriterion = nn.MSELoss()\n"}, []),
+    "torch_nn_MSELoss_reduction": ({"criterion": "criterion = torch.nn.MSELoss(reduction=\"mean\")\n"}, []),
+    "data_sub_": ({"update": fn(UPDATE, "w.data.sub_(lr * w.grad.data)")}, []),
+    "isub_under_no_grad": ({"update": fn(UPDATE, "with torch.no_grad():", "    w -= lr * w.grad")}, []),
+    "copy_": ({"update": fn(UPDATE, "with torch.no_grad():", "    w.copy_(w - lr * w.grad)")}, []),
+    "optim_SGD_step": ({"update": fn(UPDATE, "torch.optim.SGD([w], lr=lr).step()")}, []),
+    "no_grad_decorator": ({"update": "@torch.no_grad()\n" + fn(UPDATE, "w -= lr * w.grad")}, []),
+    "inference_mode": ({"zero_grad": "@torch.inference_mode()\n" + fn(ZERO_GRAD, "w.grad.zero_()")}, []),
+    "grad_set_to_none": ({"zero_grad": fn(ZERO_GRAD, "w.grad = None")}, []),
+    "helper_in_another_cell": ({"update": fn(UPDATE, "w.data = w.data - _step(w, lr).data")},
+                               [fn("def _step(w, lr):", "return lr * w.grad")]),
+    "module_constants": ({"criterion": fn(CRITERION, "return SCALE * ((yhat - y) ** POWER).mean()")},
+                         ["SCALE = 1.0\nPOWER = 2\nLR = 0.1"]),
+    "lambda": ({"forward": "forward = lambda x, w: w * x\n"}, []),
+    "notebook_decorator": ({"forward": "@_passthrough\n" + fn(FORWARD, "return w * x")},
+                           ["import functools\n\n" + fn("def _passthrough(f):", "@functools.wraps(f)",
+                                                         "def inner(*args, **kwargs):", "    return f(*args, **kwargs)",
+                                                         "return inner")]),
+    "writefile_and_import": ({name: f"from steps import {name}\n" for name in ("forward", "criterion", "update", "zero_grad")},
+                             ["%%writefile steps.py\nimport torch\n\n" + ALL_STEPS]),
+    "writefile_and_run": ({"forward": "%run helpers.py\n"}, ["%%writefile helpers.py\n" + fn(FORWARD, "return w * x")]),
+    "time_magic": ({"forward": "%%time\n" + fn(FORWARD, "return w * x")}, []),
+}
+
+
+@pytest.mark.parametrize("style", sorted(VALID_STYLES))
+def test_valid_styles_keep_full_marks(style, grade):
+    overrides, extra = VALID_STYLES[style]
+    result = grade(f"style_{style}", make_submission(overrides, extra_cells=extra))
+    assert scores(result) == FULL, "\n".join(f"{c.name}: {c.feedback}" for c in result.checks if c.score < c.max_score)
+    assert result.integrity == [], result.integrity
+
+
+def test_a_syntax_error_says_so_and_folds_the_name_errors(grade):
+    broken = fn(CRITERION, "return ((yhat - y) ** 2).mean(")
+    result = grade("syntax_error", make_submission({"criterion": broken}))
+    assert scores(result) == {**FULL, "loss": 0, "gradient": 0, "final_loss": 0}
+    loss = next(c for c in result.checks if c.name == "loss")
+    assert loss.misconception == "syntax_error", loss.feedback
+    assert "the cell that defines `criterion` has a syntax error at line" in loss.feedback
+    notes = "\n".join(result.notes)
+    assert "The cell that defines `criterion` has a syntax error" in notes, notes
+    name_errors = [n for n in result.notes if "NameError" in n]
+    assert len(name_errors) == 1 and "`criterion` is not defined" in name_errors[0], result.notes
+    assert "<cell" not in notes and "Code cell" not in notes
+
+
+def test_tracebacks_name_the_cell_as_jupyter_shows_it(grade):
+    result = grade("raises", make_submission({"zero_grad": fn(ZERO_GRAD, "w.grad.zero()")}))
+    zero_grad = next(c for c in result.checks if c.name == "zero_grad")
+    assert "In the cell that defines `zero_grad`, line 2" in zero_grad.feedback, zero_grad.feedback
+    assert "<cell" not in zero_grad.feedback
+
+
+# --------------------------------------------------------------------------- hangs
+
+SHORT = Limits(cell_timeout_s=1, execute_timeout_s=3, probe_timeout_s=1)
+
+
+def test_a_forward_that_never_returns_costs_only_its_checks(grade):
+    result = grade("forward_hangs", make_submission({"forward": fn(FORWARD, "while True:", "    pass")}), SHORT)
+    assert scores(result) == {**FULL, "forward": 0, "gradient": 0, "final_loss": 0}
+    assert {c.misconception for c in result.checks if not c.score} == {"timeout"}
+    notes = "\n".join(result.notes)
+    assert "used up its time budget" in notes and "these cells were not run:" in notes, notes
+    assert "the cell that defines `TrainingPlotter`" in notes  # named as the student finds it
+
+
+def test_a_notebook_that_spends_its_budget_is_still_graded(grade):
+    exploring = ["import time\ntime.sleep(0.9)"] * 7
+    result = grade("long_exploration", make_submission(extra_cells=exploring), SHORT)
+    assert scores(result) == FULL
+    notes = "\n".join(result.notes)
+    assert "used up its time budget" in notes and "the cell that defines `forward`" in notes, notes
+    assert "ended" not in notes
+
+
+def test_a_cell_that_cannot_be_interrupted_costs_no_check(grade):
+    stubborn = fn("while True:", "try:", "    while True:", "        pass", "except BaseException:", "    pass")
+    result = grade("uninterruptible", make_submission(extra_cells=[stubborn]), SHORT)
+    assert scores(result) == FULL
+    notes = "\n".join(result.notes)
+    assert "Execution stopped" in notes and "These cells did not run" in notes, notes
+
+
+# --------------------------------------------------------------------------- the sandbox's magics and seal
+
+def test_magics_run_as_in_jupyter(zygote, grading_limits):
+    cells = ["%pip install numpy", "!pip install requests", "!ls", "%%writefile ../outside.py\nx = 1",
+             "%%writefile inside.py\nVALUE = 41", "import inside\nprint(inside.VALUE + 1)",
+             "%run inside.py\nprint(VALUE)"]
+    with zygote.spawn(device="cpu", limits=grading_limits) as sandbox:
+        report = sandbox.execute(cells)
+    outputs = [c["output"] for c in report.cells]
+    assert "refused" in outputs[0] and "cannot be installed" in outputs[0]
+    assert "refused" in outputs[1]
+    assert "skipped" in outputs[2]
+    assert "refused" in outputs[3]
+    assert outputs[5].strip() == "42" and outputs[6].strip() == "41", report.cells
+
+
+def test_a_room_is_sealed_against_its_siblings():
+    """PR_SET_DUMPABLE 0: a process of the same uid can neither ptrace the room nor write its
+    memory through /proc/<pid>/mem; imports from the submission's folders go through the filter."""
+    import ctypes
+    import sys
+
+    from autograder.sandbox.clean_room import seal
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child seals itself and reports
+        try:
+            libc = ctypes.CDLL(None)
+            libc.prctl(4, 1, 0, 0, 0)
+            sys.path.insert(0, "")
+            seal()
+            os.write(write, bytes([libc.prctl(3, 0, 0, 0, 0), int("" in sys.path)]))
+        finally:
+            os._exit(0)
+    os.close(write)
+    dumpable, empty_entry = os.read(read, 2)
+    os.waitpid(pid, 0)
+    assert dumpable == 0 and empty_entry == 0
+
+
+def test_the_integrity_flag_reaches_the_csv():
+    from autograder.model.records import GRADED, GradedSubmission
+    from autograder.model.results import zero_result
+    from autograder.outputs.csv_report import csv_row
+
+    result = zero_result("stub")
+    result.integrity = ["forward: 1/1 in the notebook's own state but 0/1 in a clean room"]
+    record = GradedSubmission("s1", "pytorch_slope", None, "", None, False, GRADED, result=result)
+    assert csv_row(record)["integrity"] == result.integrity[0]
