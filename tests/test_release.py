@@ -18,8 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder.release import manifest, notebook
-from autograder.release.term import PARAMETER_NAMES, derive, range_problems, simulate, story_problems
+from autograder.release import manifest, notebook, sample_class
+from autograder.release.main import REPORT_NAME, refuse_to_overwrite
+from autograder.release.main import main as release_main
+from autograder.release.term import PARAMETER_NAMES, check_term_name, derive, range_problems, simulate, story_problems
+from autograder.usage import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 MASTER = ROOT / "source" / "pytorch_slope" / "pytorch_slope.ipynb"
@@ -50,6 +53,18 @@ def test_bad_term_names_are_refused():
     for bad in ("", "a b", "../x", "-x", "x" * 65):
         with pytest.raises(ValueError):
             derive(bad)
+
+
+def test_one_canonical_spelling_of_a_term():
+    """Every spelling of a term seeds other numbers, so only YYYY-season in lower case is taken."""
+    for bad in ("2027", "fall2027", "2027-Spring", "2027-SPRING", "2027_spring", "2027-spring ", "2027-spring\n",
+                "27-spring", "2027-autumn", "spring-2027"):
+        with pytest.raises(ValueError, match=r"YYYY-spring\|summer\|fall\|winter"):
+            check_term_name(bad)
+    with pytest.raises(ValueError, match="did you mean 2027-spring"):
+        check_term_name("2027-Spring")
+    for good in ("2027-spring", "2027-summer", "2027-fall", "2027-winter"):
+        assert check_term_name(good) == good
 
 
 def test_parameters_within_ranges_and_story_holds_for_many_terms():
@@ -179,3 +194,116 @@ def test_check_only_passes_on_the_committed_state(tmp_path):
     proc = _check_only(_kit_copy(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "OK" in proc.stdout.splitlines()[-1]
+
+
+# --------------------------------------------------------------------------- another term's uncommitted release
+
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def _released_kit(tmp_path: Path, term_name: str) -> Path:
+    """A kit folder holding what a release writes (release/, grading.json, the executed master)."""
+    kit = tmp_path / "kit"
+    shutil.copytree(RELEASE, kit / "release" / "pytorch_slope")
+    (kit / "solutions").mkdir()
+    (kit / "solutions" / "pytorch_slope_solution.ipynb").write_text("{}")
+    (kit / "autograder").mkdir()
+    (kit / "autograder" / "grading.json").write_text(json.dumps({"term": term_name}))
+    sealed = manifest.read(kit / "release" / "pytorch_slope")
+    sealed["term"] = term_name
+    (kit / "release" / "pytorch_slope" / "MANIFEST.json").write_text(manifest.dumps(sealed))
+    return kit
+
+
+def test_an_uncommitted_release_of_another_term_is_not_overwritten(tmp_path):
+    kit = _released_kit(tmp_path, "2027-spring")
+    _git(kit, "init", "-q")
+    _git(kit, "add", ".")
+    _git(kit, "commit", "-q", "-m", "2027-spring")
+    assert refuse_to_overwrite("2027-fall", kit) == ""  # committed: safe to replace
+    # a release of 2027-summer, run but not committed
+    sealed = manifest.read(kit / "release" / "pytorch_slope")
+    sealed["term"] = "2027-summer"
+    (kit / "release" / "pytorch_slope" / "MANIFEST.json").write_text(manifest.dumps(sealed))
+    (kit / "autograder" / "grading.json").write_text(json.dumps({"term": "2027-summer"}))
+    assert refuse_to_overwrite("2027-summer", kit) == ""  # the same term again
+    refusal = refuse_to_overwrite("2027-fall", kit)
+    assert "'2027-summer'" in refusal and "uncommitted" in refusal and "--force" in refusal
+    assert "release/pytorch_slope/MANIFEST.json" in refusal and "autograder/grading.json" in refusal
+    before = {p: p.read_bytes() for p in kit.rglob("*") if p.is_file() and ".git" not in p.parts}
+    with pytest.raises(UsageError, match="--force"):
+        release_main(term="2027-fall", root=kit)
+    assert {p: p.read_bytes() for p in kit.rglob("*") if p.is_file() and ".git" not in p.parts} == before
+
+
+def test_outside_git_another_terms_release_needs_force(tmp_path):
+    kit = _released_kit(tmp_path, "2027-spring")
+    assert "not a git checkout" in refuse_to_overwrite("2027-fall", kit)
+    assert refuse_to_overwrite("2027-spring", kit) == ""
+
+
+# --------------------------------------------------------------------------- the sample class
+
+def test_the_sample_class_is_made_from_the_committed_release():
+    """Otherwise every row of `make grade` says its locked cells were changed and restored."""
+    assert sample_class.stale_locked_cells(ROOT) == {}, (
+        "sample_class/ was made from another release: run `python sample_class/make_sample_class.py`")
+    submitted = sorted(p.name for p in (ROOT / "sample_class" / "submitted").iterdir())
+    assert submitted == sorted(sample_class.STUDENTS)
+
+
+def test_a_stale_sample_class_is_detected_and_rebuilt(tmp_path):
+    kit = tmp_path / "kit"
+    shutil.copytree(RELEASE, kit / "release" / "pytorch_slope")
+    shutil.copytree(ROOT / "source" / "pytorch_slope", kit / "source" / "pytorch_slope")
+    shutil.copytree(ROOT / "sample_class" / "submitted", kit / "sample_class" / "submitted")
+    assert sample_class.stale_locked_cells(kit) == {}
+    import nbformat
+
+    released = kit / "release" / "pytorch_slope" / "pytorch_slope.ipynb"
+    notebook = nbformat.read(released, as_version=4)
+    locked = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("locked") and c.cell_type == "code")
+    locked.source += "\n# a new term's line"
+    nbformat.write(notebook, released)
+    stale = sample_class.stale_locked_cells(kit)
+    assert sorted(stale) == sorted(sample_class.STUDENTS)
+    assert all(locked.metadata.nbgrader.grade_id in cells for cells in stale.values())
+    sample_class.build(kit)
+    assert sample_class.stale_locked_cells(kit) == {}
+
+
+# --------------------------------------------------------------------------- kernels and the report
+
+def test_kernels_the_release_starts_are_encrypted_and_quiet(tmp_path):
+    """ipykernel warns "running over TCP without encryption" once per kernel (four per release)."""
+    script = (
+        "import nbformat\n"
+        "from autograder.release.solutions import execute\n"
+        "nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('print(6 * 7)')])\n"
+        "execute(nb, allow_errors=False)\n"
+        "print(nb.cells[0].outputs[0].text.strip())\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("42")
+    assert "without encryption" not in proc.stderr + proc.stdout, proc.stderr
+
+
+@pytest.mark.slow
+def test_release_writes_its_report_beside_the_manifest_and_prints_no_kernel_warning(tmp_path):
+    kit = _kit_copy(tmp_path)  # not a git checkout: another term needs --force
+    env = dict(os.environ, PYTHONPATH=str(kit))
+    run = [sys.executable, "-m", "autograder", "release", "--term", "2031-fall"]
+    refused = subprocess.run(run, cwd=kit, env=env, capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 2 and "--force" in refused.stderr, refused.stdout + refused.stderr
+    proc = subprocess.run(run + ["--force"], cwd=kit, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "without encryption" not in proc.stdout + proc.stderr
+    folder = kit / "release" / "pytorch_slope"
+    report = (folder / REPORT_NAME).read_text()
+    assert "release for term '2031-fall'" in report and "release 2031-fall: OK" in report
+    assert " s)" not in report  # no timings: the same term gives the same bytes
+    sealed = manifest.read(folder)
+    assert sealed["term"] == "2031-fall" and f"pytorch_slope/{REPORT_NAME}" not in sealed["sha256"]
+    assert sealed["sha256"] == manifest.checksums(folder)  # the report is not sealed, so it cannot break the seal
