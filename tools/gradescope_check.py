@@ -7,7 +7,8 @@ machine's Python inside:
   1. a base root filesystem from Debian's packages (`debootstrap --variant=minbase`, once; cached
      under $GRADESCOPE_CHECK_DIR, default /var/tmp/pytorch-slope-gradescope-check);
   2. a fresh copy of it for every run, bind-mounted on itself (a container's root is a mount
-     point) with /proc, /sys and /dev mounted, the machine's DNS
+     point), run in its own PID namespace with /proc, /sys and /dev mounted, the host's
+     /run/lock (where sandbox uids are leased, shared with graders outside), the machine's DNS
      settings and CA certificates (HTTPS may go through a proxy with its own CA), and the bundle
      unpacked into /autograder/source as Gradescope does;
   3. `setup.sh` in a chroot with an empty environment: it installs Python 3.11 with apt-get, a
@@ -81,7 +82,9 @@ class Check:
 
     def in_chroot(self, script: str, *, timeout: float, env: dict | None = None) -> str:
         variables = [f"{k}={v}" for k, v in {**CHROOT_ENV, **(env or {})}.items()]
-        return self.sh(["chroot", str(self.root), "/usr/bin/env", "-i", *variables, "/bin/bash", "-c", script],
+        # its own PID namespace and /proc, as a container has
+        return self.sh(["unshare", "--pid", "--fork", f"--mount-proc={self.root / 'proc'}",
+                        "chroot", str(self.root), "/usr/bin/env", "-i", *variables, "/bin/bash", "-c", script],
                        timeout=timeout, env={"PATH": CHROOT_ENV["PATH"]})
 
     def step(self, name: str, action) -> None:
@@ -120,8 +123,12 @@ class Check:
         # mount, which the kernel refuses on a plain directory), then what a container has mounted.
         self.sh(["mount", "--bind", str(self.root), str(self.root)], timeout=60)
         self.mounts.append(self.root)
-        for name, kind in (("proc", ["-t", "proc", "proc"]), ("sys", ["-t", "sysfs", "sysfs"]), ("dev", ["--bind", "/dev"])):
+        # /run/lock is the host's: the sandbox leases its uids with lock files there, and a grader
+        # in here must not take a uid a grader outside holds (each kills every process of its uid).
+        for name, kind in (("proc", ["-t", "proc", "proc"]), ("sys", ["-t", "sysfs", "sysfs"]), ("dev", ["--bind", "/dev"]),
+                           ("run/lock", ["--bind", "/run/lock"])):
             target = self.root / name
+            target.mkdir(parents=True, exist_ok=True)
             self.sh(["mount", *kind, str(target)], timeout=60)
             self.mounts.append(target)
         shutil.copy("/etc/resolv.conf", self.root / "etc" / "resolv.conf")
