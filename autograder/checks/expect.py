@@ -58,7 +58,7 @@ def described(value) -> str:
             tensor = value.get("value")
             text = _tensor_text(tensor) if isinstance(tensor, torch.Tensor) else \
                 _a(f"{_type_name(value.get('dtype', '?'))} tensor of shape {_shape(value.get('shape'))}")
-            return text + (f" on the {_type_name(value['device'])}" if isinstance(value.get("device"), str) else "")
+            return text
         if kind == "number" and isinstance(value.get("number"), (int, float)):
             return _a(f"{type_name} ({rounded(value['number'])})")
         if kind == "none":
@@ -77,9 +77,9 @@ def described(value) -> str:
     return _a(type(value).__name__)
 
 
-def _fail(misconception: str, example: Case, what: str, value, note: str = "") -> Feedback:
-    got = described(value) + (f", {note}" if note else "")
-    return Feedback(misconception, dataclasses.replace(example, got=got), f"{what} {got}.")
+def _fail(misconception: str, example: Case, what: str, value, note: str = "", got: str = "") -> Feedback:
+    text = described(value) + (f" {note}" if note else "")
+    return Feedback(misconception, dataclasses.replace(example, got=got or text), f"{what} {text}.")
 
 
 def expect_tensor(value, *, what: str, example: Case, device: str | None = None, shape=None,
@@ -95,13 +95,14 @@ def expect_tensor(value, *, what: str, example: Case, device: str | None = None,
             raise _fail(not_tensor, example, what, value)
         tensor = value.get("value")
         if not isinstance(tensor, torch.Tensor):
-            raise _fail(not_tensor, example, what, value, "too large to compare" if tensor is None else "")
+            raise _fail(not_tensor, example, what, value, "(too large to compare)" if tensor is None else "")
         if device is not None and isinstance(value.get("device"), str) and value["device"] != torch.device(device).type:
-            raise _fail("wrong_device", example, what, value, f"while the data are on the {torch.device(device).type}")
+            raise _fail("wrong_device", example, what, value,
+                        f"on the {_type_name(value['device'])} while the data are on the {torch.device(device).type}")
     if not isinstance(tensor, torch.Tensor):
         raise _fail(not_tensor, example, what, value)
     if shape is not None and tuple(tensor.shape) != tuple(shape):
-        raise _fail(wrong_shape, example, what, value, f"expected shape {tuple(shape)}")
+        raise _fail(wrong_shape, example, what, value, got=f"shape {tuple(tensor.shape)}, expected shape {tuple(shape)}")
     if _FLOAT_DTYPES.get(tensor.dtype) != "float32":
         raise _fail(wrong_dtype, example, what, value)
     if tensor.numel() == 0:

@@ -1,8 +1,11 @@
 """Running the checks: `pytest.main` on autograder/checks with a small plugin that hands the
 grading run to the checks' fixtures (checks/conftest.py) and records each test's outcome.
 
-A check that raises `Feedback` scores 0 with its teaching message; a check that fails any other
-way is reported as a grader error (0 points, flagged for staff), never silently.
+A check that raises `Feedback` scores 0 with its teaching message and its case (structured); a
+check that fails any other way is a grader error: 0 points, one line for the student, and the
+pytest report (check source, hidden values, tolerances) in `staff_detail` for the staff report
+only. Checks read observations through checks/expect.py, so a student's unexpected value is a
+`Feedback`, never a grader error.
 """
 from __future__ import annotations
 

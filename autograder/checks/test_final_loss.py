@@ -33,7 +33,10 @@ def test_final_loss(student, reference, hidden, tol):
     losses = expect_numbers(observed(seen, "losses"), what="The loss history is", example=example)
     slopes = expect_numbers(observed(seen, "w_per_epoch"), what="The w history is", example=example)
     final = expect_numbers([observed(seen, "w_final")], what="The final w is", example=example)[0]
-    if len(losses) != EPOCHS or not all(math.isfinite(v) for v in losses) or losses[-1] >= losses[0]:
+    # Diverging means the loss never gets below where it started (or stops being a number): a
+    # property of the steps, not of where an oscillation happens to be at the last epoch (an
+    # accumulating gradient oscillates forever; its last loss is above or below the first by chance).
+    if len(losses) != EPOCHS or not all(math.isfinite(v) for v in losses) or min(losses[1:]) >= losses[0]:
         raise Feedback("training_diverges", case(inputs, got=f"losses {_first_last(losses)}"))
     if len(slopes) != EPOCHS:
         raise Feedback("unexpected_result", case(inputs, got=f"w recorded at {len(slopes)} epochs"))

@@ -91,8 +91,8 @@ MISCONCEPTIONS: dict[str, str] = {
     "gradients of successive steps accumulate (two passes give twice the gradient).",
     "zero_grad_changed_w": "zero_grad changed w; it must only reset w.grad.",
     # final loss
-    "training_diverges": "With your steps the loop does not reduce the loss: it should fall from the first "
-    "epoch to the last.",
+    "training_diverges": "With your steps the loop does not reduce the loss: no epoch gets below the first "
+    "epoch's loss (or the loss stops being a number), while it should fall from the first epoch to the last.",
     "training_wrong_history": "The loss history of the training loop with your four steps differs from the "
     "reference. Fix the failing checks above first; this one uses all four steps.",
 }

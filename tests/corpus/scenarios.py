@@ -131,6 +131,13 @@ SCENARIOS: list[Scenario] = [
         phrases={"update": ("shape (1,)",)},
     ),
     Scenario(
+        # clamping the step is right for the small gradients of training, wrong for large ones
+        "update_clamps_step__8_of_10", scores("update"),
+        overrides={"update": _fn(UPDATE, "w.data = w.data - torch.clamp(lr * w.grad.data, -50, 50)")},
+        misconceptions={"update": "update_wrong_value"},
+        phrases={"update": ("expected_w =", "got w =")},
+    ),
+    Scenario(
         "update_stub_left__6_of_10", scores("update", "final_loss"),
         overrides={"update": _released_stub("update")},
         misconceptions={"update": "not_implemented", "final_loss": "not_implemented"},
@@ -194,6 +201,13 @@ SCENARIOS: list[Scenario] = [
         overrides={"criterion": _fn(CRITERION, "return torch.mean((yhat - y) ** 2).item()")},
         misconceptions={"loss": "loss_not_tensor", "gradient": "gradient_none", "final_loss": "exception"},
         phrases={"loss": ("It returned a float",)},
+    ),
+    Scenario(
+        # an int64 placeholder used to crash the loss check, whose traceback then reached the student
+        "loss_int_placeholder__4_of_10", scores("loss", "gradient", "final_loss"),
+        overrides={"criterion": _fn(CRITERION, "return torch.tensor(0)")},
+        misconceptions={"loss": "wrong_dtype", "gradient": "gradient_none", "final_loss": "exception"},
+        phrases={"loss": ("It returned an int64 tensor of shape ()",)},
     ),
     Scenario(
         "loss_numpy__4_of_10", scores("loss", "gradient", "final_loss"),
