@@ -101,6 +101,7 @@ def start(request: dict, sock: socket.socket, files_fd: int | None, *, use_pid_n
             _init_main(sock, request, files_fd, serve)
         try:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            _join_cgroup(request.get("cgroup"))
             confine.prepare(request, files_fd, in_pid_namespace=False)
         except BaseException:
             os._exit(1)

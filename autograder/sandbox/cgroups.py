@@ -61,6 +61,15 @@ def _enable_controllers(parent: str) -> set[str]:
     return set(_read(os.path.join(parent, "cgroup.subtree_control")).split())
 
 
+def cgroups_worth_it(pid_namespace: bool) -> bool:
+    """Whether boxes should get a cgroup: where it caps memory and tasks, or where no PID
+    namespace ends a box whole (then cgroup.kill does)."""
+    root = v2_root()
+    if root is None:
+        return False
+    return not pid_namespace or set(WANTED_CONTROLLERS) <= set(_read(os.path.join(root, "cgroup.controllers")).split())
+
+
 @dataclass
 class BoxCgroup:
     path: str

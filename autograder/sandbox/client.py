@@ -56,6 +56,7 @@ class Sandbox:
         self.dead: str | None = None
         self.killed = False
         self.pid_namespace = False  # set by spawn: the box is a PID namespace whose init is `pidfd`
+        self.box_ended = False  # set by kill: the PID namespace's init has exited, so nothing of the box is left
         ready = self._receive(STARTUP_TIMEOUT_S, "starting up")
         self.isolation = ready.get("isolation", {})
 
@@ -166,7 +167,6 @@ class Sandbox:
         if self.killed:
             return
         self.killed = True
-        box_ended = False
         if self.pidfd is not None:
             try:
                 signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
@@ -174,7 +174,7 @@ class Sandbox:
                 pass
             poller = select.poll()
             poller.register(self.pidfd, select.POLLIN)
-            box_ended = bool(poller.poll(BOX_EXIT_WAIT_S * 1000))
+            self.box_ended = bool(poller.poll(BOX_EXIT_WAIT_S * 1000)) and self.pid_namespace
             os.close(self.pidfd)
             self.pidfd = None
         else:
@@ -187,7 +187,7 @@ class Sandbox:
             self.cgroup.remove()
         # A PID namespace whose init has ended holds no process: the sweep (a scan of /proc,
         # ~5 ms) is needed only without one. The next spawn checks the uid again anyway.
-        if self.uid is not None and not (box_ended and self.pid_namespace):
+        if self.uid is not None and not self.box_ended:
             kill_processes_of(self.uid)
         try:
             self.sock.close()
