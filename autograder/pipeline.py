@@ -23,7 +23,7 @@ from autograder.notebook.load import SubmissionError, load_submission
 from autograder.sandbox.client import ExecutionReport
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.probes import STEP_FUNCTIONS
-from autograder.sandbox.rooms import CleanRooms
+from autograder.sandbox.rooms import CleanRooms, preload_for
 from autograder.sandbox.spawn import Zygote
 from autograder.sandbox.submitted_files import collect as collect_submitted_files
 
@@ -68,13 +68,18 @@ def execution_notes(report: ExecutionReport, labels: list[str] = (), sources: li
             undefined.setdefault(name.group(1), []).append(index)
         else:
             notes.append((index, f"{capitalised(label)} raised {error.get('type')}: {message[:300]} (execution went on with the next cell)."))
-    for name, indices in undefined.items():
-        cause = f" (its cell has a syntax error: {broken[name]})" if name in broken else ""
-        if len(indices) == 1:
-            notes.append((indices[0], f"{capitalised(label_of(indices[0], labels))} raised NameError: `{name}` is not defined{cause}."))
+    if undefined:  # the cascade a missing definition causes: one note
+        first = min(i for indices in undefined.values() for i in indices)
+        cells = sorted({i for indices in undefined.values() for i in indices})
+        names = _listed([f"`{name}`" + (f" (its cell has a syntax error: {broken[name]})" if name in broken else "")
+                         for name in undefined])
+        verb = "is" if len(undefined) == 1 else "are"
+        if len(cells) == 1:
+            notes.append((first, f"{capitalised(label_of(first, labels))} raised NameError: {names} {verb} not defined."))
         else:
-            where = _listed([label_of(i, labels) for i in indices])
-            notes.append((indices[0], f"`{name}` is not defined{cause}, so {len(indices)} cells that use it failed with NameError: {where}."))
+            notes.append((first, f"{names} {verb} not defined, so {len(cells)} cells that use "
+                                 f"{'it' if len(undefined) == 1 else 'them'} failed with NameError: "
+                                 f"{_listed([label_of(i, labels) for i in cells])}."))
     ran = len(report.cells)
     unrun = [label_of(i, labels) for i in range(ran, len(sources))]
     last_error = report.cells[-1].get("error", {}) if report.cells else {}
@@ -90,9 +95,8 @@ def execution_notes(report: ExecutionReport, labels: list[str] = (), sources: li
     return [note for _, note in sorted(notes, key=lambda item: item[0])]
 
 
-def _listed(items: list[str], most: int = 6) -> str:
-    shown = ", ".join(items[:most])
-    return shown + (f" and {len(items) - most} more" if len(items) > most else "")
+def _listed(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""
 
 
 class _Hurried:
@@ -139,7 +143,8 @@ def grade_submission(notebook: Path, context: GradingContext) -> SubmissionResul
                                      max_count=context.limits.submitted_files_count)
     rooms = CleanRooms(context.zygote, loaded.cells, device=context.device, limits=context.limits,
                        files=beside.files, labels=loaded.labels)
-    with context.zygote.spawn(device=context.device, limits=context.limits, files=beside.files) as sandbox:
+    with context.zygote.spawn(device=context.device, limits=context.limits, files=beside.files,
+                              preload=preload_for(loaded.cells)) as sandbox:
         report = sandbox.execute(loaded.cells)
         isolation = sandbox.isolation
         # The checks on the notebook's own state, only to flag a disagreement with the clean

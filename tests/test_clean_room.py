@@ -265,7 +265,7 @@ def test_a_syntax_error_says_so_and_folds_the_name_errors(grade):
     notes = "\n".join(result.notes)
     assert "The cell that defines `criterion` has a syntax error" in notes, notes
     name_errors = [n for n in result.notes if "NameError" in n]
-    assert len(name_errors) == 1 and "`criterion` is not defined" in name_errors[0], result.notes
+    assert len(name_errors) == 1 and "`criterion` (its cell has a syntax error" in name_errors[0], result.notes
     assert "<cell" not in notes and "Code cell" not in notes
 
 
