@@ -14,8 +14,8 @@ import pytest
 from corpus.scenarios import SCENARIOS, Scenario
 
 from autograder.assignment import CHECKS, REFERENCE_FILE
+from autograder.checks.runner import CHECKS_DIR
 from autograder.feedback.misconceptions import MISCONCEPTIONS
-from autograder.model.results import CHECKS_DIR
 from autograder.pipeline import GradingContext, grade_submission
 from autograder.release.synthetic import RELEASE_NOTEBOOK, SOLUTION_CELLS, SOURCE_NOTEBOOK, solution_sources
 

@@ -169,7 +169,7 @@ SCENARIOS: list[Scenario] = [
         overrides={"zero_grad": _fn(ZERO_GRAD, "w.grad.zero()")},
         misconceptions={"zero_grad": "exception", "final_loss": "exception"},
         # the student's own traceback: their line and the error, not the grader's frames
-        phrases={"zero_grad": ("w.grad.zero()", "AttributeError", "<cell ")},
+        phrases={"zero_grad": ("w.grad.zero()", "AttributeError", "In the cell that defines `zero_grad`, line")},
     ),
     # ------------------------------------------------------------------ loss
     Scenario(
@@ -245,13 +245,13 @@ SCENARIOS: list[Scenario] = [
     Scenario(
         "toplevel_own_loop_interrupted__10_of_10", scores(),
         extra_cells=(_fn("def explore(w):", "while True:", "    w = w * 0.5") + "explore(1.0)\n",),
-        notes=("Code cell 2 ran past its time limit",),
+        notes=("The cell that defines `explore` ran past its time limit",),
         hangs=True,
     ),
     Scenario(
         "exception_before_functions__10_of_10", scores(),
         extra_cells=("import my_helpers_from_home  # not installed where grading happens\n",),
-        notes=("Code cell 2 raised ModuleNotFoundError",),
+        notes=("The 2nd code cell under '# Fitting a slope by hand", "raised ModuleNotFoundError"),
     ),
     # The contract allows w.grad = None after zero_grad (issue 2: "zeros or None are both right").
     Scenario(
