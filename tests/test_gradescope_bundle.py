@@ -2,7 +2,9 @@
 
 The zip is unpacked into a temporary copy of Gradescope's layout (autograder/source, submission,
 results, run_autograder) and `run_autograder` runs there with this venv's interpreter
-(setup.sh, which installs Python and the dependencies, is only checked to be valid bash).
+(setup.sh, which installs Python and the dependencies, is checked to be valid bash here; `make
+gradescope-check` runs the whole bundle, setup.sh included, in a clean Debian chroot). Every
+results.json is validated against Gradescope's documented format.
 """
 from __future__ import annotations
 
@@ -14,12 +16,14 @@ import sys
 import zipfile
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from autograder.assignment import CHECKS, MAX_SCORE
 from autograder.gradescope.bundle import build
 from autograder.release.synthetic import make_submission, write_submission
 
+SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "autograder" / "gradescope" / "results_schema.json").read_text())
 WRONG_CRITERION = "def criterion(yhat, y):\n    return ((yhat - y) ** 2).sum()\n"
 
 
@@ -39,6 +43,7 @@ def test_bundle_holds_what_gradescope_needs(bundle, tmp_path):
         assert needed in names, needed
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     assert "solutions/pytorch_slope_solution.ipynb" not in names
+    assert not any(n.startswith(("tools/", "tests/", "sample_class/")) for n in names)
     assert modes["setup.sh"] == modes["run_autograder"] == 0o755
     again = build(tmp_path / "again.zip")
     assert again.read_bytes() == bundle.read_bytes(), "the same kit must give the same zip"
@@ -75,7 +80,9 @@ def gradescope(bundle, tmp_path):
         env.pop("PYTHONPATH", None)
         proc = subprocess.run([str(root / "run_autograder")], cwd=root, env=env, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr
-        return json.loads((root / "results" / "results.json").read_text())
+        results = json.loads((root / "results" / "results.json").read_text())
+        jsonschema.validate(results, SCHEMA)
+        return results
 
     return run
 
@@ -103,3 +110,12 @@ def test_run_autograder_without_exactly_one_notebook_scores_zero_with_a_message(
     results = gradescope({"a.ipynb": make_submission(), "b.ipynb": make_submission()})
     assert results["score"] == 0 and "Several notebooks were submitted" in results["output"]
     assert "a.ipynb" in results["output"] and "b.ipynb" in results["output"]
+
+
+def test_setup_installs_the_cpu_build_of_the_pinned_torch(bundle, tmp_path):
+    """Gradescope has no GPU: the plain PyPI torch would bring gigabytes of CUDA libraries."""
+    with zipfile.ZipFile(bundle) as archive:
+        setup = archive.read("setup.sh").decode()
+        lock = archive.read("requirements.lock").decode()
+    assert "whl/cpu" in setup and "+cpu" in setup and "requirements.lock" in setup
+    assert "torch==" in lock
