@@ -128,7 +128,8 @@ SCENARIOS: list[Scenario] = [
         "update_changes_shape__8_of_10", scores("update"),
         overrides={"update": _fn(UPDATE, "w.data = w.data - torch.tensor([lr]) * w.grad.data")},
         misconceptions={"update": "update_shape"},
-        phrases={"update": ("shape (1,)",)},
+        # on a GPU the same line is wrong_device (tests/test_cuda.py); the CPU message says so
+        phrases={"update": ("shape (1,)", "graded on a GPU")},
     ),
     Scenario(
         # clamping the step is right for the small gradients of training, wrong for large ones
