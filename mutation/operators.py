@@ -515,6 +515,39 @@ class ParamReplaced(DomainOperator):
         return node
 
 
+class ParensDropped(DomainOperator):
+    name, summary = "parens_dropped", "(yhat - y) ** 2 written yhat - y ** 2: ** binds tighter"
+
+    def sites(self, node, ctx):
+        return int(isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) and isinstance(node.left, ast.BinOp)
+                   and isinstance(node.left.op, ast.Sub | ast.Add | ast.Mult | ast.Div))
+
+    def mutate(self, node, index, ctx):
+        inner = node.left
+        return ast.BinOp(inner.left, inner.op, ast.BinOp(inner.right, ast.Pow(), node.right))
+
+
+class ResultDiscarded(DomainOperator):
+    name, summary = "result_discarded", "an in-place change written out of place, its result thrown away: w.sub(e), w - e"
+
+    _OUT_OF_PLACE = {"sub_": "sub", "add_": "add", "mul_": "mul", "div_": "div", "zero_": "mul"}
+
+    def sites(self, node, ctx):
+        if isinstance(node, ast.AugAssign):
+            return 1
+        return int(isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute)
+                   and node.value.func.attr in self._OUT_OF_PLACE)
+
+    def mutate(self, node, index, ctx):
+        if isinstance(node, ast.AugAssign):
+            return ast.Expr(ast.BinOp(_load(node.target), node.op, node.value))
+        call = node.value
+        if call.func.attr == "zero_":
+            call.args = [ast.Constant(0)]  # w.grad.mul(0): a zero gradient, never stored
+        call.func.attr = self._OUT_OF_PLACE[call.func.attr]
+        return node
+
+
 class GlobalUsed(DomainOperator):
     name, summary = "global_used", "a parameter renamed, so the body reads the notebook's global of that name"
 
@@ -558,6 +591,8 @@ DOMAIN_OPERATORS: tuple[DomainOperator, ...] = (
     ReturnWrapped("halved_loss", "VALUE / 2", "criterion returns half the MSE"),
     ReducedOverDim(),
     OperandsSwapped(),
+    ParensDropped(),
+    ResultDiscarded(),
     ParamReplaced(),
     GlobalUsed(),
 )

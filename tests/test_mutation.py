@@ -116,6 +116,9 @@ def test_every_operator_makes_mutants(generated):
     ("square_of_mean", "def criterion(yhat, y):\n    return ((yhat - y) ** 2).mean()\n", "(yhat - y).mean() ** 2"),
     ("root_loss", "def criterion(yhat, y):\n    return torch.mean((yhat - y) ** 2)\n", "torch.sqrt(torch.mean((yhat - y) ** 2))"),
     ("global_used", "def forward(x, w):\n    return w * x\n", "def forward(x, weight):"),
+    ("parens_dropped", "def criterion(yhat, y):\n    return torch.mean((yhat - y) ** 2)\n", "torch.mean(yhat - y ** 2)"),
+    ("result_discarded", "def update(w, lr):\n    with torch.no_grad():\n        w -= lr * w.grad\n", "        w - lr * w.grad"),
+    ("result_discarded", "def zero_grad(w):\n    w.grad.zero_()\n", "w.grad.mul(0)"),
 ])
 def test_domain_operator_makes_the_mistake_it_names(operator_name, source, expected):
     operator = next(op for op in DOMAIN_OPERATORS if op.name == operator_name)
