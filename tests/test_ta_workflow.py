@@ -106,3 +106,16 @@ def test_nbgrader_in_the_kits_root_reads_the_sample_class_gradebook():
     assert root_db == course_settings(KIT_ROOT / "sample_class").db_url
     assert root_db.endswith("/sample_class/gradebook.db")
     assert grades_csv_path(KIT_ROOT / "sample_class").name != "grades.csv"  # nbgrader export's name
+
+
+@pytest.mark.slow
+def test_a_due_date_set_after_grading_marks_late_without_regrading(graded):
+    """The nbgrader way: `nbgrader db assignment add pytorch_slope --duedate ...`, then autograde again."""
+    course, _ = graded
+    proc = _nbgrader(course, "db", "assignment", "add", ASSIGNMENT, "--duedate", "2026-11-19 12:00:00 UTC")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    info = _batch(course)
+    _assert_partition(info)
+    assert info["late"] == 2  # amy and bob handed in on the 20th; cara handed in nothing
+    rows = {row["student"]: row for row in csv.DictReader(grades_csv_path(course).open(newline=""))}
+    assert (rows["amy"]["late"], rows["bob"]["late"], rows["cara"]["late"]) == ("yes", "yes", "no")

@@ -149,6 +149,8 @@ def run_batch(*, assignment: str, course_dir: Path, workers: int, device: str, s
                 state.save(records[item.student], run_id)
             else:
                 pending.append(item)
+        for student in kept:  # late: the timestamp against the due date now set (a TA may set it after grading)
+            records[student].late = found[student].late
         progress = Progress(len(pending))
         warming = warm_up()
         if pending:
