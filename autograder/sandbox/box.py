@@ -1,21 +1,29 @@
 """One box: the processes of one submission, started so that all of them can be ended for certain.
 
 Runs in the zygote. Where the platform allows it (root, namespaces), a box is a fresh PID
-namespace: the zygote forks the box's init (PID 1 there), which joins the box's cgroup (if any),
-builds the private root (confine.prepare) and forks the sandbox kernel, then only reaps orphans
-until the kernel ends. When the init dies, for any reason, the kernel SIGKILLs every process
-left in its namespace (double-forked, setsid'd, stopped, a zombie leader with live threads: all
-of them), and a pidfd on the init tells the grader when that has happened.
+namespace. Its init (PID 1 there) is a tiny program, `cat` reading a pipe nobody writes to,
+started with posix_spawn (no copy of the zygote's memory) and with SIGCHLD ignored, so the kernel
+reaps every orphan of the box at once. The sandbox kernel is then forked from the zygote into the
+same namespace (PID 2): it builds its private root there (confine.prepare, with a /proc of this
+namespace only) and serves the grader. When the init dies, for any reason, the kernel SIGKILLs
+every process left in its namespace (double-forked, setsid'd, stopped, a zombie leader with live
+threads: all of them), and a pidfd on the init tells the grader when that has happened. When the
+zygote ends, the pipe's only writer is gone: every init reads end-of-file and exits, and its
+box with it.
 
 This is the keeper/proxy/program split of ioi/isolate, with the grader as the keeper: it holds
 the pidfd, enforces the deadlines and kills the init. Where PID namespaces are refused, the
-zygote forks the kernel directly (the old layout) and the grader ends it by its uid instead.
+zygote forks the kernel alone (the box is then its uid, and cgroup where there is one).
 """
 from __future__ import annotations
 
 import os
+import select
+import shutil
 import signal
 import socket
+import sys
+import time
 from collections.abc import Callable
 
 from autograder.sandbox import confine
@@ -40,13 +48,41 @@ def pid_namespace_available() -> bool:
     return os.waitpid(pid, 0)[1] == 0
 
 
-def reap_finished_boxes() -> None:
-    """Reap the zygote's exited children (their pidfds keep working for the grader meanwhile)."""
-    try:
-        while os.waitpid(-1, os.WNOHANG)[0]:
+def end_boxes(pidfds: list[int], wait_s: float = 5.0) -> None:
+    """SIGKILL the inits behind `pidfds` and wait until they are gone (the zygote ignores
+    SIGCHLD, so the kernel reaps them: none is left a zombie for the host's init)."""
+    for fd in pidfds:
+        try:
+            signal.pidfd_send_signal(fd, signal.SIGKILL)
+        except ProcessLookupError:
             pass
-    except ChildProcessError:
-        pass
+    deadline = time.monotonic() + wait_s
+    for fd in pidfds:  # a pidfd turns readable once its process has exited
+        select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+
+
+def ended(pidfd: int) -> bool:
+    """Whether the process behind `pidfd` has exited."""
+    return bool(select.select([pidfd], [], [], 0)[0])
+
+
+class Inits:
+    """Starts boxes' inits: `cat` with its stdin on a pipe whose write end only the zygote holds."""
+
+    def __init__(self):
+        self.read_end, self.write_end = os.pipe()
+        cat = shutil.which("cat", path="/usr/bin:/bin")
+        # Without cat, Python reading its stdin does the same (a slower start, about 20 ms).
+        self.argv = [cat] if cat else [sys.executable, "-I", "-S", "-c", "import sys; sys.stdin.buffer.read()"]
+
+    def spawn(self) -> int:
+        """A new init in the PID namespace the zygote's next child goes to; returns its pid.
+        It inherits the zygote's ignored SIGCHLD across exec: its orphans are reaped at once."""
+        return os.posix_spawn(self.argv[0], self.argv, {}, file_actions=[
+            (os.POSIX_SPAWN_DUP2, self.read_end, 0),
+            (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+        ], setsid=True)
 
 
 def _join_cgroup(path: str | None) -> None:
@@ -55,63 +91,51 @@ def _join_cgroup(path: str | None) -> None:
             procs.write("0")  # "0": the writing process itself, whatever its pid in this namespace
 
 
-def _init_main(sock: socket.socket, request: dict, files_fd: int | None, serve: Callable) -> None:
-    """PID 1 of the box; never returns."""
+def _kernel_main(sock: socket.socket, request: dict, files_fd: int | None, serve: Callable,
+                 in_pid_namespace: bool) -> None:
+    """The sandbox process; never returns."""
     try:
-        confine._libc.prctl(confine.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the zygote died: end the box
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         _join_cgroup(request.get("cgroup"))
-        confine.prepare(request, files_fd, in_pid_namespace=True)
-        kernel = os.fork()
-        if kernel == 0:
-            serve(sock, request)
-            os._exit(0)
-        sock.close()
-        while True:  # reap orphans; the box ends with its kernel
-            try:
-                pid, _ = os.wait()
-            except ChildProcessError:
-                break
-            except InterruptedError:
-                continue
-            if pid == kernel:
-                break
+        confine.prepare(request, files_fd, in_pid_namespace=in_pid_namespace)
     except BaseException:
-        pass
+        os._exit(1)
+    serve(sock, request)
     os._exit(0)
 
 
-def start(request: dict, sock: socket.socket, files_fd: int | None, *, use_pid_namespace: bool,
+def start(request: dict, sock: socket.socket, files_fd: int | None, *, inits: Inits | None,
           close_in_child: Callable[[], None], serve: Callable) -> tuple[int, int | None]:
-    """Fork one box for `request`; `sock` is the sandbox's end of its socket to the grader.
-    Returns (pid of the box's first process, a pidfd on it, or None where pidfds are missing)."""
-    own_namespace = None
-    if use_pid_namespace:
+    """Start one box for `request`; `sock` is the sandbox's end of its socket to the grader.
+    Returns (the pid the grader ends the box by: the init's, or the kernel's without a PID
+    namespace; a pidfd on it, or None where pidfds are missing)."""
+    own_namespace = init = None
+    if inits is not None:
         own_namespace = os.open(_OWN_PID_NAMESPACE, os.O_RDONLY)
         try:
             confine.unshare(confine.CLONE_NEWPID, "unshare PID namespace")
-        except OSError:
+            init = inits.spawn()
+        except OSError:  # no box namespace: the kernel goes to the zygote's own
+            confine.setns(own_namespace, confine.CLONE_NEWPID)
             os.close(own_namespace)
-            own_namespace, use_pid_namespace = None, False
-    pid = os.fork()
-    if pid == 0:
+            own_namespace = init = None
+    try:
+        kernel = os.fork()
+    except OSError:  # the new namespace's init is already gone
+        kernel = -1
+    if kernel == 0:
         close_in_child()
         if own_namespace is not None:
             os.close(own_namespace)
-        if use_pid_namespace:
-            _init_main(sock, request, files_fd, serve)
-        try:
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            _join_cgroup(request.get("cgroup"))
-            confine.prepare(request, files_fd, in_pid_namespace=False)
-        except BaseException:
-            os._exit(1)
-        serve(sock, request)
-        os._exit(0)
-    if own_namespace is not None:  # the next fork of the zygote goes to the zygote's own namespace again
+        _kernel_main(sock, request, files_fd, serve, in_pid_namespace=init is not None)
+    if own_namespace is not None:  # the zygote's next children go to its own namespace again
         confine.setns(own_namespace, confine.CLONE_NEWPID)
         os.close(own_namespace)
+    if kernel < 0:
+        raise OSError("the box's first process could not be started")
+    target = init if init is not None else kernel
     try:
-        pidfd = os.pidfd_open(pid)  # the child is not reaped before this: the zygote reaps later
+        pidfd = os.pidfd_open(target)
     except (AttributeError, OSError):
         pidfd = None
-    return pid, pidfd
+    return target, pidfd

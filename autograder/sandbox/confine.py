@@ -1,6 +1,7 @@
 """Confining a sandbox before any student code runs in it, in two steps.
 
-`prepare` (as root, in the box's init when the box has its own PID namespace, box.py): new mount,
+`prepare` (as root, in the sandbox process before anything else runs there; inside the box's PID
+namespace where there is one, box.py): new mount,
 network, IPC and UTS namespaces; a new root on a small tmpfs, made of read-only bind mounts of
 the Python installation and system folders, a fresh /proc of the box's own PID namespace (it
 shows the box's processes only), and size-capped tmpfs for every writable folder (/submission,
@@ -34,7 +35,7 @@ NEW_ROOT_MOUNT_POINT = "/tmp"
 ROOT_TMPFS_BYTES = 8 * 1024 * 1024  # only mount points live there; it is read-only to the sandbox
 
 _libc = ctypes.CDLL(None, use_errno=True)
-# What `prepare` did, for `confine` in the same process or in a fork of it (the box's kernel).
+# What `prepare` did, for `confine` later in the same process.
 _prepared: dict | None = None
 
 
@@ -125,7 +126,7 @@ def _build_root(uid: int | None, limits: dict, fresh_proc: bool, files_fd: int |
             os.symlink(os.readlink(path), os.path.join(new_root, path.lstrip("/")))
     proc = os.path.join(new_root, "proc")
     os.makedirs(proc, exist_ok=True)
-    if fresh_proc:  # this process is the init of the box's PID namespace: /proc shows the box only
+    if fresh_proc:  # this process is in the box's PID namespace: its /proc shows the box only
         _mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     else:
         _mount("/proc", proc, None, MS_BIND | MS_REC)

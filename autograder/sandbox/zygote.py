@@ -16,6 +16,7 @@ import gc
 import importlib
 import json
 import os
+import signal
 import socket
 import sys
 
@@ -65,25 +66,36 @@ def main(control_fd: int) -> None:
     _warm_up_matplotlib()
     gc.freeze()  # forks then share these objects' pages instead of copying them on the first collection
     control = socket.socket(fileno=control_fd)
-    use_pid_namespace = box.pid_namespace_available()
-    protocol.send_message(control, {"event": "ready", "pid": os.getpid(), "pid_namespace": use_pid_namespace})
+    inits = box.Inits() if box.pid_namespace_available() else None
+    # Children are reaped by the kernel at once: a box's init exits only once every process of
+    # its namespace is reaped, the kernel process (the zygote's child) included.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    live_boxes: list[int] = []  # pidfds of the boxes' first processes, ended when the zygote ends
+    protocol.send_message(control, {"event": "ready", "pid": os.getpid(), "pid_namespace": inits is not None})
     while True:
         try:
             request = protocol.recv_message(control)
             files_fd = _receive_files_fd(control, request)
         except (EOFError, OSError, protocol.ProtocolError):
+            box.end_boxes(live_boxes)
             os._exit(0)
         if request.get("op") != "spawn":
             continue
-        _preload(request.get("preload"))
-        box.reap_finished_boxes()
+        for fd in [fd for fd in live_boxes if box.ended(fd)]:
+            live_boxes.remove(fd)
+            os.close(fd)
         ours, theirs = socket.socketpair()
 
-        def close_in_child(ours: socket.socket = ours) -> None:  # the grader's ends are not the box's to hold
+        def close_in_child(ours: socket.socket = ours) -> None:  # the zygote's ends are not the box's to hold
             control.close()
             ours.close()
+            if inits is not None:
+                os.close(inits.write_end)
+                os.close(inits.read_end)
+            for fd in live_boxes:  # no box may signal another's init
+                os.close(fd)
 
-        pid, pidfd = box.start(request, theirs, files_fd, use_pid_namespace=use_pid_namespace and request.get("pid_namespace", True),
+        pid, pidfd = box.start(request, theirs, files_fd, inits=inits if request.get("pid_namespace", True) else None,
                                close_in_child=close_in_child, serve=kernel.serve)
         theirs.close()
         if files_fd is not None:
@@ -92,7 +104,7 @@ def main(control_fd: int) -> None:
         socket.send_fds(control, [json.dumps({"event": "spawned", "pid": pid, "pidfd": pidfd is not None}).encode()], fds)
         ours.close()
         if pidfd is not None:
-            os.close(pidfd)
+            live_boxes.append(pidfd)
 
 
 if __name__ == "__main__":
