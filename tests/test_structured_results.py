@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import jsonschema
 import torch
 
 import autograder
@@ -22,6 +23,7 @@ from autograder.outputs.staff_report import staff_report_path, write_staff_repor
 from autograder.sandbox.in_kernel import InKernelSubmission
 from autograder.sandbox.limits import Limits
 
+GRADESCOPE_SCHEMA = Path(autograder.__file__).resolve().parent / "gradescope" / "results_schema.json"
 GRADER_BUG = "grader bug 6.02214076e23 in the probe"
 
 
@@ -80,6 +82,10 @@ def test_a_failed_check_carries_its_case_as_rounded_data():
     assert update.staff_detail == ""
     # the same case, as one line, in the student's text
     assert f"expected_w = {case['expected']['w']}" in update.feedback
+    # and as data in Gradescope's results, which stay valid against its schema
+    report = to_gradescope(SubmissionResult([update]))
+    jsonschema.validate(report, json.loads(GRADESCOPE_SCHEMA.read_text()))
+    assert report["tests"][0]["extra_data"] == {"misconception": "update_sign", "case": case}
 
 
 def test_fingerprint_covers_every_grading_file_the_device_and_the_limits(monkeypatch, tmp_path):
