@@ -8,6 +8,8 @@ zygote with short limits, so each deadline test takes seconds.
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 import time
 
@@ -173,3 +175,189 @@ def test_garbage_on_the_socket_ends_the_sandbox_with_a_note(zygote, tmp_path, ga
     cell = GRADER_SOCKET + f"body = {garbage!r}\nos.write(grader_fd(), struct.pack('!I', len(body)) + body)\n"
     result, _ = _grade(zygote, tmp_path, make_submission(extra_cells=[cell]), within_s=120)
     assert any("not a message" in note for note in result.notes), result.notes
+
+
+# ------------------------------------------------------------------ the schema, message by message
+
+
+def _inbox_with(*frames: bytes, allowed: dict | None = None):
+    from autograder.sandbox.untrusted import Inbox
+
+    ours, theirs = socket.socketpair()
+    data = b"".join(struct.pack("!I", len(body)) + body for body in frames)
+
+    def send():  # in a thread: the frames may be more than a socket's buffer
+        try:
+            theirs.sendall(data)
+        except OSError:  # the test closed the socket without reading everything
+            pass
+
+    threading.Thread(target=send, daemon=True).start()
+    inbox = Inbox(ours)
+    for kind, count in (allowed or {}).items():
+        inbox.allow(kind, count)
+    return inbox, (ours, theirs)
+
+
+def test_fields_are_typed_capped_and_unknown_ones_dropped():
+    cell = {"event": "cell", "index": 99, "status": "weird", "output": "\ud800" * 20_000 + "o" * 10_000,
+            "error": {"type": ["not", "a", "string"], "message": "m" * 10**5, "traceback": "\x1b[31mred"},
+            "extra": "x" * 1000}
+    inbox, sockets = _inbox_with(json.dumps(cell).encode(), allowed={"cell": 1})
+    with sockets[0], sockets[1]:
+        got = inbox.receive(("cell",), time.monotonic() + 5)
+    assert set(got) == {"event", "index", "status", "output", "error"}
+    assert got["index"] == 0 and got["status"] == "error"  # the grader counts cells; unknown status is an error
+    assert got["error"]["type"] == "Error" and len(got["error"]["message"]) < 2100
+    assert "\x1b" not in got["error"]["traceback"]
+    got["output"].encode("utf-8")
+    assert len(got["output"]) < 20_100
+
+
+def test_probe_replies_keep_only_what_their_status_allows():
+    from autograder.sandbox.untrusted import accept_probe_reply
+
+    missing = accept_probe_reply({"status": "missing", "missing": ["forward", "os.system", 3], "junk": 1}, "cpu")
+    assert missing["missing"] == ["forward"] and "junk" not in missing
+    odd = accept_probe_reply({"status": "ok", "observations": {"output": {"type": "T" * 10**5, "number": 10**30}}}, "cpu")
+    assert len(odd["observations"]["output"]["type"]) < 300 and odd["observations"]["output"]["number"] is None
+    deep: list = []
+    for _ in range(50):
+        deep = [deep]
+    assert accept_probe_reply({"status": "ok", "observations": {"x": deep}}, "cpu")["status"] == "crashed"
+    assert accept_probe_reply({"status": "ok", "observations": {"x": list(range(20_000))}}, "cpu")["status"] == "crashed"
+    assert accept_probe_reply({"status": "pwned"}, "cpu")["status"] == "crashed"
+
+
+def test_tensors_of_one_reply_share_an_element_budget():
+    import torch
+
+    from autograder.sandbox import protocol
+    from autograder.sandbox.untrusted import REPLY_TENSOR_ELEMENTS, accept_probe_reply
+
+    half = protocol.encode(torch.zeros(REPLY_TENSOR_ELEMENTS // 2 + 1))
+    reply = accept_probe_reply({"status": "ok", "observations": {"a": half, "b": half}}, "cpu")
+    assert reply["status"] == "crashed" and "over the limit" in reply["reason"]
+
+
+def test_unexpected_or_extra_messages_are_violations():
+    from autograder.sandbox.untrusted import Violation
+
+    probe = json.dumps({"event": "probe", "status": "ok", "observations": {}}).encode()
+    inbox, sockets = _inbox_with(probe, probe, allowed={"probe": 1})
+    with sockets[0], sockets[1]:
+        assert inbox.receive(("probe",), time.monotonic() + 5)["status"] == "ok"
+        with pytest.raises(Violation, match="more probe messages"):
+            inbox.receive(("probe",), time.monotonic() + 5)
+    inbox, sockets = _inbox_with(json.dumps({"event": "executed", "defined": []}).encode(), allowed={"executed": 1})
+    with sockets[0], sockets[1], pytest.raises(Violation, match="did not ask for"):
+        inbox.receive(("probe",), time.monotonic() + 5)
+
+
+def test_the_submission_byte_budget_ends_a_stream_of_allowed_messages():
+    from autograder.sandbox.untrusted import Violation
+
+    body = json.dumps({"event": "cell", "status": "ok", "output": "x" * 200_000}).encode()
+    inbox, sockets = _inbox_with(*[body] * 6, allowed={"cell": 1000})
+    inbox.total_bytes = 1_000_000
+    ours, theirs = sockets
+    with ours, theirs:
+        for _ in range(4):
+            inbox.receive(("cell",), time.monotonic() + 5)
+        with pytest.raises(Violation, match="more data than one submission may"):
+            for _ in range(2):
+                inbox.receive(("cell",), time.monotonic() + 5)
+
+
+# ------------------------------------------------------------------ stored records and outputs
+
+
+def _poisoned_record(student: str):
+    from autograder.model.records import GradedSubmission
+    from autograder.model.results import zero_result
+
+    result = zero_result("ValueError: \ud800" + "T" * 300_000, ["Code cell 2 raised \udfff\x1b]0;owned\x07"])
+    return GradedSubmission(student, "pytorch_slope", None, "hash", None, False, "graded", "reason \ud800", result)
+
+
+def test_an_old_poisoned_record_is_clean_when_read_back(tmp_path):
+    import sqlite3
+
+    from autograder.autograde.state import State
+    from autograder.model.sanitize import RECORD_TEXT_CAP
+
+    state = State(tmp_path)
+    state.close()
+    record = _poisoned_record("amy")  # stored the way a grader without the boundary stored it
+    with sqlite3.connect(tmp_path / ".autograde-state.sqlite") as db:
+        db.execute("INSERT INTO submissions VALUES (?, ?, ?, ?, ?, ?)",
+                   ("pytorch_slope", "amy", "hash", "graded", json.dumps(record.to_dict()), "now"))
+    state = State(tmp_path)
+    stored = state.load("pytorch_slope")["amy"][1]
+    state.close()
+    text = json.dumps(stored.to_dict(), ensure_ascii=False)
+    text.encode("utf-8")
+    assert "\x1b" not in text
+    assert all(len(check.feedback) < RECORD_TEXT_CAP + 100 for check in stored.result.checks)  # each was 300,000
+
+
+def test_one_unwritable_page_does_not_stop_the_others(tmp_path):
+    from autograder.model.records import GradedSubmission
+    from autograder.model.results import zero_result
+    from autograder.outputs.feedback_html import feedback_path
+    from autograder.outputs.publish import NOT_WRITTEN, publish
+
+    records = [GradedSubmission(s, "pytorch_slope", None, "h", None, False, "graded", "", zero_result("x"))
+               for s in ("amy", "bob", "cid")]
+    records.append(_poisoned_record("dan"))
+    blocked = feedback_path(tmp_path, "pytorch_slope", "bob").parent
+    blocked.parent.mkdir(parents=True)
+    blocked.write_text("a file where bob's folder should be")
+    run_info: dict = {}
+    outputs = publish(tmp_path, "pytorch_slope", records, run_info)
+    for student in ("amy", "cid", "dan"):
+        assert feedback_path(tmp_path, "pytorch_slope", student).is_file(), student
+    assert any(p.startswith("bob: feedback page") for p in run_info[NOT_WRITTEN]), run_info
+    assert not any(p.startswith(("amy", "cid", "dan")) for p in run_info[NOT_WRITTEN])
+    assert outputs["class report"].is_file() and "grades by check" in outputs
+
+
+def test_text_report_of_a_poisoned_result_prints_anywhere():
+    text = to_text(_poisoned_record("amy").result, title="nb\udcff.ipynb")
+    text.encode("utf-8")
+    assert "\x1b" not in text and "\x07" not in text
+
+
+# ------------------------------------------------------------------ a submission that stops its worker
+
+
+def test_a_submission_that_stops_its_worker_twice_is_graded_zero_not_retried(tmp_path):
+    from autograder.autograde.discover import WorkItem
+    from autograder.autograde.main import outcome_record
+    from autograder.autograde.state import State
+
+    item = WorkItem("s", tmp_path, tmp_path / "pytorch_slope.ipynb", "abc")
+    state = State(tmp_path)
+    try:
+        for run, want in (("run1", "failed"), ("run2", "graded")):
+            before = state.failed_attempts("pytorch_slope", "s", "abc")
+            record = outcome_record(item, "pytorch_slope", False, None, "the grading worker process was killed by SIGKILL",
+                                    failed_before=before)
+            record.grader = "g"
+            state.save(record, run)
+            assert record.status == want and record.score == 0
+        assert "2 times in a row" in record.reason and "SIGKILL" in record.reason
+        assert state.is_current(state.load("pytorch_slope")["s"], "abc", "g")  # not graded again next run
+        # a changed submission starts counting again
+        assert state.failed_attempts("pytorch_slope", "s", "other") == 0
+    finally:
+        state.close()
+
+
+def test_the_worker_time_limit_follows_the_limits():
+    from autograder.autograde.workers import WorkerPool, describe_exit_code
+
+    short, long = WorkerPool(1, limits=SHORT), WorkerPool(1, limits=Limits(execute_timeout_s=300))
+    assert worst_case_seconds(SHORT) < short.hard_timeout_s < long.hard_timeout_s
+    assert long.hard_timeout_s - short.hard_timeout_s == pytest.approx(300 - SHORT.execute_timeout_s + 120 - SHORT.checks_timeout_s)
+    assert describe_exit_code(-9).startswith("was killed by SIGKILL") and describe_exit_code(3) == "exited with status 3"

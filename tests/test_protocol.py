@@ -1,8 +1,11 @@
 """What crosses from a sandbox to the grader is plain data; malformed data is refused."""
 import ast
 import json
+import os
 import socket
 import struct
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -68,3 +71,104 @@ def test_no_module_of_the_grader_can_unpickle():
                 assert not {"pickle", "marshal", "dill", "cloudpickle"} & set(names), f"{path} imports a pickler"
             if isinstance(node, ast.Attribute) and node.attr == "load" and getattr(node.value, "id", "") == "torch":
                 pytest.fail(f"{path} calls torch.load")
+
+
+# ------------------------------------------------------------------ framing with deadlines
+
+
+def _dripping_writer(channel_write, header: bytes, stop: threading.Event) -> threading.Thread:
+    """Writes a frame header, then one byte every 0.1 s until stopped: each read gets data in
+    time, so only an absolute deadline ends the wait."""
+    def run():
+        write = channel_write.sendall if isinstance(channel_write, socket.socket) else (lambda b: os.write(channel_write, b))
+        write(header)
+        while not stop.wait(0.1):
+            try:
+                write(b" ")
+            except OSError:
+                return
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("kind", ["socket", "pipe"])
+def test_a_frame_dripped_byte_by_byte_stops_at_the_deadline(kind):
+    if kind == "socket":
+        reader, writer = socket.socketpair()
+        reader.settimeout(0.5)  # a per-read timeout that each dripped byte would renew
+        close = (reader.close, writer.close)
+    else:
+        reader, writer = os.pipe()
+        close = (lambda: os.close(reader), lambda: os.close(writer))
+    stop = threading.Event()
+    thread = _dripping_writer(writer, struct.pack("!I", 1000), stop)
+    start = time.monotonic()
+    try:
+        with pytest.raises(TimeoutError):
+            protocol.recv_message(reader, deadline=time.monotonic() + 1.0)
+        assert time.monotonic() - start < 2.0
+    finally:
+        stop.set()
+        thread.join()
+        for done in close:
+            done()
+
+
+def test_frames_round_trip_over_a_pipe_and_a_socket():
+    message = {"event": "probe", "data": "x" * 300_000}  # larger than a pipe's buffer
+    read_end, write_end = os.pipe()
+    sender = threading.Thread(target=protocol.send_message, args=(write_end, message),
+                              kwargs={"deadline": time.monotonic() + 10})
+    sender.start()
+    assert protocol.recv_message(read_end, deadline=time.monotonic() + 10) == message
+    sender.join()
+    os.close(read_end)
+    os.close(write_end)
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        protocol.send_message(theirs, {"a": 1}, deadline=time.monotonic() + 5)
+        assert protocol.recv_message(ours, deadline=time.monotonic() + 5) == {"a": 1}
+        with pytest.raises(EOFError):
+            theirs.close()
+            protocol.recv_message(ours, deadline=time.monotonic() + 5)
+
+
+def test_a_frame_over_the_readers_cap_is_refused_before_its_body_is_read():
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.sendall(struct.pack("!I", 15 * 2**20))  # the header only: no body ever comes
+        with pytest.raises(protocol.FrameTooLarge) as refused:
+            protocol.read_frame(ours, deadline=time.monotonic() + 5, max_bytes=256 * 1024)
+        assert refused.value.size == 15 * 2**20
+
+
+def test_deeply_nested_json_is_a_protocol_error_not_a_crash():
+    with pytest.raises(protocol.ProtocolError):
+        protocol.parse_message(b"[" * 200_000)
+
+
+# ------------------------------------------------------------------ tensors from a sandbox
+
+
+@pytest.mark.parametrize("payload", [
+    {"__tensor__": "float32", "shape": [1] * 100, "data": "AAAAAA=="},  # 100 dims: torch cannot reshape
+    {"__tensor__": "float32", "shape": [0, 2**62], "data": ""},  # zero elements, one absurd dim
+    {"__tensor__": "float32", "shape": [True, 1], "data": "AAAAAA=="},  # bools are not sizes
+    {"__tensor__": "complex64", "shape": [1], "data": "AAAAAAAAAAA="},
+    {"__tensor__": "float32", "shape": [1], "data": 5},
+    {"__tensor__": "float32", "shape": [1], "data": "!!!!"},
+])
+def test_tensor_payloads_a_sandbox_can_forge_are_refused(payload):
+    with pytest.raises(protocol.ProtocolError):
+        protocol.decode(payload)
+
+
+def test_a_tensor_shape_over_the_element_cap_is_refused_before_decoding():
+    import base64
+
+    data = base64.b64encode(bytes(4 * 2000)).decode()
+    assert protocol.decode_tensor({"__tensor__": "float32", "shape": [2000], "data": data}).shape == (2000,)
+    with pytest.raises(protocol.ProtocolError, match="over the limit"):
+        protocol.decode_tensor({"__tensor__": "float32", "shape": [2000], "data": data}, max_elements=1000)

@@ -48,10 +48,27 @@ def not_gradable_record(item: WorkItem, assignment: str) -> GradedSubmission:
                    zero_result(f"Not graded: {item.problem}.", [f"Not graded: {item.problem}."]))
 
 
-def outcome_record(item: WorkItem, assignment: str, ok: bool, result: dict | None, reason: str) -> GradedSubmission:
+# A submission that made its grader fail (its worker died or hung) this many times in a row, with
+# the same content, is not retried again: it is graded 0 with the reason, so that a submission
+# that kills its worker cannot hold a worker on every run forever. A TA can still --student it.
+MAX_GRADING_ATTEMPTS = 2
+
+
+def outcome_record(item: WorkItem, assignment: str, ok: bool, result: dict | None, reason: str,
+                   *, failed_before: int = 0) -> GradedSubmission:
+    """The record of one worker outcome; `failed_before` is how many times in a row this same
+    submission already made its grader fail."""
     if not ok:
-        return _record(item, assignment, FAILED, reason, zero_result(
-            "Not graded: the grader failed on this submission; the course staff will look at it.", [f"Grading failed: {reason}."]))
+        attempts = failed_before + 1
+        if attempts >= MAX_GRADING_ATTEMPTS:
+            why = f"grading it stopped the grader {attempts} times in a row (last: {reason}); it was not retried"
+            record = _record(item, assignment, GRADED, why, zero_result(
+                f"Not graded: {why}. Every check scored 0; the course staff can look at it.", [f"Grading stopped: {why}."]))
+        else:
+            record = _record(item, assignment, FAILED, reason, zero_result(
+                "Not graded: the grader failed on this submission; the course staff will look at it.", [f"Grading failed: {reason}."]))
+        record.extra["failed_attempts"] = attempts
+        return record
     graded = result_from_dict(result)
     if graded.not_graded:  # the file could not be read as a notebook
         why = graded.not_graded
@@ -159,7 +176,9 @@ def run_batch(*, assignment: str, course_dir: Path, workers: int, device: str, s
             with WorkerPool(min(workers, len(pending)), device, limits=limits) as pool:
                 for outcome in pool.run([{"student": i.student, "notebook": str(i.notebook)} for i in pending]):
                     item = by_student[outcome.item["student"]]
-                    record = outcome_record(item, assignment, outcome.ok, outcome.result, outcome.reason)
+                    failed_before = 0 if outcome.ok else state.failed_attempts(assignment, item.student, item.content_hash)
+                    record = outcome_record(item, assignment, outcome.ok, outcome.result, outcome.reason,
+                                            failed_before=failed_before)
                     record.grader = grader
                     record.extra["worker_seconds"] = round(outcome.worker_seconds, 3)
                     state.save(record, run_id)  # durable before it is counted
@@ -203,6 +222,8 @@ def _print_score_table(out, records: list[GradedSubmission]) -> None:
 
 
 def _print_summary(out, assignment: str, info: dict, outputs: dict, records: list[GradedSubmission]) -> None:
+    from autograder.outputs.publish import NOT_WRITTEN
+
     print(f"Autograded {assignment} in {info['course directory']}: {info['submissions']} submissions", file=out)
     print(f"  graded now: {info['graded now']}   skipped (unchanged): {info['skipped (unchanged)']}   "
           f"not gradable: {info['not gradable']}   failed: {info['failed']}   late: {info['late']}", file=out)
@@ -211,6 +232,8 @@ def _print_summary(out, assignment: str, info: dict, outputs: dict, records: lis
     if len(records) <= SCORE_TABLE_MAX_ROWS:
         _print_score_table(out, records)
     print("  outputs:", file=out)
+    for problem in info.get(NOT_WRITTEN, ()):
+        print(f"  not written: {problem}", file=out)
     for name, path in outputs.items():
         print(f"    {name + ':':<14} {path}", file=out)
     out.flush()
@@ -226,4 +249,6 @@ def main(*, assignment: str, course_dir: Path | str = ".", workers: int | None =
         return USAGE_EXIT_STATUS
     info = run_batch(assignment=assignment, course_dir=course_dir, workers=workers or os.cpu_count() or 1,
                      device=device, students=students or None, force=force, cell_timeout_s=cell_timeout)
-    return 0 if info["failed"] == 0 else 1
+    from autograder.outputs.publish import NOT_WRITTEN
+
+    return 0 if info["failed"] == 0 and not info.get(NOT_WRITTEN) else 1

@@ -5,7 +5,11 @@ was graded and the whole record as JSON.
 Only the parent process writes it, one transaction per finished submission (WAL journal,
 synchronous=FULL), so a run killed at any point loses at most the submissions still in flight;
 the next run grades what is missing or changed and skips the rest. Every grading is also
-appended to `gradings`, which is how "graded again or not" can be checked afterwards.
+appended to `gradings`, which is how "graded again or not" can be checked afterwards, and how
+many times in a row one submission has made its grader fail (`failed_attempts`).
+
+A stored record is text a submission once controlled: it is cleaned (model/sanitize.py) when
+stored and again when read, so a record written by an older grader cannot stop a run.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from autograder.model.records import FAILED, GradedSubmission
+from autograder.model.sanitize import clean_plain
 
 STATE_FILE = ".autograde-state.sqlite"
 
@@ -56,8 +61,8 @@ class State:
         stored = {}
         for student, digest, record in rows:
             try:
-                stored[student] = (digest, GradedSubmission.from_dict(json.loads(record)))
-            except (ValueError, TypeError, KeyError):
+                stored[student] = (digest, GradedSubmission.from_dict(clean_plain(json.loads(record))))
+            except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
                 continue  # a row this version cannot read is graded again
         return stored
 
@@ -74,11 +79,23 @@ class State:
             self.db.execute(
                 "INSERT OR REPLACE INTO submissions VALUES (?, ?, ?, ?, ?, ?)",
                 (record.assignment, record.student, record.content_hash, record.status,
-                 json.dumps(record.to_dict()), now))
+                 json.dumps(clean_plain(record.to_dict())), now))
             self.db.execute(
                 "INSERT INTO gradings (assignment, student, content_hash, status, score, run_id, finished_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (record.assignment, record.student, record.content_hash, record.status, record.score, run_id, now))
+
+    def failed_attempts(self, assignment: str, student: str, content_hash: str) -> int:
+        """How many of this student's latest gradings, in a row, failed on this same content."""
+        rows = self.db.execute(
+            "SELECT content_hash, status FROM gradings WHERE assignment = ? AND student = ? ORDER BY id DESC",
+            (assignment, student))
+        count = 0
+        for digest, status in rows:
+            if digest != content_hash or status != FAILED:
+                break
+            count += 1
+        return count
 
     def gradings(self, assignment: str) -> list[tuple[str, str, str]]:
         """(student, run id, status) of every grading ever stored for `assignment`, in order."""

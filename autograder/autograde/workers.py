@@ -5,8 +5,9 @@ Workers are started with multiprocessing's "forkserver" method: a fresh interpre
 fork of the parent, so the parent's state, CUDA included, cannot leak into them) imports the
 grader once and forks each worker from there, so replacing a dead worker is cheap. A work item
 goes out and a result comes back as plain dicts. A worker that dies, or holds one submission
-past `hard_timeout_s`, is killed and replaced, and that submission comes back as a failure with
-a reason; the batch goes on.
+past `hard_timeout_s` (by default the sandbox's worst case from the limits, plus a zygote's
+start-up), is killed and replaced, and that submission comes back as a failure with a reason;
+the batch goes on.
 """
 from __future__ import annotations
 
@@ -20,11 +21,28 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 
-from autograder.sandbox.limits import Limits
+from autograder.sandbox.limits import Limits, worst_case_seconds
 
-# A submission's worst case: the whole notebook's time limit plus every check's probe time limit
-# and grace, plus a zygote restart. Past this the worker is presumed stuck.
-HARD_TIMEOUT_S = 600.0
+ZYGOTE_START_S = 120.0  # a worker whose zygote died starts another (spawn.py waits this long)
+GRADER_OVERHEAD_S = 30.0  # loading the notebook, running pytest around the probes
+
+
+def hard_timeout_for(limits: Limits | None) -> float:
+    """A submission's worst case in a worker: every deadline of its sandbox (enforced from
+    outside, so it holds whatever the submission does) plus a zygote restart. Past this the
+    worker itself is presumed stuck."""
+    return worst_case_seconds(limits or Limits()) + ZYGOTE_START_S + GRADER_OVERHEAD_S
+
+
+def describe_exit_code(code: int | None) -> str:
+    """multiprocessing's exitcode in words: negative is the signal that killed the process."""
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"was killed by {name} ({signal.strsignal(-code) or 'unknown signal'})"
+    return f"exited with status {code}"
 
 
 def grade_item(item: dict, state: dict) -> dict:
@@ -104,8 +122,9 @@ class Outcome:
 
 class WorkerPool:
     def __init__(self, workers: int, device: str = "cpu", *, task: Callable[[dict, dict], dict] = grade_item,
-                 hard_timeout_s: float = HARD_TIMEOUT_S, limits: Limits | None = None):
-        self.size, self.device, self.task, self.hard_timeout_s = max(1, workers), device, task, hard_timeout_s
+                 hard_timeout_s: float | None = None, limits: Limits | None = None):
+        self.size, self.device, self.task = max(1, workers), device, task
+        self.hard_timeout_s = hard_timeout_s if hard_timeout_s is not None else hard_timeout_for(limits)
         self.limits = limits
         self._context = _context()
         self._workers: list[_Worker] = []
@@ -166,9 +185,7 @@ class WorkerPool:
                 return Outcome(item, False, None, reply.get("reason", "the grader failed"), seconds)
         if not worker.process.is_alive() or worker.process.sentinel in ready:
             worker.process.join(1)
-            code = worker.process.exitcode
-            how = f"was killed by signal {signal.Signals(-code).name}" if code and code < 0 and -code in signal.Signals._value2member_map_ \
-                else f"exited with status {code}"
+            how = describe_exit_code(worker.process.exitcode)
             worker.item = None
             self._replace(worker)
             return Outcome(item, False, None, f"the grading worker process {how} while grading this submission "

@@ -1,20 +1,25 @@
-"""A readable per-check report for a terminal."""
+"""A readable per-check report for a terminal.
+
+Every piece of text is cleaned on its way out (model/sanitize.py): a file name or a record's
+text may hold what a terminal or a UTF-8 stdout refuses (lone surrogates, escape sequences)."""
 from __future__ import annotations
 
 import textwrap
 
 from autograder.model.results import SubmissionResult
+from autograder.model.sanitize import clean_text
 from autograder.model.status import CheckStatus
 
 MARKS = {CheckStatus.PASSED: "PASS", CheckStatus.FAILED: "FAIL", CheckStatus.ERROR: "ERROR"}
+FEEDBACK_CHARS, NOTE_CHARS, TITLE_CHARS = 20_000, 2_000, 1_000
 
 
 def to_text(result: SubmissionResult, title: str = "") -> str:
-    lines = [title] if title else []
+    lines = [clean_text(title, TITLE_CHARS)] if title else []
     for check in result.checks:
-        lines.append(f"  {MARKS[check.status]:5} {check.name:<11} {check.score:g}/{check.max_score:g}")
+        lines.append(f"  {MARKS[check.status]:5} {clean_text(check.name, 100):<11} {check.score:g}/{check.max_score:g}")
         if check.status != CheckStatus.PASSED:
-            lines.append(textwrap.indent(check.feedback, "          "))
+            lines.append(textwrap.indent(clean_text(check.feedback, FEEDBACK_CHARS), "          "))
     lines.append(f"  Total: {result.score:g}/{result.max_score:g}  ({result.execution_time_s:.2f} s)")
-    lines.extend(f"  Note: {note}" for note in result.notes)
+    lines.extend(f"  Note: {clean_text(note, NOTE_CHARS)}" for note in result.notes)
     return "\n".join(lines)

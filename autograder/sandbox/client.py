@@ -133,21 +133,22 @@ class Sandbox:
 
     def probe(self, name: str, inputs: dict, timeout_s: float | None = None) -> dict:
         """Run probe `name`; returns the reply with observations decoded (plain data + tensors).
-        The answer must arrive within the probe's limit plus a grace, and within what is left of
-        the checks' budget (`Limits.checks_timeout_s`, counted from the first probe)."""
+        The answer must arrive within the probe's limit plus a grace, and by `checks_deadline`:
+        `Limits.checks_timeout_s` from the first probe, unless the caller set it beforehand
+        (several sandboxes grading one submission can share one budget that way)."""
         timeout_s = timeout_s or self.limits.probe_timeout_s
         budget_s = self.limits.checks_timeout_s
         doing = f"running the {name} check"
         if self.dead:
             raise SandboxDied(self.dead)
         now = time.monotonic()
-        if self.__dict__.get("_checks_deadline") is None:
-            self._checks_deadline = now + budget_s
-        if now >= self._checks_deadline:
+        if self.__dict__.get("checks_deadline") is None:
+            self.checks_deadline = now + budget_s
+        if now >= self.checks_deadline:
             self._die(f"the checks used up their time budget of {budget_s:g} s before {doing} "
                       "(the submission's steps were too slow); this and later checks could not run")
-        deadline = min(now + timeout_s + PROBE_GRACE_S, self._checks_deadline)
-        if deadline < self._checks_deadline:
+        deadline = min(now + timeout_s + PROBE_GRACE_S, self.checks_deadline)
+        if deadline < self.checks_deadline:
             late = f"it stopped responding while {doing} (no complete answer within {timeout_s + PROBE_GRACE_S:g} s)"
         else:
             late = f"the checks used up their time budget of {budget_s:g} s while {doing}; later checks could not run"
