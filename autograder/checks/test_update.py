@@ -1,5 +1,7 @@
 """update(w, lr): w ← w − lr·w.grad, in place on the caller's tensor, which stays a leaf that
 requires grad and has no grad_fn. The expected w is the reference update's."""
+import torch
+
 from autograder.checks.expect import close, expect_flag, expect_tensor, observed
 from autograder.checks.show import case, show, show_pair
 from autograder.feedback.misconceptions import Feedback
@@ -27,6 +29,11 @@ def test_update(student, reference, hidden, tol):
         inputs = {"w": w, "lr": lr, "grad": grad}
         example = case(inputs, {"w": expected})
         got = expect_tensor(observed(seen, "w_after"), what="After update(w, lr), w is", example=example)
+        where, data_device = observed(seen, "device"), torch.device(hidden.device).type
+        if isinstance(where, str) and where != data_device:  # the probe sends w back on the grading device
+            named = where if where.isalpha() and len(where) <= 8 else "another device"
+            raise Feedback("wrong_device", example, f"After update(w, lr), w is on the {named} while the data are "
+                                                    f"on the {data_device}.")
         if got.shape != w.shape:
             raise Feedback("update_shape", case(inputs, {"w": expected}, f"w = {show(got.reshape(-1)[0])} with shape {tuple(got.shape)}"))
         if not close(got, expected, tol):
