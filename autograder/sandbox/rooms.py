@@ -27,6 +27,7 @@ class CleanRooms:
         self.zygote, self.cells, self.device, self.limits, self.files = zygote, cells, device, limits, files
         self.labels = list(labels)  # the cells as a student finds them, for tracebacks (checks/student.py)
         self.defined: list[str] | None = None  # the steps the rooms' definitions define (first answer)
+        self.checks_deadline: float | None = None  # one budget for all the rooms (Limits.checks_timeout_s)
         self.rooms_opened = 0
         self.seconds_starting = 0.0  # forking and confining rooms, for the measurements
 
@@ -46,6 +47,9 @@ class Room:
         rooms = self.rooms
         self.sandbox = rooms.zygote.spawn(device=rooms.device, limits=rooms.limits, files=rooms.files,
                                           room={"cells": rooms.cells}, preload=preload_for(rooms.cells))
+        if rooms.checks_deadline is None:
+            rooms.checks_deadline = time.monotonic() + rooms.limits.checks_timeout_s
+        self.sandbox.checks_deadline = rooms.checks_deadline  # the client stops probes past it
         rooms.rooms_opened += 1
         rooms.seconds_starting += time.perf_counter() - started
         return self.sandbox
@@ -58,7 +62,8 @@ class Room:
         except SandboxDied as died:
             # The room holds this check's steps only: its end is theirs, not the notebook's.
             if time.monotonic() - started >= timeout_s:
-                return {"status": "timeout", "error": {"type": "Timeout", "message": f"did not finish within {timeout_s:g} s", "traceback": ""}}
+                message = f"did not finish within {timeout_s:g} s ({died.reason})"
+                return {"status": "timeout", "error": {"type": "Timeout", "message": message, "traceback": ""}}
             return {"status": "crashed", "reason": died.reason}
         if self.rooms.defined is None and "defined" in reply:
             self.rooms.defined = list(reply["defined"])
