@@ -16,6 +16,7 @@ import time
 import psutil
 import pytest
 
+from autograder.assignment import MAX_SCORE
 from autograder.model.status import CheckStatus
 from autograder.outputs.text import to_text
 from autograder.pipeline import GradingContext, grade_submission
@@ -101,28 +102,30 @@ def test_lone_surrogates_and_huge_names_are_bounded_and_writable(zygote, tmp_pat
 
 def test_a_sandbox_that_drips_bytes_while_executing_cannot_hold_grading(zygote, tmp_path):
     notebook = make_submission(extra_cells=[GRADER_SOCKET + "drip(grader_fd())"])
-    result, seconds = _grade(zygote, tmp_path, notebook, within_s=worst_case_seconds(SHORT) + 30)
+    result, seconds = _grade(zygote, tmp_path, notebook, within_s=worst_case_seconds(SHORT, rooms=6) + 30)
     assert seconds < SHORT.execute_timeout_s + 15, seconds
-    assert result.score == 0 and all(c.status == CheckStatus.FAILED for c in result.checks)
+    assert result.score == MAX_SCORE  # the steps are still graded, in clean rooms
     assert any(f"took longer than {SHORT.execute_timeout_s:g} s" in note for note in result.notes), result.notes
 
 
 def test_a_step_that_drips_bytes_during_a_probe_costs_its_checks_only_their_time(zygote, tmp_path):
-    forward = ("import os\n_KERNEL = os.getpid()\n" + GRADER_SOCKET +
-               "def forward(x, w):\n    if os.getpid() != _KERNEL:\n        drip(grader_fd())\n    return w * x\n")
+    forward = (GRADER_SOCKET + "import sys\n" +
+               "def forward(x, w):\n    if sys._getframe(1).f_globals.get('__name__', '').startswith('autograder'):\n"
+               "        drip(grader_fd())  # called by a probe\n    return w * x\n")
     result, seconds = _grade(zygote, tmp_path, make_submission({"forward": forward}),
-                             within_s=worst_case_seconds(SHORT) + 30)
+                             within_s=worst_case_seconds(SHORT, rooms=6) + 30)
     assert seconds < SHORT.probe_timeout_s + 5 + 20, seconds  # one probe's deadline, plus start-up
     forward_check = next(c for c in result.checks if c.name == "forward")
     assert forward_check.score == 0 and "stopped responding while running the forward check" in forward_check.feedback
 
 
 def test_the_checks_share_one_time_budget(zygote, tmp_path):
-    slow = ("import os, time\n_KERNEL = os.getpid()\n"
-            "def forward(x, w):\n    if os.getpid() != _KERNEL:\n        time.sleep(1.5)\n    return w * x\n")
+    slow = ("import sys, time\n"
+            "def forward(x, w):\n    if sys._getframe(1).f_globals.get('__name__', '').startswith('autograder'):\n"
+            "        time.sleep(1.5)  # called by a probe\n    return w * x\n")
     limits = Limits(cell_timeout_s=5, execute_timeout_s=30, probe_timeout_s=3, checks_timeout_s=4)
     result, seconds = _grade(zygote, tmp_path, make_submission({"forward": slow}), limits,
-                             within_s=worst_case_seconds(limits) + 30)
+                             within_s=worst_case_seconds(limits, rooms=6) + 30)
     assert seconds < 4 + 5 + 15, seconds
     feedback = " ".join(c.feedback for c in result.checks)
     assert "time budget of 4 s" in feedback, feedback
@@ -156,7 +159,7 @@ def test_a_flood_of_large_frames_is_refused_before_it_is_read(zygote, tmp_path):
         sampler.join()
     grown_mb = (peak[0] - baseline) / 2**20
     assert grown_mb < 100, f"the grader grew by {grown_mb:.0f} MB"
-    assert result.score == 0
+    assert result.score == MAX_SCORE  # the steps are still graded, in clean rooms
     assert any("where at most" in note and "accepted" in note for note in result.notes), result.notes
 
 
@@ -167,7 +170,7 @@ def test_more_cell_results_than_cells_end_the_sandbox(zygote, tmp_path):
         "    os.write(fd, frame({'event': 'cell', 'index': 0, 'status': 'ok', 'output': ''}))\n")
     result, _ = _grade(zygote, tmp_path, make_submission(extra_cells=[forge]), within_s=120)
     assert any("more cell messages than the grader asked for" in note for note in result.notes), result.notes
-    assert result.score == 0
+    assert result.score == MAX_SCORE  # the steps are still graded, in clean rooms
 
 
 @pytest.mark.parametrize("garbage", [b"[" * 200_000, b"\xff\xfe not json", b'"a string"'])

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 
+from autograder.assignment import CHECKS
 from autograder.sandbox.limits import Limits, worst_case_seconds
 
 ZYGOTE_START_S = 120.0  # a worker whose zygote died starts another (spawn.py waits this long)
@@ -28,10 +29,10 @@ GRADER_OVERHEAD_S = 30.0  # loading the notebook, running pytest around the prob
 
 
 def hard_timeout_for(limits: Limits | None) -> float:
-    """A submission's worst case in a worker: every deadline of its sandbox (enforced from
-    outside, so it holds whatever the submission does) plus a zygote restart. Past this the
-    worker itself is presumed stuck."""
-    return worst_case_seconds(limits or Limits()) + ZYGOTE_START_S + GRADER_OVERHEAD_S
+    """A submission's worst case in a worker: every deadline of its sandbox and of its clean
+    rooms, one per check (enforced from outside, so they hold whatever the submission does),
+    plus a zygote restart. Past this the worker itself is presumed stuck."""
+    return worst_case_seconds(limits or Limits(), rooms=len(CHECKS)) + ZYGOTE_START_S + GRADER_OVERHEAD_S
 
 
 def describe_exit_code(code: int | None) -> str:

@@ -47,7 +47,11 @@ PROBE_GRACE_S = 5.0  # past a probe's own limit (enforced inside, plus 2 s for i
 CLOSE_S = 10.0  # killing a sandbox's processes and removing its folder
 
 
-def worst_case_seconds(limits: Limits) -> float:
-    """The most one submission can hold the grader once its sandbox is forked, whatever the
-    submission does: every phase's deadline is absolute and enforced from outside."""
-    return STARTUP_TIMEOUT_S + limits.execute_timeout_s + limits.checks_timeout_s + CLOSE_S
+def worst_case_seconds(limits: Limits, *, rooms: int = 0) -> float:
+    """The most one submission can hold the grader once its first sandbox is forked, whatever
+    the submission does (every deadline is absolute and enforced from outside): the sandbox that
+    runs the notebook (start-up, the notebook's limit, its own checks' budget, closing), plus
+    `rooms` clean rooms (clean_room.py), each started and closed, sharing one checks' budget."""
+    one_sandbox = STARTUP_TIMEOUT_S + limits.execute_timeout_s + limits.checks_timeout_s + CLOSE_S
+    clean_rooms = rooms * (STARTUP_TIMEOUT_S + CLOSE_S) + limits.checks_timeout_s if rooms else 0.0
+    return one_sandbox + clean_rooms
