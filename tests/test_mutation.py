@@ -220,3 +220,31 @@ def test_correct_seeds_keep_full_marks(graded):
     for seed in all_seeds():
         outcome = outcomes[seed_student(seed)]
         assert outcome.score == MAX_SCORE, f"correct {seed.function} ({seed.name}) lost {outcome.lost}: {outcome.misconceptions}"
+
+
+def test_a_died_sandbox_is_not_a_kill_and_is_graded_again(generated, monkeypatch, tmp_path):
+    """No operator makes code that kills its process: losing points only to a died or hung
+    sandbox (or a failed grading) is graded once more, and if it happens again it is counted as
+    not graded, never as killed."""
+    import mutation.run as run
+
+    mutants, seeds = generated.mutants[:3], generated.seeds[:1]
+    died = {c: "sandbox_died" for c in ("forward", "loss")}
+    first = {
+        mutants[0].id: Outcome(mutants[0].id, "graded", 7, lost={"forward": 1, "loss": 2}, misconceptions=died),
+        mutants[1].id: Outcome(mutants[1].id, "failed", 0, lost={"forward": 1}, misconceptions={"forward": ""}),
+        mutants[2].id: Outcome(mutants[2].id, "graded", 9, lost={"forward": 1}, misconceptions={"forward": "forward_detached"}),
+        seed_student(seeds[0]): Outcome(seed_student(seeds[0]), "graded", MAX_SCORE),
+    }
+    second = dict(first, **{mutants[1].id: Outcome(mutants[1].id, "graded", 9, lost={"forward": 1},
+                                                    misconceptions={"forward": "forward_ignores_w"})})
+    calls, reads = [], iter([first, second])
+    monkeypatch.setattr(run, "write_class", lambda *args: None)
+    monkeypatch.setattr(run, "_autograde", lambda course, workers, device, students=None: calls.append(students))
+    monkeypatch.setattr(run, "read_outcomes", lambda course: next(reads))
+    outcomes, _, again = grade(mutants, seeds, tmp_path)
+    assert calls == [None, sorted([mutants[0].id, mutants[1].id])] and again == calls[1]
+    analysis = analyse(mutants, seeds, outcomes, [])
+    assert analysis.killed == [mutants[1].id, mutants[2].id]
+    assert analysis.not_graded == [mutants[0].id]
+    assert analysis.survivors == []
