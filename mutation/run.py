@@ -334,8 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         {"analysis": analysis.to_dict(), "wall_s": round(wall_s, 2), "workers": args.workers, "regraded": regraded,
          "mutants": [asdict(m) | {"outcome": asdict(outcomes[m.id]) if m.id in outcomes else None} for m in mutants]},
         indent=1, default=str))
-    summary = text.split("## Caught, per check")[0].split("| | |")[1]
-    print("| | |" + summary + text.split("## Caught, per check")[1].split("## Misconceptions")[0])
+    print(text[text.index("| | |"):text.index("## Misconceptions")].rstrip())  # the tables: totals, per check, per operator
+    print("\nsurvivors:", ", ".join(analysis.survivors) or "none")
     print(f"report: {args.report} (and {args.report.with_suffix('.json').name})")
     problems = analysis.survivors or analysis.equivalent_but_killed or analysis.seeds_not_full or analysis.not_graded
     return 1 if problems else 0
