@@ -32,7 +32,7 @@ from autograder.sandbox.guard import describe_error
 from autograder.sandbox.in_kernel import InKernelSubmission
 from autograder.sandbox.probes import describe
 
-EXAMPLES_PER_CHECK = 25  # six checks, 0.1-0.3 s an example on 2 busy cores: about 30 s in all
+EXAMPLES_PER_CHECK = 20  # six checks, ~0.15 s of CPU an example: about 20 s of CPU in all
 
 # ------------------------------------------------------------------ what a step can give back
 
