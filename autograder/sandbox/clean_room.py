@@ -27,7 +27,7 @@ from IPython.core.inputtransformer2 import TransformerManager
 
 from autograder.sandbox import protocol
 from autograder.sandbox.cells import GraderShell
-from autograder.sandbox.definitions import Definition, Magic, Scope, definitions
+from autograder.sandbox.definitions import Magic, Scope, definitions
 from autograder.sandbox.guard import StepTimeout, captured_output, deadline, describe_error
 from autograder.sandbox.probe_runner import MISSING, run_probe
 from autograder.sandbox.probes import STEP_FUNCTIONS
@@ -55,18 +55,36 @@ def _installed(entry: str) -> bool:
     return real.startswith(tuple(trusted)) and not real.startswith(tuple(writable))
 
 
-def _as_python(source: str) -> str:
-    """The cell as Python: IPython's transformer (about 2 ms a cell) only where the cell is not
-    already valid Python, which is where magics, `!commands` or `?` help would be."""
+def _parse_cell(source: str, filename: str) -> ast.Module:
+    """A cell's syntax tree; IPython's transformer (about 2 ms a cell) runs only where the cell is
+    not valid Python as it stands, which is where magics, `!commands` or `?` help would be."""
     try:
-        ast.parse(source)
-        return source
-    except SyntaxError:
-        pass
-    try:
-        return TransformerManager().transform_cell(source)
-    except Exception:  # noqa: BLE001  IPython's transformer failing: the parse error is reported
-        return source
+        return ast.parse(source, filename)
+    except SyntaxError as error:
+        try:
+            python = TransformerManager().transform_cell(source)
+        except Exception:  # noqa: BLE001  IPython's transformer failing: the parse error is reported
+            raise error from None
+        if python == source:
+            raise
+        return ast.parse(python, filename)
+
+
+def _batches(kept: list) -> list[list]:
+    """Consecutive plain definitions compiled together (one compile a cell, not one a statement);
+    a magic, or a definition whose decorators are applied lazily, ends a batch."""
+    batches, current = [], []
+    for item in kept:
+        if isinstance(item, Magic):
+            batches += [current] if current else []
+            batches.append([item])
+            current = []
+            continue
+        current.append(item)
+        if item.lazy_decorators:
+            batches.append(current)
+            current = []
+    return batches + ([current] if current else [])
 
 
 class LazilyDecorated:
@@ -106,12 +124,13 @@ class Room:
         for index, source in enumerate(sources):
             filename = f"<cell {index}>"
             linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-            self._run_source(_as_python(source), filename, index, scope, self.namespace, source)
+            self._run_source(source, filename, index, scope, self.namespace, source, parse=_parse_cell)
         self.report["defined"] = [name for name in STEP_FUNCTIONS if callable(self.namespace.get(name))]
 
-    def _run_source(self, python: str, filename: str, index, scope: Scope, namespace: dict, raw: str, line_offset: int = 0) -> None:
+    def _run_source(self, python: str, filename: str, index, scope: Scope, namespace: dict, raw: str,
+                    line_offset: int = 0, parse=ast.parse) -> None:
         try:
-            tree = ast.parse(python, filename)
+            tree = parse(python, filename)
         except SyntaxError as error:
             self.report["broken"].append({
                 "cell": index, "line": (error.lineno or 1) + line_offset, "message": error.msg,
@@ -123,22 +142,23 @@ class Room:
         kept, dropped = definitions(tree, scope)
         for item in dropped:
             self.report["dropped"].append({"cell": index, "line": item.lineno, "what": item.what, "why": item.why, "name": item.name})
-        for item in kept:
+        for group in _batches(kept):
             try:
-                self._run_item(item, filename, index, scope, namespace)
+                self._run_items(group, filename, index, scope, namespace)
             except StepTimeout:
                 raise
             except BaseException as error:  # the cell stops at its first error, as in the notebook
                 self.report["errors"].append({"cell": index, **describe_error(error)})
                 return
 
-    def _run_item(self, item, filename: str, index, scope: Scope, namespace: dict) -> None:
+    def _run_items(self, items: list, filename: str, index, scope: Scope, namespace: dict) -> None:
+        item = items[-1]
         if isinstance(item, Magic):
             self._magic(item, filename, index, scope, namespace)
             return
-        module = ast.fix_missing_locations(ast.Module([item.statement], []))
+        module = ast.Module([i.statement for i in items], [])  # every node kept or made has its location
         exec(compile(module, filename, "exec"), namespace)
-        if isinstance(item, Definition) and item.lazy_decorators:
+        if item.lazy_decorators:
             codes = [compile(ast.Expression(d), filename, "eval") for d in item.lazy_decorators]
             namespace[item.name] = LazilyDecorated(namespace[item.name], codes, namespace)
 

@@ -81,6 +81,7 @@ def main(control_fd: int) -> None:
             os._exit(0)
         if request.get("op") != "spawn":
             continue
+        _preload(request.get("preload"))  # before the fork: every box of the submission shares it
         for fd in [fd for fd in live_boxes if box.ended(fd)]:
             live_boxes.remove(fd)
             os.close(fd)

@@ -1,0 +1,58 @@
+"""Where one submission's grading time goes since the checks run in clean rooms: the notebook in
+its sandbox, the checks on the notebook's own state (integrity only), the checks in one room
+each, and what starting the rooms costs. Prints the median of N gradings of the reference.
+
+    .venv/bin/python benchmarks/clean_room_timing.py [--n 7]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from autograder.assignment import grading_settings
+from autograder.checks.runner import run_checks
+from autograder.notebook.load import load_submission
+from autograder.pipeline import GradingContext, grade_submission
+from autograder.release.synthetic import make_submission, write_submission
+from autograder.sandbox.limits import Limits
+from autograder.sandbox.rooms import CleanRooms
+from autograder.sandbox.spawn import Zygote
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=7)
+    n = parser.parse_args().n
+    path = write_submission(Path(tempfile.mkdtemp()) / "pytorch_slope.ipynb", make_submission())
+    seed = grading_settings()["grading_seed"]
+    loaded = load_submission(path)
+    samples: dict[str, list[float]] = {k: [] for k in ("submission", "notebook", "own state", "rooms", "room start")}
+    with Zygote() as zygote:
+        context = GradingContext(zygote=zygote)
+        grade_submission(path, context)  # warm-up
+        for _ in range(n):
+            start = time.perf_counter()
+            result = grade_submission(path, context)
+            samples["submission"].append(time.perf_counter() - start)
+            assert result.score == result.max_score, result
+            with zygote.spawn(device="cpu", limits=Limits()) as sandbox:
+                start = time.perf_counter()
+                sandbox.execute(loaded.cells)
+                samples["notebook"].append(time.perf_counter() - start)
+                start = time.perf_counter()
+                run_checks(sandbox, grading_seed=seed)
+                samples["own state"].append(time.perf_counter() - start)
+            rooms = CleanRooms(zygote, loaded.cells, device="cpu", limits=Limits(), labels=loaded.labels)
+            start = time.perf_counter()
+            run_checks(rooms, grading_seed=seed)
+            samples["rooms"].append(time.perf_counter() - start)
+            samples["room start"].append(rooms.seconds_starting / max(rooms.rooms_opened, 1))
+    for name, values in samples.items():
+        print(f"{name:>12}: median {statistics.median(values):.3f} s (min {min(values):.3f}, max {max(values):.3f})")
+
+
+if __name__ == "__main__":
+    main()
