@@ -16,7 +16,7 @@ import time
 import psutil
 import pytest
 
-from autograder.assignment import MAX_SCORE
+from autograder.assignment import CHECKS, MAX_SCORE
 from autograder.model.status import CheckStatus
 from autograder.outputs.text import to_text
 from autograder.pipeline import GradingContext, grade_submission
@@ -360,7 +360,9 @@ def test_a_submission_that_stops_its_worker_twice_is_graded_zero_not_retried(tmp
 def test_the_worker_time_limit_follows_the_limits():
     from autograder.autograde.workers import WorkerPool, describe_exit_code
 
-    short, long = WorkerPool(1, limits=SHORT), WorkerPool(1, limits=Limits(execute_timeout_s=300))
-    assert worst_case_seconds(SHORT) < short.hard_timeout_s < long.hard_timeout_s
-    assert long.hard_timeout_s - short.hard_timeout_s == pytest.approx(300 - SHORT.execute_timeout_s + 120 - SHORT.checks_timeout_s)
+    longer = Limits(execute_timeout_s=300)
+    short, long = WorkerPool(1, limits=SHORT), WorkerPool(1, limits=longer)
+    assert worst_case_seconds(SHORT, rooms=len(CHECKS)) < short.hard_timeout_s < long.hard_timeout_s
+    assert long.hard_timeout_s - short.hard_timeout_s == pytest.approx(
+        worst_case_seconds(longer, rooms=len(CHECKS)) - worst_case_seconds(SHORT, rooms=len(CHECKS)))
     assert describe_exit_code(-9).startswith("was killed by SIGKILL") and describe_exit_code(3) == "exited with status 3"
