@@ -43,23 +43,39 @@ def is_alive(pid: int, proc: str = "/proc") -> bool:
     return any(state is not None and state not in _DEAD_STATES for state in states)
 
 
-def uids_of(pid: int, proc: str = "/proc") -> set[int]:
-    """The real, effective, saved and filesystem uids of `pid` (empty if it is gone)."""
+def _uids_and_state(pid: int, proc: str) -> tuple[set[int], bytes | None]:
+    """The real, effective, saved and filesystem uids of `pid` and its leader's state, from one
+    read of /proc/<pid>/status (no uids and None if it is gone)."""
+    uids, state = set(), None
     try:
         with open(f"{proc}/{pid}/status", "rb") as status:
             for line in status:
-                if line.startswith(b"Uid:"):
-                    return {int(field) for field in line.split()[1:]}
-    except (OSError, ValueError):
+                if line.startswith(b"State:"):
+                    state = line.split()[1]
+                elif line.startswith(b"Uid:"):
+                    uids = {int(field) for field in line.split()[1:]}
+                    break
+    except (OSError, ValueError, IndexError):
         pass
-    return set()
+    return uids, state
+
+
+def uids_of(pid: int, proc: str = "/proc") -> set[int]:
+    """The real, effective, saved and filesystem uids of `pid` (empty if it is gone)."""
+    return _uids_and_state(pid, proc)[0]
 
 
 def live_processes_of(uid: int, proc: str = "/proc") -> list[int]:
     """Pids of the processes that run as `uid` (any of their uids) and have a live task."""
     pids = []
     for entry in os.listdir(proc):
-        if entry.isdigit() and uid in uids_of(int(entry), proc) and is_alive(int(entry), proc):
+        if not entry.isdigit():
+            continue
+        uids, state = _uids_and_state(int(entry), proc)
+        if uid not in uids or state is None:
+            continue
+        # A leader that is not a zombie is alive; a zombie leader may still have live threads.
+        if state not in _DEAD_STATES or is_alive(int(entry), proc):
             pids.append(int(entry))
     return pids
 
