@@ -68,14 +68,15 @@ def hostile(course: Path) -> dict:
     sub = make_submission
     return {
         "h_sys_exit": (sub(extra_cells=["import sys\nsys.exit(1)"]), scores()),
-        "h_os_exit": (sub(extra_cells=["import os\nos._exit(0)"]), ZERO),
+        # the notebook's process ends; the checks still run, in clean rooms, on its definitions
+        "h_os_exit": (sub(extra_cells=["import os\nos._exit(0)"]), scores()),
         # misbehaves only where the grader calls it (in a probe's process), not in the notebook
         "h_os_exit_in_step": (sub({"zero_grad": "import os\n_KERNEL = os.getpid()\ndef zero_grad(w):\n"
                                                 "    if os.getpid() != _KERNEL:\n        os._exit(3)\n    w.grad.zero_()\n"}),
                               scores(zero_grad=0, final_loss=0)),
         "h_kill_parent": (sub(extra_cells=["import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"]), scores()),
         "h_kill_parent_in_step": (sub({"update": "import os, signal\ndef update(w, lr):\n    os.kill(os.getppid(), signal.SIGKILL)\n"}),
-                                  scores(update=0, zero_grad=0, final_loss=0)),
+                                  scores(update=0, final_loss=0)),  # each check has its own room
         # kill(-1) reaches every process of the sandbox's own uid, never the grader's
         "h_kill_all": (sub(extra_cells=["import os, signal\ntry:\n    os.kill(-1, signal.SIGKILL)\nexcept Exception:\n    pass"]), scores()),
         "h_fork_bomb": (sub(extra_cells=["import os\nwhile True:\n    os.fork()"]), scores()),
@@ -88,7 +89,8 @@ def hostile(course: Path) -> dict:
             "torch.equal = lambda *a, **k: True\nmath.isclose = lambda *a, **k: True\ntorch.Tensor.__eq__ = lambda *a: True"]),
             scores(loss=0, gradient=0, final_loss=0)),
         "h_patch_builtins": (sub({"criterion": LOSS_SUM}, extra_cells=[
-            "import builtins\nbuiltins.isinstance = lambda *a: True\nbuiltins.abs = lambda x: 0"]), ZERO),
+            "import builtins\nbuiltins.isinstance = lambda *a: True\nbuiltins.abs = lambda x: 0"]),
+            scores(loss=0, gradient=0, final_loss=0)),  # the patch never reaches the clean rooms
         "h_read_write_outside": (sub(extra_cells=[_leak_probe(course), LEAK_CHECK]), scores()),
     }
 
