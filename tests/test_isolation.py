@@ -401,3 +401,24 @@ def test_links_and_special_files_are_refused_and_the_batch_goes_on(attacked_cour
 @pytest.mark.slow
 def test_a_batch_leaves_nothing_on_the_host(attacked_course):
     assert attacked_course["residue"] == set()
+
+
+@needs_root
+def test_without_a_uid_of_its_own_the_kernels_session_still_ends_with_it(box_zygote):
+    """What a grader without root gets (no sandbox uid to sweep, no namespace): the children the
+    notebook left in the kernel's session end with the sandbox."""
+    if box_zygote.pid_namespace:
+        pytest.skip("in a PID namespace the init's death ends everything")
+    uid, box_zygote.uid = box_zygote.uid, None  # the sweep by uid is off, as without root
+    use_cgroup, box_zygote.use_cgroup = box_zygote.use_cgroup, False  # and no cgroup either
+    try:
+        with box_zygote.spawn(device="cpu", limits=LIMITS) as sandbox:
+            report = sandbox.execute(["import os, time\nchild = os.fork()\nif child == 0:\n    time.sleep(60)\n"
+                                      "    os._exit(0)\nprint(child)"])
+        child = int(report.cells[0]["output"])
+        deadline = time.monotonic() + 5
+        while is_alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not is_alive(child)
+    finally:
+        box_zygote.uid, box_zygote.use_cgroup = uid, use_cgroup

@@ -168,6 +168,11 @@ class Sandbox:
         if self.killed:
             return
         self.killed = True
+        if not self.pid_namespace:  # the kernel's session (it calls setsid), while its leader still holds the id
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         if self.pidfd is not None:
             try:
                 signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
@@ -178,11 +183,6 @@ class Sandbox:
             self.box_ended = bool(poller.poll(BOX_EXIT_WAIT_S * 1000)) and self.pid_namespace
             os.close(self.pidfd)
             self.pidfd = None
-        else:
-            try:
-                os.killpg(self.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
         if self.cgroup is not None:
             self.cgroup.kill()
             self.cgroup.remove()
