@@ -269,6 +269,15 @@ def test_a_syntax_error_says_so_and_folds_the_name_errors(grade):
     assert "<cell" not in notes and "Code cell" not in notes
 
 
+def test_a_step_defined_inside_top_level_code_is_explained(grade):
+    hidden = "if True:\n    " + fn(FORWARD, "return w * x").replace("\n", "\n    ")
+    result = grade("nested_def", make_submission({"forward": hidden}))
+    assert scores(result) == {**FULL, "forward": 0, "gradient": 0, "final_loss": 0}
+    forward = next(c for c in result.checks if c.name == "forward")
+    assert forward.misconception == "missing_function" and "inside top-level code" in forward.feedback, forward.feedback
+    assert {flag.split(":")[0] for flag in result.integrity} == {"forward", "gradient", "final_loss"}
+
+
 def test_tracebacks_name_the_cell_as_jupyter_shows_it(grade):
     result = grade("raises", make_submission({"zero_grad": fn(ZERO_GRAD, "w.grad.zero()")}))
     zero_grad = next(c for c in result.checks if c.name == "zero_grad")

@@ -286,6 +286,19 @@ def _magic(statement: ast.stmt) -> Magic | None:
     return None
 
 
+_NESTED = ("it is defined inside top-level code (an `if`, `for`, `while`, `with` or `try` block), which the "
+           "checks do not run; define it at the top level of its cell")
+
+
+def _nested_definitions(statement: ast.stmt) -> list:
+    """Functions and classes defined inside a dropped block (`if`, `try`, a loop, `with`)."""
+    found = []
+    for node in ast.walk(statement):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node is not statement:
+            found.append(node)
+    return found
+
+
 def definitions(tree: ast.Module, scope: Scope) -> tuple[list[Definition | Magic], list[Dropped]]:
     """Split a parsed cell or module into what a clean room runs and what it leaves out."""
     kept: list[Definition | Magic] = []
@@ -299,6 +312,8 @@ def definitions(tree: ast.Module, scope: Scope) -> tuple[list[Definition | Magic
                 scope.rebind(name)
             # The statement's kind, not its text: unparsing every dropped line cost ~1 ms each.
             dropped.append(Dropped(statement.lineno, type(statement).__name__, refused.why, name))
+            for nested in _nested_definitions(statement) if name is None else ():
+                dropped.append(Dropped(nested.lineno, type(nested).__name__, _NESTED, nested.name))
             continue
         if item is not None:
             kept.append(item)
