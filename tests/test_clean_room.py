@@ -18,7 +18,7 @@ import os
 import pytest
 
 from autograder.assignment import CHECKS
-from autograder.notebook.cell_names import code_cell_labels, relabel
+from autograder.notebook.cell_names import code_cell_labels, is_cell_note, relabel
 from autograder.pipeline import GradingContext, grade_submission
 from autograder.release.synthetic import make_submission, write_submission
 from autograder.sandbox.definitions import Definition, Scope, definitions
@@ -113,6 +113,11 @@ def test_cells_are_named_as_a_student_finds_them():
         "the `%%writefile steps.py` cell",
     ]
     assert relabel('File "<cell 3>", line 2, in criterion', labels) == "In the cell that defines `criterion`, line 2, in criterion"
+    # the batch's one-line reason for a TA leaves notes about single cells out
+    assert all(is_cell_note(f"{label[:1].upper()}{label[1:]} raised ValueError: x") for label in labels)
+    assert is_cell_note("`criterion` is not defined, so 3 cells that use it failed with NameError: ...")
+    assert not is_cell_note("Execution stopped: its Python process ended while running cell 2")
+    assert not is_cell_note("The notebook used up its time budget: the cell that defines `f` was interrupted")
 
 
 # --------------------------------------------------------------------------- grading
