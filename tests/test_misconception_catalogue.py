@@ -41,8 +41,12 @@ MUTANTS: dict[str, tuple[str, str]] = {
     # right values, wrong derivative: the check tells it from a wrong loss by finite differences
     "gradient_wrong_value": ("gradient", _fn(FORWARD, "return w.detach() * x + 2 * (w - w.detach()) * x")),
     # clamping the step passed every check while hidden gradients were drawn from [-20, 20]
-    "update_wrong_value": ("update", _fn(UPDATE, "w.data = w.data - torch.clamp(lr * w.grad.data, -50, 50)")),
+    "update_step_size": ("update", _fn(UPDATE, "w.data = w.data - torch.clamp(lr * w.grad.data, -50, 50)")),
+    "update_wrong_value": ("update", _fn(UPDATE, "w.data = w.data + 2 * lr * w.grad.data")),
     "zero_grad_changed_w": ("zero_grad", _fn(ZERO_GRAD, "w.grad.data.zero_()", "w.data = w.data * 0.5")),
+    # survivors of mutation/report.md: the contract's "returns None" and "only w changes"
+    "update_changes_grad": ("update", _fn(UPDATE, "w.data = w.data - lr * w.grad.data", "w.grad.zero_()")),
+    "returns_value": ("zero_grad", _fn(ZERO_GRAD, "w.grad.data.zero_()", "return w")),
 }
 
 # misconception -> (check, the probe reply a sandbox would give, or the exception it raises)
@@ -99,6 +103,22 @@ def test_mutant_gets_its_misconception(misconception):
     assert result.misconception == misconception, result.feedback
     assert MISCONCEPTIONS[misconception] in result.feedback
     assert result.case is not None, "a judged step shows one structured case"
+
+
+def test_update_that_returns_w_is_told_so():
+    source = _fn(UPDATE, "w.data = w.data - lr * w.grad.data", "return w")
+    (result,) = run_checks(InKernelSubmission(_reference_namespace(source)),
+                           grading_seed=grading_settings()["grading_seed"], only=["update"])
+    assert result.misconception == "returns_value" and "update returned a float32 tensor" in result.feedback, result.feedback
+
+
+def test_a_pytorch_not_implemented_error_is_an_exception_not_a_stub():
+    """mutation/report.md: `w * x` mutated to `w >> x` raised PyTorch's NotImplementedError, and
+    the student was told they had left the stub."""
+    (result,) = run_checks(InKernelSubmission(_reference_namespace(_fn(FORWARD, "return w >> x"))),
+                           grading_seed=grading_settings()["grading_seed"], only=["forward"])
+    assert result.misconception == "exception", result.feedback
+    assert "not implemented for" in result.feedback and "NotImplementedError" in result.feedback
 
 
 @pytest.mark.parametrize("misconception", sorted(TRANSPORT_MUTANTS))

@@ -43,7 +43,9 @@ class Student:
         error = reply.get("error") or {}
         if status == "missing":
             self._missing(reply)
-        if status == "not_implemented":
+        # A stub is the student's own NotImplementedError; PyTorch raises one for an operator a
+        # dtype lacks ("rshift_cpu" not implemented for 'Float'): that is an error in their code.
+        if status == "not_implemented" and "not implemented for" not in str(error.get("message", "")):
             raise Feedback("not_implemented", detail=f"Step: {step}.")
         if status == "timeout":
             raise Feedback("timeout", detail=f"Step: {step}; {error.get('message', '')}.")

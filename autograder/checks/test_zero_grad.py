@@ -2,7 +2,7 @@
 two backward passes the gradient does not add up. Expected values are the reference's."""
 import torch
 
-from autograder.checks.expect import close, expect_tensor, observed
+from autograder.checks.expect import close, described, expect_tensor, observed
 from autograder.checks.show import case, show
 from autograder.feedback.misconceptions import Feedback
 
@@ -47,3 +47,6 @@ def test_zero_grad(student, reference, hidden, tol):
         if twice is None or twice.numel() != 1 or not close(twice.reshape(()), twice_expected.reshape(()), tol):
             got = "None" if twice is None else show(twice.reshape(-1)[0])
             raise Feedback("zero_grad_not_reset", case(steps, {"grad": twice_expected}, f"w.grad = {got}"))
+        returned = observed(seen, "returned")
+        if not (isinstance(returned, dict) and returned.get("kind") == "none"):
+            raise Feedback("returns_value", example, f"zero_grad returned {described(returned)}.")

@@ -49,6 +49,9 @@ MISCONCEPTION_TITLES: dict[str, str] = {
     "update_not_leaf": "w no longer a leaf after the update",
     "update_wrong_value": "Update gives a wrong w",
     "update_shape": "Update changes the shape of w",
+    "update_step_size": "Update step of the wrong size",
+    "update_changes_grad": "Update changes w.grad",
+    "returns_value": "Step returns a value (should be None)",
     # zero_grad
     "zero_grad_weight": "Weight zeroed instead of its gradient",
     "zero_grad_not_reset": "Gradient never reset (it accumulates)",

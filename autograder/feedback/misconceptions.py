@@ -81,6 +81,13 @@ MISCONCEPTIONS: dict[str, str] = {
     "update_not_leaf": "After update, w is no longer a leaf tensor that requires grad (it has a grad_fn or "
     "requires_grad is False), so the next backward() will not fill w.grad.",
     "update_wrong_value": "The updated w differs from w − lr·grad.",
+    "update_step_size": "The update moves w the right way but by the wrong amount: the step must be exactly "
+    "lr·grad, with no extra factor and no clamp or limit on its size (large gradients give large steps).",
+    "update_changes_grad": "update changed w.grad. It must only move w: the gradient is read, not reset or "
+    "changed. Zeroing it is zero_grad's job, which the loop calls after update (zeroing it inside update "
+    "hides a zero_grad that does nothing).",
+    "returns_value": "This step must return None: it changes w (or w.grad) in place, and the training loop "
+    "ignores what it returns. Returning w suggests writing `w = update(w, lr)`, which only rebinds a name.",
     "update_shape": "update changed the shape of w: w is a 0-dim tensor (shape []), and assigning "
     "`w.data` a tensor of another shape (e.g. one made with `torch.tensor([lr])`) reshapes it. Such a tensor "
     "also lives on the CPU: graded on a GPU, the same line stops with a device error and training fails. "

@@ -110,6 +110,7 @@ def probe_update(steps: dict, w: torch.Tensor, lr: float, grad: torch.Tensor) ->
     return {
         "returned": describe(returned),
         "w_after": w.detach().clone(),
+        "grad_after": _grad_or_none(w),
         "is_leaf": bool(w.is_leaf),
         "requires_grad": bool(w.requires_grad),
         "has_grad_fn": w.grad_fn is not None,
@@ -121,8 +122,9 @@ def probe_update(steps: dict, w: torch.Tensor, lr: float, grad: torch.Tensor) ->
 def probe_zero_grad(steps: dict, w: torch.Tensor, grad: torch.Tensor, coefficient: float) -> dict:
     w = _leaf(w)
     w.grad = grad.detach().clone()
-    steps["zero_grad"](w)
+    returned = steps["zero_grad"](w)
     observed = {
+        "returned": describe(returned),
         "w_after": w.detach().clone(),
         "grad_after": _grad_or_none(w),
         "requires_grad": bool(w.requires_grad),

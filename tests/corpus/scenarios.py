@@ -135,8 +135,8 @@ SCENARIOS: list[Scenario] = [
         # clamping the step is right for the small gradients of training, wrong for large ones
         "update_clamps_step__8_of_10", scores("update"),
         overrides={"update": _fn(UPDATE, "w.data = w.data - torch.clamp(lr * w.grad.data, -50, 50)")},
-        misconceptions={"update": "update_wrong_value"},
-        phrases={"update": ("expected_w =", "got w =")},
+        misconceptions={"update": "update_step_size"},
+        phrases={"update": ("expected_w =", "got w =", "times lr·grad")},
     ),
     Scenario(
         "update_stub_left__6_of_10", scores("update", "final_loss"),
