@@ -93,6 +93,24 @@ def test_definitions_are_kept(source, name):
     assert any(name in line for line in _kept(source)), _kept(source)
 
 
+def test_cells_that_cannot_be_parsed_are_reported_not_fatal(tmp_path, monkeypatch):
+    """A null byte, absurd nesting or a syntax error in one cell leaves the other definitions."""
+    import sys
+
+    from autograder.sandbox.clean_room import Room
+
+    monkeypatch.chdir(tmp_path)
+    room = Room(str(tmp_path))
+    try:
+        room.define(["def forward(x, w):\n    return w * x\n", "x = 1\0", "(" * 300 + ")" * 300,
+                     "def criterion(a, b):\n    return (a\n", "%%time\ndef update(w, lr):\n    pass\n"])
+    finally:
+        sys.meta_path.remove(room._modules)
+    assert room.report["defined"] == ["forward", "update"]
+    assert [b["cell"] for b in room.report["broken"]] == [1, 2, 3]
+    assert room.why_missing(["criterion"])["criterion"]["kind"] == "syntax_error"
+
+
 # --------------------------------------------------------------------------- cell names
 
 def test_cells_are_named_as_a_student_finds_them():

@@ -131,9 +131,10 @@ class Room:
                     line_offset: int = 0, parse=ast.parse) -> None:
         try:
             tree = parse(python, filename)
-        except SyntaxError as error:
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as error:  # null bytes, deep nesting
             self.report["broken"].append({
-                "cell": index, "line": (error.lineno or 1) + line_offset, "message": error.msg,
+                "cell": index, "line": (getattr(error, "lineno", None) or 1) + line_offset,
+                "message": getattr(error, "msg", None) or f"{type(error).__name__}: {error}"[:200],
                 "names": _DEFINES.findall(raw),
             })
             return
