@@ -253,11 +253,11 @@ def serve_room(sock: socket.socket, room_request: dict) -> None:
         started = time.monotonic()
         if room is None:
             room = Room(os.getcwd())
-            with captured_output(), deadline(timeout_s):
-                try:
+            try:  # outside the deadline's block: its repeated alarm may fire as the block ends
+                with captured_output(), deadline(timeout_s):
                     room.define(list(room_request.get("cells", [])))
-                except StepTimeout:
-                    room.report["errors"].append({"cell": None, "type": "Timeout", "message": "defining took too long", "traceback": ""})
+            except StepTimeout:
+                room.report["errors"].append({"cell": None, "type": "Timeout", "message": "defining took too long", "traceback": ""})
         left = max(0.1, timeout_s - (time.monotonic() - started))
         reply = run_probe(room.namespace, message["probe"], message["inputs"], message["device"], left)
         if os.getpid() != me:
