@@ -21,6 +21,7 @@ from pathlib import Path
 from autograder.assignment import MAX_SCORE
 from autograder.feedback.misconceptions import MISCONCEPTIONS
 from autograder.model.records import GradedSubmission
+from autograder.outputs.atomic import write_atomic
 from autograder.outputs.class_summary import SLOWEST, MisconceptionCount, Timing, summarise
 from autograder.outputs.feedback_html import TEMPLATES, safe_dir_name
 from autograder.outputs.formats import number_text, utc_text
@@ -196,8 +197,4 @@ def write_class_report(course_dir: Path, assignment: str, records: list[GradedSu
                          submitted=utc_text(r.timestamp), late=r.late) for r in summary.not_graded],
         integrity=[(r.student, "; ".join(r.result.integrity)) for r in records if r.result and r.result.integrity],
     )
-    index = out / "index.html"
-    tmp = out / "index.html.tmp"
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(index)
-    return index
+    return write_atomic(out / "index.html", html)

@@ -6,10 +6,12 @@ Its name and folder are the kit's own: nbgrader writes `grades.csv` into the fol
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 from autograder.assignment import ASSIGNMENT, CHECKS, MAX_SCORE
 from autograder.model.records import GradedSubmission
+from autograder.outputs.atomic import write_atomic
 
 # integrity: checks whose score differed between the notebook's own state and a clean room.
 COLUMNS = ["student", *CHECKS, "total", "max", "status", "late", "reason", "integrity"]
@@ -40,13 +42,9 @@ def csv_row(record: GradedSubmission) -> dict:
 
 
 def write_grades_csv(course_dir: Path, records: list[GradedSubmission], assignment: str = ASSIGNMENT) -> Path:
-    path = grades_csv_path(course_dir, assignment)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        for record in sorted(records, key=lambda r: r.student):
-            writer.writerow(csv_row(record))
-    tmp.replace(path)
-    return path
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
+    writer.writeheader()
+    for record in sorted(records, key=lambda r: r.student):
+        writer.writerow(csv_row(record))
+    return write_atomic(grades_csv_path(course_dir, assignment), buffer.getvalue())

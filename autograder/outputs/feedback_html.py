@@ -16,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from autograder.assignment import MANUAL_CHECKS, MAX_SCORE, NOTEBOOK
 from autograder.model.records import GradedSubmission
+from autograder.outputs.atomic import write_atomic
 from autograder.outputs.formats import utc_text
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -64,8 +65,4 @@ def render_feedback(record: GradedSubmission, assignment: str) -> str:
 
 def write_feedback_pages(course_dir: Path, assignment: str, records: list[GradedSubmission]) -> None:
     for record in records:
-        path = feedback_path(course_dir, assignment, record.student)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".html.tmp")
-        tmp.write_text(render_feedback(record, assignment), encoding="utf-8")
-        tmp.replace(path)
+        write_atomic(feedback_path(course_dir, assignment, record.student), render_feedback(record, assignment))

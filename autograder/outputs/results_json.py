@@ -7,6 +7,7 @@ from pathlib import Path
 
 from autograder.model.records import GradedSubmission
 from autograder.model.status import SubmissionStatus
+from autograder.outputs.atomic import write_atomic
 from autograder.outputs.feedback_html import safe_dir_name
 from autograder.outputs.gradescope import to_gradescope
 
@@ -27,8 +28,5 @@ def write_results_json(course_dir: Path, assignment: str, records: list[GradedSu
     for record in records:
         if record.result is None:
             continue
-        path = results_json_path(course_dir, assignment, record.student)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(gradescope_results(record), indent=2), encoding="utf-8")
-        tmp.replace(path)
+        write_atomic(results_json_path(course_dir, assignment, record.student),
+                     json.dumps(gradescope_results(record), indent=2))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from autograder.model.records import GradedSubmission
 from autograder.model.status import CheckStatus
+from autograder.outputs.atomic import write_atomic
 from autograder.outputs.feedback_html import safe_dir_name
 
 STAFF_REPORT = "staff.json"
@@ -47,7 +48,4 @@ def write_staff_report(course_dir: Path, assignment: str, records: list[GradedSu
     data = {"assignment": assignment,
             "grader_errors": sum(len(e["grader_errors"]) for e in staff_entries(records)),
             "students": staff_entries(records)}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")  # ASCII: any student text is writable
-    tmp.replace(path)
-    return path
+    return write_atomic(path, json.dumps(data, indent=2))  # ASCII: any student text is writable

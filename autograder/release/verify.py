@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import ast
 import base64
+import io
 import re
 import shutil
-import struct
 import tempfile
 from pathlib import Path
 
@@ -250,13 +250,15 @@ def release_leaks(release_folder: Path, master_path: Path, params: TermParameter
 # --------------------------------------------------------------------------- plots
 
 def _png_size(data: str) -> tuple[int, int] | None:
+    """The picture's size if `data` (base64) is a PNG that Pillow decodes whole, else None."""
+    from PIL import Image
+
     try:
-        raw = base64.b64decode(data, validate=False)
-    except ValueError:
+        with Image.open(io.BytesIO(base64.b64decode(data, validate=False)), formats=["PNG"]) as image:
+            image.load()  # decodes every pixel, not only the header
+            return image.size
+    except (ValueError, OSError, Image.DecompressionBombError):
         return None
-    if raw[:8] != b"\x89PNG\r\n\x1a\n" or raw[12:16] != b"IHDR":
-        return None
-    return struct.unpack(">II", raw[16:24])
 
 
 def plots(executed_master, params: TermParameters) -> list[str]:

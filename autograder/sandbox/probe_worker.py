@@ -11,54 +11,28 @@ from __future__ import annotations
 import gc
 import json
 import os
-import select
 import signal
-import struct
 import time
 
 from autograder.sandbox import protocol
 from autograder.sandbox.probe_runner import CRASHED, TIMEOUT, run_probe
 
 PROBE_GRACE_S = 2.0
-_HEADER = struct.Struct("!I")
-
-
-def _write_frame(fd: int, body: bytes) -> None:
-    view = memoryview(_HEADER.pack(len(body)) + body)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _read_exactly(fd: int, size: int, deadline: float | None) -> bytes | None:
-    """`size` bytes from fd; None at end of file; TimeoutError past `deadline`."""
-    data = bytearray()
-    while len(data) < size:
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise TimeoutError
-        chunk = os.read(fd, min(size - len(data), 1 << 20))
-        if not chunk:
-            return None
-        data += chunk
-    return bytes(data)
 
 
 def _read_frame(fd: int, deadline: float | None = None) -> bytes | None:
-    header = _read_exactly(fd, _HEADER.size, deadline)
-    if header is None:
+    """One frame from the other end of a pipe (protocol's framing); None if it closed or sent
+    a frame over the cap (the worker is then replaced)."""
+    try:
+        return protocol.read_frame(fd, deadline=deadline)
+    except (EOFError, protocol.ProtocolError):
         return None
-    (size,) = _HEADER.unpack(header)
-    if size > protocol.MAX_MESSAGE_BYTES:
-        return None
-    return _read_exactly(fd, size, deadline)
 
 
 def _describe_exit(status: int) -> str:
     if os.WIFSIGNALED(status):
         number = os.WTERMSIG(status)
-        name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
-        return f"was killed by signal {name}"
+        return f"was killed by signal {number} ({signal.strsignal(number) or 'unknown signal'})"
     return f"exited with status {os.WEXITSTATUS(status)}"
 
 
@@ -111,7 +85,7 @@ class ProbeWorker:
                 body = json.dumps({"status": CRASHED, "reason": f"its answer could not be read: {error}"}).encode()
             if os.getpid() != me:  # a fork made by the student's step: it must not answer
                 os._exit(0)
-            _write_frame(replies, body)
+            protocol.write_frame(replies, body)
 
     def stop(self) -> int | None:
         """Kill the worker; returns its wait status (None if there was none)."""
@@ -133,7 +107,7 @@ class ProbeWorker:
             return {"status": CRASHED, "reason": "no process could be started for it (the notebook's processes used up the limit)"}
         timeout_s = float(request["timeout_s"])
         try:
-            _write_frame(self._requests, json.dumps(request).encode())
+            protocol.write_frame(self._requests, json.dumps(request).encode())
             frame = _read_frame(self._replies, time.monotonic() + timeout_s + PROBE_GRACE_S)
         except TimeoutError:
             self.stop()
