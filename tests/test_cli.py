@@ -54,6 +54,7 @@ def test_reference_text_report(reference_notebook):
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert f"Total: {MAX_SCORE}/{MAX_SCORE}" in proc.stdout, proc.stdout
+    assert "Graded by hand later: why_updates_shrink (2 points)" in proc.stdout, proc.stdout  # not hidden in the total
     for name, points in CHECKS.items():
         assert f"PASS  {name:<11} {points}/{points}" in proc.stdout, proc.stdout
 

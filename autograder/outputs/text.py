@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import textwrap
 
+from autograder.assignment import MANUAL_CHECKS
 from autograder.model.results import SubmissionResult
 from autograder.model.sanitize import clean_text
 from autograder.model.status import CheckStatus
@@ -21,5 +22,8 @@ def to_text(result: SubmissionResult, title: str = "") -> str:
         if check.status != CheckStatus.PASSED:
             lines.append(textwrap.indent(clean_text(check.feedback, FEEDBACK_CHARS), "          "))
     lines.append(f"  Total: {result.score:g}/{result.max_score:g}  ({result.execution_time_s:.2f} s)")
+    if MANUAL_CHECKS:  # the written answers are not in the automatic total
+        manual = ", ".join(f"{name} ({points} points)" for name, points in MANUAL_CHECKS.items())
+        lines.append(f"  Graded by hand later: {manual}, out of {result.max_score + sum(MANUAL_CHECKS.values()):g} in all.")
     lines.extend(f"  Note: {clean_text(note, NOTE_CHARS)}" for note in result.notes)
     return "\n".join(lines)
