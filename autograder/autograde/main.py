@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -191,6 +192,7 @@ def run_batch(*, assignment: str, course_dir: Path, workers: int, device: str, s
     everything = [records[item.student] for item in items]
     # Every submission is counted once: skipped (its stored grade stands) or handled in this run.
     fresh = [r for r in everything if r.student not in kept]
+    graded = [r for r in everything if r.status == GRADED]
     run_info = {
         "run id": run_id, "course directory": str(course_dir), "device": device, "workers": workers,
         "submissions": len(everything),
@@ -199,14 +201,26 @@ def run_batch(*, assignment: str, course_dir: Path, workers: int, device: str, s
         "not gradable": sum(r.status == NOT_GRADED for r in fresh),
         "failed": sum(r.status == FAILED for r in fresh),
         "late": sum(r.late for r in everything),
-        "mean score": (sum(r.score for r in everything) / len(everything)) if everything else 0.0,
+        # over graded work only: a submission that could not be graded is listed apart, not averaged as 0
+        "mean score": (sum(r.score for r in graded) / len(graded)) if graded else 0.0,
+        "not graded": len(everything) - len(graded),
         "grading wall time (s)": round(time.monotonic() - start, 2),
     }
     warming.join()
     outputs = publish(course_dir, assignment, everything, run_info)
     run_info["wall time (s)"] = round(time.monotonic() - start, 2)
+    outputs["run summary"] = write_run_summary(course_dir, assignment, run_info)
     _print_summary(out, assignment, run_info, outputs, everything)
     return run_info
+
+
+def write_run_summary(course_dir: Path, assignment: str, run_info: dict) -> Path:
+    """The run's summary as data, `COURSE/reports/<assignment>/run.json`, for scripts and tests
+    (the printed summary is for people)."""
+    from autograder.outputs.atomic import write_atomic
+
+    path = Path(course_dir) / "reports" / assignment / "run.json"
+    return write_atomic(path, json.dumps(run_info, indent=2, default=str))
 
 
 SCORE_TABLE_MAX_ROWS = 50  # a larger class reads its per-check scores in grades-by-check.csv
@@ -228,8 +242,9 @@ def _print_summary(out, assignment: str, info: dict, outputs: dict, records: lis
     print(f"Autograded {assignment} in {info['course directory']}: {info['submissions']} submissions", file=out)
     print(f"  graded now: {info['graded now']}   skipped (unchanged): {info['skipped (unchanged)']}   "
           f"not gradable: {info['not gradable']}   failed: {info['failed']}   late: {info['late']}", file=out)
-    print(f"  mean score: {info['mean score']:.2f}/{MAX_SCORE}   wall time: {info['wall time (s)']:.1f} s "
-          f"with {info['workers']} worker(s) on {info['device']}", file=out)
+    apart = f" ({info['not graded']} not graded, listed apart)" if info["not graded"] else ""
+    print(f"  mean score of graded work: {info['mean score']:.2f}/{MAX_SCORE}{apart}   wall time: "
+          f"{info['wall time (s)']:.1f} s with {info['workers']} worker(s) on {info['device']}", file=out)
     if len(records) <= SCORE_TABLE_MAX_ROWS:
         _print_score_table(out, records)
     print("  outputs:", file=out)

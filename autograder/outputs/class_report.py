@@ -26,11 +26,10 @@ from autograder.outputs.class_summary import SLOWEST, MisconceptionCount, Timing
 from autograder.outputs.feedback_html import TEMPLATES, safe_dir_name
 from autograder.outputs.formats import number_text, utc_text
 
-# run_info keys the page states itself, with a definition that differs from the run summary's:
-# the run's "mean score" counts not-graded submissions as 0; the page's mean is over graded ones.
+# run_info keys the page states itself (in its header, with the graded-only mean and the not-graded list).
 # The outputs publish() could not write (its NOT_WRITTEN key) are a warning at the top, not a row.
 _NOT_WRITTEN = "outputs not written"
-_RESTATED_IN_HEADER = {"mean score", _NOT_WRITTEN}
+_RESTATED_IN_HEADER = {"mean score", "not graded", _NOT_WRITTEN}
 TITLE_WIDTH = 52  # a misconception title's longest chart label; the titles' test keeps them shorter
 
 
