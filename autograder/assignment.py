@@ -1,5 +1,5 @@
-"""The assignment's contract in one place: its name, the student's functions, and the checks
-with their points. The names are also the grade ids of the notebook's test cells and the test
+"""The assignment's contract in one place (`PYTORCH_SLOPE`): its name, paths, the student's
+functions, and the checks with their points. The names are also the grade ids of the notebook's test cells and the test
 names in Gradescope's results, so they never change between paths.
 """
 from __future__ import annotations
@@ -7,25 +7,68 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-ASSIGNMENT = "pytorch_slope"
-NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 
-# check name -> points. The pytest test for check `x` is `test_x` in autograder/checks/test_x.py.
-CHECKS: dict[str, int] = {
-    "forward": 1,
-    "loss": 2,
-    "gradient": 2,
-    "update": 2,
-    "zero_grad": 1,
-    "final_loss": 2,
-}
-MANUAL_CHECKS: dict[str, int] = {"why_updates_shrink": 2}
-MAX_SCORE = sum(CHECKS.values())
+@dataclass(frozen=True)
+class Assignment:
+    """One assignment, as every verb, step and output sees it. Its paths are relative to `root`
+    (the kit's folder; a scratch copy during `release`: see `at`)."""
 
-KIT_ROOT = Path(__file__).resolve().parent.parent
-REFERENCE_FILE = KIT_ROOT / "solutions" / "pytorch_slope.py"
+    name: str
+    checks: dict[str, int]  # check name -> points; check `x` is `test_x` in autograder/checks/test_x.py
+    manual_checks: dict[str, int]  # written answers graded by hand in formgrader
+    student_functions: tuple[str, ...]  # the steps students write, in the order reports name them
+    solution_cells: dict[str, str]  # student function -> grade id of the master cell that defines it
+    root: Path = Path(__file__).resolve().parent.parent
+
+    @property
+    def notebook(self) -> str:
+        return f"{self.name}.ipynb"
+
+    @property
+    def master(self) -> Path:
+        return self.root / "source" / self.name / self.notebook
+
+    @property
+    def release_folder(self) -> Path:
+        return self.root / "release" / self.name
+
+    @property
+    def release_notebook(self) -> Path:
+        return self.release_folder / self.notebook
+
+    @property
+    def reference(self) -> Path:
+        return self.root / "solutions" / f"{self.name}.py"
+
+    @property
+    def max_score(self) -> int:
+        return sum(self.checks.values())
+
+    def at(self, root: Path) -> Assignment:
+        """The same assignment in another copy of the kit."""
+        return replace(self, root=Path(root))
+
+
+PYTORCH_SLOPE = Assignment(
+    name="pytorch_slope",
+    checks={"forward": 1, "loss": 2, "gradient": 2, "update": 2, "zero_grad": 1, "final_loss": 2},
+    manual_checks={"why_updates_shrink": 2},
+    student_functions=("forward", "criterion", "update", "zero_grad"),
+    solution_cells={"forward": "forward_impl", "criterion": "criterion_impl", "update": "update_impl",
+                    "zero_grad": "zero_grad_impl"},
+)
+
+# The names most modules read, all from the one value above.
+ASSIGNMENT = PYTORCH_SLOPE.name
+NOTEBOOK = PYTORCH_SLOPE.notebook
+CHECKS: dict[str, int] = PYTORCH_SLOPE.checks
+MANUAL_CHECKS: dict[str, int] = PYTORCH_SLOPE.manual_checks
+MAX_SCORE = PYTORCH_SLOPE.max_score
+KIT_ROOT = PYTORCH_SLOPE.root
+REFERENCE_FILE = PYTORCH_SLOPE.reference
 GRADING_FILE = Path(__file__).resolve().parent / "grading.json"
 
 
@@ -42,7 +85,7 @@ _FINGERPRINT_SUFFIXES = (".py", ".json", ".ini")
 def _fingerprinted_files() -> list[Path]:
     package = Path(__file__).resolve().parent
     files = [p for p in package.rglob("*") if p.suffix in _FINGERPRINT_SUFFIXES and "__pycache__" not in p.parts]
-    return sorted(files) + [REFERENCE_FILE, KIT_ROOT / "release" / ASSIGNMENT / NOTEBOOK]
+    return sorted(files) + [REFERENCE_FILE, PYTORCH_SLOPE.release_notebook]
 
 
 def grader_fingerprint(device: str = "cpu", limits: object = None) -> str:

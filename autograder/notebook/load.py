@@ -9,10 +9,10 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.assignment import ASSIGNMENT, KIT_ROOT, NOTEBOOK
+from autograder.assignment import PYTORCH_SLOPE
 from autograder.notebook.cell_names import code_cell_labels
 
-RELEASE_NOTEBOOK = KIT_ROOT / "release" / ASSIGNMENT / NOTEBOOK
+RELEASE_NOTEBOOK = PYTORCH_SLOPE.release_notebook
 
 
 class SubmissionError(Exception):

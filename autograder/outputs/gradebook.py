@@ -19,12 +19,12 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.assignment import CHECKS, KIT_ROOT, MANUAL_CHECKS, NOTEBOOK
+from autograder.assignment import CHECKS, MANUAL_CHECKS, NOTEBOOK, PYTORCH_SLOPE
 from autograder.course import course_settings
 from autograder.model.records import GradedSubmission
 from autograder.outputs.autograded_folder import write_autograded_folders
 
-MASTER_NOTEBOOK = KIT_ROOT / "source" / "pytorch_slope" / NOTEBOOK
+MASTER_NOTEBOOK = PYTORCH_SLOPE.master
 
 
 def _alembic_head() -> str:

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from autograder.assignment import ASSIGNMENT, GRADING_FILE, KIT_ROOT, NOTEBOOK
+from autograder.assignment import ASSIGNMENT, GRADING_FILE, KIT_ROOT, PYTORCH_SLOPE
 from autograder.release import generate, manifest, notebook, sample_class, solutions, term, verify
 from autograder.release.term import TERM_FORMAT, check_term_name
 from autograder.usage import UsageError
@@ -33,8 +33,8 @@ REPORT_NAME = manifest.REPORT_NAME
 class _Paths:
     def __init__(self, root: Path):
         self.root = Path(root)
-        self.master = self.root / "source" / ASSIGNMENT / NOTEBOOK
-        self.release = self.root / "release" / ASSIGNMENT
+        self.master = PYTORCH_SLOPE.at(self.root).master
+        self.release = PYTORCH_SLOPE.at(self.root).release_folder
         self.solution = self.root / "solutions" / solutions.SOLUTION_NAME
         # grading.json lives in the package; the kit's package is the one under root
         self.grading = self.root / GRADING_FILE.relative_to(KIT_ROOT)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.assignment import ASSIGNMENT, KIT_ROOT, NOTEBOOK
+from autograder.assignment import ASSIGNMENT, KIT_ROOT, NOTEBOOK, PYTORCH_SLOPE
 from autograder.notebook.load import grade_id_of
 from autograder.release.synthetic import make_submission, write_submission
 
@@ -40,7 +40,7 @@ STUDENTS: dict[str, tuple[dict, str]] = {
 
 
 def _release_notebook(root: Path) -> Path:
-    return Path(root) / "release" / ASSIGNMENT / NOTEBOOK
+    return PYTORCH_SLOPE.at(root).release_notebook
 
 
 def build(root: Path = KIT_ROOT) -> Path | None:
@@ -54,7 +54,7 @@ def build(root: Path = KIT_ROOT) -> Path | None:
     shutil.rmtree(submitted, ignore_errors=True)
     for student, (how, timestamp) in STUDENTS.items():
         notebook = make_submission(how.get("overrides"), solved=how.get("solved", True),
-                                   release=_release_notebook(root), source=root / "source" / ASSIGNMENT / NOTEBOOK)
+                                   release=_release_notebook(root), source=PYTORCH_SLOPE.at(root).master)
         target = submitted / student / ASSIGNMENT
         write_submission(target / NOTEBOOK, notebook)
         (target / "timestamp.txt").write_text(timestamp + "\n")

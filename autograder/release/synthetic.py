@@ -11,13 +11,13 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.assignment import ASSIGNMENT, KIT_ROOT, NOTEBOOK
+from autograder.assignment import PYTORCH_SLOPE
 from autograder.notebook.load import grade_id_of
 
-SOURCE_NOTEBOOK = KIT_ROOT / "source" / ASSIGNMENT / NOTEBOOK
-RELEASE_NOTEBOOK = KIT_ROOT / "release" / ASSIGNMENT / NOTEBOOK
+SOURCE_NOTEBOOK = PYTORCH_SLOPE.master
+RELEASE_NOTEBOOK = PYTORCH_SLOPE.release_notebook
 # student function -> grade id of the cell that defines it
-SOLUTION_CELLS = {"forward": "forward_impl", "criterion": "criterion_impl", "update": "update_impl", "zero_grad": "zero_grad_impl"}
+SOLUTION_CELLS = PYTORCH_SLOPE.solution_cells
 _MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", re.M)
 
 

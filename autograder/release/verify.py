@@ -30,7 +30,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.assignment import ASSIGNMENT, CHECKS, MAX_SCORE, NOTEBOOK
+from autograder.assignment import ASSIGNMENT, CHECKS, MAX_SCORE, NOTEBOOK, PYTORCH_SLOPE
 from autograder.model.status import CheckStatus
 from autograder.release.generate import released_files
 from autograder.release.synthetic import solution_lines
@@ -284,8 +284,8 @@ def plots(executed_master, params: TermParameters) -> list[str]:
 
 def verify(root: Path, params: TermParameters, executed_master, *, log=print) -> list[str]:
     root = Path(root)
-    master_path = root / "source" / ASSIGNMENT / NOTEBOOK
-    release_folder = root / "release" / ASSIGNMENT
+    master_path = PYTORCH_SLOPE.at(root).master
+    release_folder = PYTORCH_SLOPE.at(root).release_folder
     release_path = release_folder / NOTEBOOK
     failures: list[str] = []
 
