@@ -49,6 +49,15 @@ def _log(message: str, *, in_report: bool = True) -> None:
         _report_lines.append(message)
 
 
+
+def _execute_master(paths, failures: list[str]):
+    """The master executed top to bottom, or None with the reason added to `failures`."""
+    try:
+        return solutions.execute_master(paths.master)
+    except Exception as error:
+        failures.append(f"[plots] the master does not run top to bottom: {type(error).__name__}: {error}")
+        return None
+
 def _write_report(paths: _Paths) -> Path:
     path = paths.release / REPORT_NAME
     path.write_text("\n".join(_report_lines).strip() + "\n", encoding="utf-8")
@@ -131,11 +140,8 @@ def release(term_name: str, root: Path = KIT_ROOT) -> int:
         _log("generating release/ with nbgrader ...")
         generate.regenerate_release(paths.root)
         _log("executing the master ...")
-        try:
-            executed = solutions.execute_master(paths.master)
-        except Exception as error:
-            failures.append(f"[plots] the master does not run top to bottom: {type(error).__name__}: {error}")
-        else:
+        executed = _execute_master(paths, failures)
+        if executed is not None:
             solutions.write_solution(executed, paths.root)
             _log("verifying ...")
             failures += verify.verify(paths.root, params, executed, log=_log)
@@ -249,11 +255,8 @@ def check(term_name: str | None, root: Path = KIT_ROOT) -> int:
         notes.append("the execution checks were skipped: the committed files are not this term's release")
     else:
         _log("  executing the master ...")
-        try:
-            executed = solutions.execute_master(paths.master)
-        except Exception as error:
-            failures.append(f"[plots] the master does not run top to bottom: {type(error).__name__}: {error}")
-        else:
+        executed = _execute_master(paths, failures)
+        if executed is not None:
             if solutions.solution_text(executed).encode("utf-8") != paths.solution.read_bytes():
                 failures.append(f"[solutions] {paths.solution.relative_to(paths.root).as_posix()} is not what executing "
                                 "the master gives now")
