@@ -49,7 +49,6 @@ def _log(message: str, *, in_report: bool = True) -> None:
         _report_lines.append(message)
 
 
-
 def _execute_master(paths, failures: list[str]):
     """The master executed top to bottom, or None with the reason added to `failures`."""
     try:
@@ -57,6 +56,7 @@ def _execute_master(paths, failures: list[str]):
     except Exception as error:
         failures.append(f"[plots] the master does not run top to bottom: {type(error).__name__}: {error}")
         return None
+
 
 def _write_report(paths: _Paths) -> Path:
     path = paths.release / REPORT_NAME
