@@ -152,9 +152,10 @@ def grade_submission(notebook: Path, context: GradingContext) -> SubmissionResul
         own_state = [] if report.died else run_checks(
             _Hurried(sandbox, min(context.limits.probe_timeout_s, OWN_STATE_PROBE_TIMEOUT_S)),
             device=context.device, grading_seed=context.grading_seed)
-    # The scores count from clean rooms: one fresh sandbox per check, holding only definitions
-    # (after the notebook's sandbox is gone: a sandbox uid serves one sandbox at a time).
-    checks = run_checks(rooms, device=context.device, grading_seed=context.grading_seed)
+    # The scores count from clean rooms: a fresh room per check, holding only definitions
+    # (after the notebook's sandbox is gone: a sandbox uid serves one box at a time).
+    with rooms:
+        checks = run_checks(rooms, device=context.device, grading_seed=context.grading_seed)
     notes = loaded.notes + beside.notes + execution_notes(report, loaded.labels, loaded.cells)
     defined = rooms.defined if rooms.defined is not None else (report.defined if not report.died else list(STEP_FUNCTIONS))
     missing = [name for name in STEP_FUNCTIONS if name not in defined]

@@ -1,6 +1,8 @@
 """Where one submission's grading time goes since the checks run in clean rooms: the notebook in
 its sandbox, the checks on the notebook's own state (integrity only), the checks in one room
-each, and what starting the rooms costs. Prints the median of N gradings of the reference.
+each (forked from a template box where the platform allows it, and for comparison one box per
+room), and what starting a room costs (the first room of a template includes the template's box
+and definitions). Prints the median of N gradings of the reference.
 
     .venv/bin/python benchmarks/clean_room_timing.py [--n 7]
 """
@@ -29,7 +31,7 @@ def main() -> None:
     path = write_submission(Path(tempfile.mkdtemp()) / "pytorch_slope.ipynb", make_submission())
     seed = grading_settings()["grading_seed"]
     loaded = load_submission(path)
-    samples: dict[str, list[float]] = {k: [] for k in ("submission", "notebook", "own state", "rooms", "room start")}
+    samples: dict[str, list[float]] = {k: [] for k in ("submission", "notebook", "own state", "rooms", "rooms: start", "rooms, box each", "rooms, box each: start")}
     with Zygote() as zygote:
         context = GradingContext(zygote=zygote)
         grade_submission(path, context)  # warm-up
@@ -45,13 +47,15 @@ def main() -> None:
                 start = time.perf_counter()
                 run_checks(sandbox, grading_seed=seed)
                 samples["own state"].append(time.perf_counter() - start)
-            rooms = CleanRooms(zygote, loaded.cells, device="cpu", limits=Limits(), labels=loaded.labels)
-            start = time.perf_counter()
-            run_checks(rooms, grading_seed=seed)
-            samples["rooms"].append(time.perf_counter() - start)
-            samples["room start"].append(rooms.seconds_starting / max(rooms.rooms_opened, 1))
+            for key, template in (("rooms", None), ("rooms, box each", False)):
+                start = time.perf_counter()
+                with CleanRooms(zygote, loaded.cells, device="cpu", limits=Limits(), labels=loaded.labels,
+                                template=template) as rooms:
+                    run_checks(rooms, grading_seed=seed)
+                samples[key].append(time.perf_counter() - start)
+                samples[f"{key}: start"].append(rooms.seconds_starting / max(rooms.rooms_opened, 1))
     for name, values in samples.items():
-        print(f"{name:>12}: median {statistics.median(values):.3f} s (min {min(values):.3f}, max {max(values):.3f})")
+        print(f"{name:>24}: median {statistics.median(values):.3f} s (min {min(values):.3f}, max {max(values):.3f})")
 
 
 if __name__ == "__main__":

@@ -239,10 +239,11 @@ class SubmissionModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         self.room._run_file(module.__spec__.origin, module.__dict__)
 
 
-def serve_room(sock: socket.socket, room_request: dict) -> None:
-    """Answer one check's probes in this room; returns when the grader closes it."""
+def serve_room(sock: socket.socket, room_request: dict, room: Room | None = None) -> None:
+    """Answer one check's probes in this room; returns when the grader closes it. `room`: the
+    definitions already made (a child of a template, room_template.py); else made on the first
+    probe."""
     me = os.getpid()
-    room: Room | None = None
     while True:
         message = protocol.recv_message(sock)
         if os.getpid() != me:

@@ -49,7 +49,7 @@ class Sandbox:
     """One submission's confined process."""
 
     def __init__(self, sock: socket.socket, pid: int, uid: int | None, workdir: str | None, device: str, limits: Limits,
-                 *, pidfd: int | None = None, cgroup=None):
+                 *, pidfd: int | None = None, cgroup=None, ready_deadline: float | None = None):
         self.sock, self.pid, self.uid, self.workdir = sock, pid, uid, workdir
         self.pidfd, self.cgroup = pidfd, cgroup  # the box's first process (its PID namespace's init), its cgroup
         self.device, self.limits = device, limits
@@ -57,7 +57,7 @@ class Sandbox:
         self.killed = False
         self.pid_namespace = False  # set by spawn: the box is a PID namespace whose init is `pidfd`
         self.box_ended = False  # set by kill: the PID namespace's init has exited, so nothing of the box is left
-        ready = self._receive(STARTUP_TIMEOUT_S, "starting up")
+        ready = self._receive(STARTUP_TIMEOUT_S, "starting up", deadline=ready_deadline)
         self.isolation = ready.get("isolation", {})
 
     @cached_property

@@ -189,8 +189,13 @@ def prepare(request: dict, files_fd: int | None, *, in_pid_namespace: bool) -> d
         os.chdir(workdir)
         unpack_files(files_fd, workdir, uid if os.geteuid() == 0 else None)
         missing.append("the submission's folder is on the host's disk (only the per-file size limit applies)")
-    _prepared = {"applied": applied, "missing": missing}
+    _prepared = {"applied": applied, "missing": missing, "pid_namespace": in_pid_namespace}
     return _prepared
+
+
+def in_own_pid_namespace() -> bool:
+    """Whether `prepare` ran in the box's own PID namespace (box.py)."""
+    return bool(_prepared and _prepared.get("pid_namespace"))
 
 
 def set_limits(limits: dict) -> None:

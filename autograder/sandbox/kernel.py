@@ -2,7 +2,8 @@
 
 It is forked by the zygote and talks to the grader over one socket. A spawn request with a
 `room` field makes it a clean room instead (clean_room.py): sealed, it runs only the notebook's
-definitions and answers one check's probes. Probes run in a fork of the
+definitions and answers one check's probes, or, as a template (room_template.py), forks a fresh
+child holding the definitions for each check. Probes run in a fork of the
 executed state (probe_worker.py), so a step that hangs, crashes or exits costs that probe only.
 On a GPU they run in this process instead: a fork cannot use CUDA once its parent touched the
 driver, and per-fork CUDA start-up failed intermittently ("initialization error") on an H200.
@@ -16,7 +17,7 @@ import socket
 
 import torch
 
-from autograder.sandbox import clean_room, protocol
+from autograder.sandbox import clean_room, protocol, room_template
 from autograder.sandbox.cells import execute_cells
 from autograder.sandbox.confine import confine
 from autograder.sandbox.probe_runner import run_probe
@@ -70,7 +71,10 @@ def serve(sock: socket.socket, request: dict) -> None:
         if request.get("room") is not None:
             clean_room.seal()
             protocol.send_message(sock, {"event": "ready", "isolation": isolation, "pid": os.getpid()})
-            clean_room.serve_room(sock, request["room"])
+            if request["room"].get("template"):
+                room_template.serve_template(sock, request["room"], isolation)
+            else:
+                clean_room.serve_room(sock, request["room"])
             os._exit(0)
         protocol.send_message(sock, {"event": "ready", "isolation": isolation, "pid": os.getpid()})
         namespace: dict = {}
