@@ -47,8 +47,12 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest -q
 
+# Both graders on the same class of N submissions (default 100; `make benchmark N=4` for a quick
+# end-to-end run); exits 1 unless every per-check score is identical.
+N ?= 100
 benchmark: $(STAMP)
-	$(PY) benchmarks/batch_vs_nbgrader.py
+	$(PY) benchmarks/batch_vs_nbgrader.py --n $(N)
+	$(PY) benchmarks/grade_startup.py
 
 .PHONY: mutation
 # Grade every mutant of the reference as one class; prints the table, writes mutation/report.md and .json.

@@ -1,7 +1,9 @@
-"""The corpus through nbgrader's own path: a temporary course made from source/ with the kit's
-nbgrader settings, `nbgrader generate_assignment`, every scenario placed under submitted/, ONE
-`nbgrader autograde` for all of them, then the per-grade-id scores read back from the gradebook
-with nbgrader's API. They must equal the engine's scores (tests/corpus/scenarios.py), the manual
+"""The corpus through nbgrader's own path: temporary courses made from source/ with the kit's
+nbgrader settings, `nbgrader generate_assignment`, the scenarios placed under submitted/ of two
+courses (one per core) graded by two concurrent `nbgrader autograde` runs, then the per-grade-id
+scores read back from the gradebooks with nbgrader's API. Scenarios that only wait out a cell
+timeout (`hangs`) are left out here: on this path they prove nothing but nbgrader's own timeout,
+and the engine's tests cover them. They must equal the engine's scores (tests/corpus/scenarios.py), the manual
 question must be left for a human, and a passing hidden check must write nothing to stderr (nbgrader
 scores such a cell 0).
 
@@ -28,7 +30,6 @@ from autograder.assignment import ASSIGNMENT, CHECKS, KIT_ROOT, MANUAL_CHECKS, N
 pytestmark = pytest.mark.slow
 
 NBGRADER_CELL_TIMEOUT_S = 8
-IDS = [s.name for s in SCENARIOS]
 
 # Scenarios where nbgrader's path cannot give the engine's scores, and why. Each is an xfail
 # (strict: it fails loudly once fixed), never a skip. None at present: the master's zero_grad
@@ -43,28 +44,46 @@ def _run(args, course, env, timeout):
     return proc
 
 
-@pytest.fixture(scope="module")
-def autograded(tmp_path_factory, corpus_notebooks):
-    """Run nbgrader once over the whole corpus; return (course folder, db url)."""
-    course = tmp_path_factory.mktemp("nbgrader_course")
+NBGRADER_SCENARIOS = [s for s in SCENARIOS if not s.hangs]
+NBGRADER_IDS = [s.name for s in NBGRADER_SCENARIOS]
+COURSES = 2  # one `nbgrader autograde` per core
+
+
+def _make_course(course: Path, env: dict) -> None:
     shutil.copytree(KIT_ROOT / "source", course / "source")
     # The kit's own config computes its paths from its own folder, so a copy points at `course`.
     config = (KIT_ROOT / "nbgrader_config.py").read_text()
     config += f"\n# tests/test_corpus_nbgrader.py: hanging scenarios cost less (see its docstring)\n" \
               f"c.ExecutePreprocessor.timeout = {NBGRADER_CELL_TIMEOUT_S}\n"
     (course / "nbgrader_config.py").write_text(config)
+    _run(["generate_assignment", ASSIGNMENT, "--force"], course, env, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def autograded(tmp_path_factory, corpus_notebooks):
+    """Grade the corpus with nbgrader in two courses at once; scenario name -> (course, db url)."""
     env = dict(os.environ)
     # nbgrader's gradebook migrations run the `alembic` script that sits beside the interpreter
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     env["MPLBACKEND"] = "Agg"
-    _run(["generate_assignment", ASSIGNMENT, "--force"], course, env, timeout=300)
-    for name, path in corpus_notebooks.items():
-        target = course / "submitted" / name / ASSIGNMENT / NOTEBOOK
+    first = tmp_path_factory.mktemp("nbgrader_course")
+    _make_course(first, env)
+    courses = [first] + [tmp_path_factory.mktemp("nbgrader_course") for _ in range(COURSES - 1)]
+    for course in courses[1:]:  # generate_assignment once; the copies share its output
+        shutil.copytree(first, course, dirs_exist_ok=True)
+    where = {}
+    for index, scenario in enumerate(NBGRADER_SCENARIOS):
+        course = courses[index % COURSES]
+        target = course / "submitted" / scenario.name / ASSIGNMENT / NOTEBOOK
         target.parent.mkdir(parents=True)
-        shutil.copy(path, target)
-    # generous: about 10 s a submission, plus a few interrupted cells for the scenarios that hang
-    _run(["autograde", ASSIGNMENT, "--force"], course, env, timeout=60 * len(SCENARIOS) + 300)
-    return course, f"sqlite:///{course / '.nbgrader' / 'gradebook.db'}"
+        shutil.copy(corpus_notebooks[scenario.name], target)
+        where[scenario.name] = (course, f"sqlite:///{course / '.nbgrader' / 'gradebook.db'}")
+    runs = [subprocess.Popen([sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT, "--force"], cwd=course,
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for course in courses]
+    for run in runs:
+        out, err = run.communicate(timeout=60 * len(NBGRADER_SCENARIOS) + 300)
+        assert run.returncode == 0, f"nbgrader autograde failed:\n{out[-3000:]}\n{err[-5000:]}"
+    return where
 
 
 @pytest.fixture(scope="module")
@@ -72,10 +91,10 @@ def gradebook_grades(autograded):
     """scenario name -> {grade id: nbgrader Grade's (auto_score, needs_manual_grade)}."""
     from nbgrader.api import Gradebook
 
-    _, db_url = autograded
     grades = {}
-    with Gradebook(db_url, course_id="pytorch-slope") as gradebook:
-        for scenario in SCENARIOS:
+    for scenario in NBGRADER_SCENARIOS:
+        _, db_url = autograded[scenario.name]
+        with Gradebook(db_url, course_id="pytorch-slope") as gradebook:
             notebook = gradebook.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, scenario.name)
             grades[scenario.name] = {g.name: (g.auto_score, g.needs_manual_grade) for g in notebook.grades}
     return grades
@@ -87,7 +106,7 @@ def _autograded_notebook(course: Path, name: str):
 
 @pytest.mark.parametrize("scenario", [
     pytest.param(s, marks=pytest.mark.xfail(reason=KNOWN_MISMATCHES[s.name], strict=True))
-    if s.name in KNOWN_MISMATCHES else s for s in SCENARIOS], ids=IDS)
+    if s.name in KNOWN_MISMATCHES else s for s in NBGRADER_SCENARIOS], ids=NBGRADER_IDS)
 def test_nbgrader_scores_equal_the_engines(scenario, gradebook_grades):
     grades = gradebook_grades[scenario.name]
     assert set(grades) == set(CHECKS) | set(MANUAL_CHECKS)
@@ -95,7 +114,7 @@ def test_nbgrader_scores_equal_the_engines(scenario, gradebook_grades):
     assert got == scenario.scores
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
+@pytest.mark.parametrize("scenario", NBGRADER_SCENARIOS, ids=NBGRADER_IDS)
 def test_manual_question_is_left_for_a_human(scenario, gradebook_grades):
     auto_score, needs_manual = gradebook_grades[scenario.name][MANUAL_CELL]
     if scenario.answer is None:  # untouched answer: nbgrader gives 0 itself, nothing to read
@@ -107,10 +126,10 @@ def test_manual_question_is_left_for_a_human(scenario, gradebook_grades):
 def test_passing_checks_write_nothing_to_stderr(autograded):
     """nbgrader scores a test cell 0 when it writes to stderr: a passing hidden check never does,
     in any scenario (the reference passes all six)."""
-    course, _ = autograded
-    for scenario in SCENARIOS:
+    for scenario in NBGRADER_SCENARIOS:
         if scenario.name in KNOWN_MISMATCHES:  # its zero_grad cell fails on this path (see above)
             continue
+        course, _ = autograded[scenario.name]
         notebook = _autograded_notebook(course, scenario.name)
         for cell in notebook.cells:
             grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
