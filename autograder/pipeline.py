@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.assignment import grading_settings
-from autograder.checks.runner import run_checks
+from autograder.checks.runner import Pass, run_check_passes
 from autograder.model.results import CheckResult, SubmissionResult, zero_result
 from autograder.notebook.cell_names import capitalised, defined_names, label_of, relabel
 from autograder.notebook.load import SubmissionError, load_submission
@@ -143,19 +143,26 @@ def grade_submission(notebook: Path, context: GradingContext) -> SubmissionResul
                                      max_count=context.limits.submitted_files_count)
     rooms = CleanRooms(context.zygote, loaded.cells, device=context.device, limits=context.limits,
                        files=beside.files, labels=loaded.labels)
-    with context.zygote.spawn(device=context.device, limits=context.limits, files=beside.files,
-                              preload=preload_for(loaded.cells)) as sandbox:
+    sandbox = context.zygote.spawn(device=context.device, limits=context.limits, files=beside.files,
+                                   preload=preload_for(loaded.cells))
+    try:
         report = sandbox.execute(loaded.cells)
         isolation = sandbox.isolation
-        # The checks on the notebook's own state, only to flag a disagreement with the clean
-        # rooms; a short probe limit, since a hang here is not the student's score.
-        own_state = [] if report.died else run_checks(
-            _Hurried(sandbox, min(context.limits.probe_timeout_s, OWN_STATE_PROBE_TIMEOUT_S)),
-            device=context.device, grading_seed=context.grading_seed)
-    # The scores count from clean rooms: a fresh room per check, holding only definitions
-    # (after the notebook's sandbox is gone: a sandbox uid serves one box at a time).
-    with rooms:
-        checks = run_checks(rooms, device=context.device, grading_seed=context.grading_seed)
+    except BaseException:
+        sandbox.close()
+        raise
+    # One pytest session, two passes. First the checks on the notebook's own state, only to
+    # flag a disagreement with the clean rooms (a short probe limit: a hang here is not the
+    # student's score); the sandbox is closed once they are done. Then the checks that count,
+    # in clean rooms: a fresh room per check, holding only definitions (opened after the
+    # notebook's sandbox is gone: a sandbox uid serves one box at a time).
+    passes = {} if report.died else {"own_state": Pass(
+        _Hurried(sandbox, min(context.limits.probe_timeout_s, OWN_STATE_PROBE_TIMEOUT_S)), sandbox.close)}
+    if report.died:
+        sandbox.close()
+    passes["clean_rooms"] = Pass(rooms, rooms.close)
+    results = run_check_passes(passes, device=context.device, grading_seed=context.grading_seed)
+    own_state, checks = results.get("own_state", []), results["clean_rooms"]
     notes = loaded.notes + beside.notes + execution_notes(report, loaded.labels, loaded.cells)
     defined = rooms.defined if rooms.defined is not None else (report.defined if not report.died else list(STEP_FUNCTIONS))
     missing = [name for name in STEP_FUNCTIONS if name not in defined]

@@ -25,8 +25,16 @@ def _check_name(request) -> str:
 
 
 @pytest.fixture(scope="session")
-def submission(pytestconfig):
-    return pytestconfig.stash[GRADING_RUN].submission
+def submission(request, pytestconfig):
+    """The grading run's submission, or, in a run of several passes (runner.run_check_passes),
+    this pass's, closed once the pass's checks are done (before the next pass starts)."""
+    run = pytestconfig.stash[GRADING_RUN]
+    name = getattr(request, "param", None)
+    if name is None:
+        yield run.submission
+        return
+    yield run.passes[name].submission
+    run.passes[name].close()
 
 
 @pytest.fixture(scope="session")

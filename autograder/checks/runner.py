@@ -9,7 +9,8 @@ only. Checks read observations through checks/expect.py, so a student's unexpect
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -26,12 +27,22 @@ STAFF_DETAIL_CHARS = 8000
 
 
 @dataclass(frozen=True)
+class Pass:
+    """One submission the checks run against in a session of several (`run_check_passes`);
+    `close` is called once its checks are done, before the next pass's first check."""
+
+    submission: object
+    close: Callable[[], None] = lambda: None
+
+
+@dataclass(frozen=True)
 class GradingRun:
     """What one grading run hands the checks' fixtures (see checks/conftest.py)."""
 
     submission: object  # anything with .probe(name, inputs) -> reply dict
     device: str
     grading_seed: str  # the term's grading secret, hex (checks/hidden.py)
+    passes: dict[str, Pass] = field(default_factory=dict)  # several submissions, in order, in one session
 
 
 GRADING_RUN = pytest.StashKey[GradingRun]()
@@ -45,21 +56,27 @@ class _GradingPlugin:
     def pytest_configure(self, config):
         config.stash[GRADING_RUN] = self.run
 
+    def pytest_generate_tests(self, metafunc):
+        """Each check once per pass; pytest orders session-scoped parameters pass by pass."""
+        if self.run.passes and "submission" in metafunc.fixturenames:
+            metafunc.parametrize("submission", list(self.run.passes), indirect=True, scope="session")
+
     def pytest_runtest_logreport(self, report):
-        name = report.nodeid.split("::")[-1].removeprefix("test_")
+        test, _, rest = report.nodeid.split("::")[-1].partition("[")
+        name, key = test.removeprefix("test_"), (rest.rstrip("]"), test.removeprefix("test_"))
         if name not in CHECKS or (report.when != "call" and not report.failed):
             return
         points = CHECKS[name]
         if report.passed:
-            self.results[name] = CheckResult(name, points, points, CheckStatus.PASSED, "Passed.", None, report.duration)
+            self.results[key] = CheckResult(name, points, points, CheckStatus.PASSED, "Passed.", None, report.duration)
             return
         error = getattr(report, "_excinfo_value", None)
         if isinstance(error, Feedback):
-            self.results[name] = CheckResult(name, 0, points, CheckStatus.FAILED, error.message, error.misconception,
-                                             report.duration, error.case.to_dict() if error.case else None)
+            self.results[key] = CheckResult(name, 0, points, CheckStatus.FAILED, error.message, error.misconception,
+                                            report.duration, error.case.to_dict() if error.case else None)
         else:  # the student reads one line; the traceback (check source, hidden values) is staff-only
-            self.results[name] = CheckResult(name, 0, points, CheckStatus.ERROR, GRADER_ERROR, None, report.duration,
-                                             staff_detail=str(report.longrepr)[-STAFF_DETAIL_CHARS:])
+            self.results[key] = CheckResult(name, 0, points, CheckStatus.ERROR, GRADER_ERROR, None, report.duration,
+                                            staff_detail=str(report.longrepr)[-STAFF_DETAIL_CHARS:])
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_makereport(self, item, call):
@@ -75,8 +92,24 @@ class _GradingPlugin:
 
 def run_checks(submission, *, device: str = "cpu", grading_seed: str, only: list[str] | None = None) -> list[CheckResult]:
     """Run the named checks (all by default) against `submission`; one result per check."""
+    return _run(GradingRun(submission, device, grading_seed), [""], only)
+
+
+def run_check_passes(passes: dict[str, Pass], *, device: str = "cpu", grading_seed: str) -> dict[str, list[CheckResult]]:
+    """Every check against each pass's submission in turn, in one pytest session (a session
+    costs about 30 ms to set up); each pass is closed when its checks are done (and again, at
+    the end, whatever happened). Returns one result per check, per pass."""
+    try:
+        results = _run(GradingRun(None, device, grading_seed, dict(passes)), list(passes), None)
+    finally:
+        for each in passes.values():
+            each.close()
+    return {name: results[i * len(CHECKS):(i + 1) * len(CHECKS)] for i, name in enumerate(passes)}
+
+
+def _run(run: GradingRun, pass_names: list[str], only: list[str] | None) -> list[CheckResult]:
     names = list(only or CHECKS)
-    plugin = _GradingPlugin(GradingRun(submission, device, grading_seed))
+    plugin = _GradingPlugin(run)
     node_ids = [f"{CHECKS_DIR / f'test_{name}.py'}::test_{name}" for name in names]
     # Plugins a grading run does not need; unraisableexception and threadexception each run
     # gc.collect() at exit, which costs ~0.5 s in a process holding torch.
@@ -92,7 +125,7 @@ def run_checks(submission, *, device: str = "cpu", grading_seed: str, only: list
             "--rootdir", str(CHECKS_DIR), "-c", str(CHECKS_DIR / "pytest.ini"), *node_ids]
     pytest.main(args, plugins=[plugin])
     return [
-        plugin.results.get(name) or CheckResult(name, 0, CHECKS[name], CheckStatus.ERROR, GRADER_ERROR,
-                                                staff_detail="the check did not run (collection or set-up failed)")
-        for name in names
+        plugin.results.get((pass_name, name)) or CheckResult(name, 0, CHECKS[name], CheckStatus.ERROR, GRADER_ERROR,
+                                                             staff_detail="the check did not run (collection or set-up failed)")
+        for pass_name in pass_names for name in names
     ]
