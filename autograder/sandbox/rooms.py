@@ -81,7 +81,7 @@ class CleanRooms:
                     raise SandboxDied("its clean room could not be started (the definitions' process ended)")
                 template = self._spawn(template=True, define_timeout_s=self.limits.probe_timeout_s)
                 started_template = True
-                if not template.pid_namespace:  # no PID namespace after all: one box per check
+                if not (template.pid_namespace and template.isolation.get("room_template")):  # one box per check
                     template.close()
                     self.use_template = False
                     return self._spawn()
