@@ -43,9 +43,11 @@ class GradingContext:
     grading_seed: int = field(default_factory=lambda: grading_settings()["grading_seed"])
 
 
-def execution_notes(report: ExecutionReport, labels: list[str] = (), sources: list[str] = ()) -> list[str]:
+def execution_notes(report: ExecutionReport, labels: list[str] = (), sources: list[str] = ()) -> tuple[list[str], list[str]]:
     """What a student should know about how their notebook ran, naming cells as Jupyter shows
-    them (cell_names.py). The NameErrors that follow a missing definition are one note."""
+    them (cell_names.py): (notes about single cells, in notebook order; notes about the run as a
+    whole). The NameErrors that follow a missing definition are one note. Kept apart as data, so
+    no reader has to tell them apart by their wording."""
     notes: list[tuple[int, str]] = []  # (cell index, note): notes stay in notebook order
     undefined: dict[str, list[int]] = {}
     broken: dict[str, str] = {}  # name -> label of the cell whose syntax error left it undefined
@@ -80,6 +82,7 @@ def execution_notes(report: ExecutionReport, labels: list[str] = (), sources: li
             notes.append((first, f"{names} {verb} not defined, so {len(cells)} cells that use "
                                  f"{'it' if len(undefined) == 1 else 'them'} failed with NameError: "
                                  f"{_listed([label_of(i, labels) for i in cells])}."))
+    run_notes: list[str] = []
     ran = len(report.cells)
     unrun = [label_of(i, labels) for i in range(ran, len(sources))]
     last_error = report.cells[-1].get("error", {}) if report.cells else {}
@@ -87,12 +90,12 @@ def execution_notes(report: ExecutionReport, labels: list[str] = (), sources: li
     if stopped_by_budget:
         last = label_of(ran - 1, labels)
         rest = f"; these cells were not run: {_listed(unrun)}" if unrun else ""
-        notes.append((ran, f"The notebook used up its time budget: {last} was interrupted{rest}. "
-                           "The checks still ran, on your notebook's definitions."))
+        run_notes.append(f"The notebook used up its time budget: {last} was interrupted{rest}. "
+                         "The checks still ran, on your notebook's definitions.")
     if report.died:
         rest = f" These cells did not run: {_listed(unrun)}." if unrun else ""
-        notes.append((ran, f"Execution stopped: {report.died}.{rest} The checks still ran, on your notebook's definitions."))
-    return [note for _, note in sorted(notes, key=lambda item: item[0])]
+        run_notes.append(f"Execution stopped: {report.died}.{rest} The checks still ran, on your notebook's definitions.")
+    return [note for _, note in sorted(notes, key=lambda item: item[0])], run_notes
 
 
 def _listed(items: list[str]) -> str:
@@ -163,8 +166,10 @@ def grade_submission(notebook: Path, context: GradingContext) -> SubmissionResul
     passes["clean_rooms"] = Pass(rooms, rooms.close)
     results = run_check_passes(passes, device=context.device, grading_seed=context.grading_seed)
     own_state, checks = results.get("own_state", []), results["clean_rooms"]
-    notes = loaded.notes + beside.notes + execution_notes(report, loaded.labels, loaded.cells)
+    cell_notes, run_notes = execution_notes(report, loaded.labels, loaded.cells)
+    notes = loaded.notes + beside.notes + run_notes
     defined = rooms.defined if rooms.defined is not None else (report.defined if not report.died else list(STEP_FUNCTIONS))
     missing = [name for name in STEP_FUNCTIONS if name not in defined]
     return SubmissionResult(checks, notes, time.perf_counter() - start, isolation, missing_functions=missing,
+                            cell_notes=cell_notes,
                             integrity=integrity_flags(own_state, checks))

@@ -105,7 +105,7 @@ def test_a_sandbox_that_drips_bytes_while_executing_cannot_hold_grading(zygote, 
     result, seconds = _grade(zygote, tmp_path, notebook, within_s=worst_case_seconds(SHORT, rooms=6) + 30)
     assert seconds < SHORT.execute_timeout_s + 15, seconds
     assert result.score == MAX_SCORE  # the steps are still graded, in clean rooms
-    assert any(f"took longer than {SHORT.execute_timeout_s:g} s" in note for note in result.notes), result.notes
+    assert any(f"took longer than {SHORT.execute_timeout_s:g} s" in note for note in result.student_notes), result.student_notes
 
 
 def test_a_step_that_drips_bytes_during_a_probe_costs_its_checks_only_their_time(zygote, tmp_path):
@@ -160,7 +160,7 @@ def test_a_flood_of_large_frames_is_refused_before_it_is_read(zygote, tmp_path):
     grown_mb = (peak[0] - baseline) / 2**20
     assert grown_mb < 100, f"the grader grew by {grown_mb:.0f} MB"
     assert result.score == MAX_SCORE  # the steps are still graded, in clean rooms
-    assert any("where at most" in note and "accepted" in note for note in result.notes), result.notes
+    assert any("where at most" in note and "accepted" in note for note in result.student_notes), result.student_notes
 
 
 def test_more_cell_results_than_cells_end_the_sandbox(zygote, tmp_path):
@@ -169,7 +169,7 @@ def test_more_cell_results_than_cells_end_the_sandbox(zygote, tmp_path):
         "for _ in range(50):\n"
         "    os.write(fd, frame({'event': 'cell', 'index': 0, 'status': 'ok', 'output': ''}))\n")
     result, _ = _grade(zygote, tmp_path, make_submission(extra_cells=[forge]), within_s=120)
-    assert any("more cell messages than the grader asked for" in note for note in result.notes), result.notes
+    assert any("more cell messages than the grader asked for" in note for note in result.student_notes), result.student_notes
     assert result.score == MAX_SCORE  # the steps are still graded, in clean rooms
 
 
@@ -177,7 +177,7 @@ def test_more_cell_results_than_cells_end_the_sandbox(zygote, tmp_path):
 def test_garbage_on_the_socket_ends_the_sandbox_with_a_note(zygote, tmp_path, garbage):
     cell = GRADER_SOCKET + f"body = {garbage!r}\nos.write(grader_fd(), struct.pack('!I', len(body)) + body)\n"
     result, _ = _grade(zygote, tmp_path, make_submission(extra_cells=[cell]), within_s=120)
-    assert any("not a message" in note for note in result.notes), result.notes
+    assert any("not a message" in note for note in result.student_notes), result.student_notes
 
 
 # ------------------------------------------------------------------ the schema, message by message

@@ -87,7 +87,7 @@ def test_engine_feedback(scenario, engine_result):
         if check.score == 0 and expected not in ("not_implemented", "missing_function", "timeout", "crashed"):
             # a judged step shows one concrete case or the student's own error
             assert "Case:" in check.feedback or "raised" in check.feedback, check.feedback
-    notes = "\n".join(result.notes)
+    notes = "\n".join(result.student_notes)
     for phrase in scenario.notes:
         assert phrase in notes, f"{phrase!r} not in the notes:\n{notes}"
 
@@ -136,7 +136,7 @@ def test_feedback_gives_nothing_away(scenario, engine_result):
     result = engine_result(scenario)
     # the student's own lines may come back to them in their traceback
     own = {line.strip() for source in scenario.notebook().cells for line in source.source.splitlines()}
-    texts = [c.feedback for c in result.checks] + result.notes
+    texts = [c.feedback for c in result.checks] + result.student_notes
     for text in texts:
         shown = {line.strip() for line in text.splitlines()}
         leaked = sorted(s for s in SECRETS - own if s in text or s in shown)

@@ -20,14 +20,13 @@ from autograder.autograde.state import State
 from autograder.model.records import FAILED, GRADED, NOT_GRADED, GradedSubmission, result_from_dict
 from autograder.model.results import SubmissionResult, zero_result
 from autograder.model.status import CheckStatus
-from autograder.notebook.cell_names import is_cell_note
 from autograder.usage import USAGE_EXIT_STATUS, UsageError
 
 
 def _reason(item: WorkItem, result: SubmissionResult) -> str:
     """What a TA should know about a graded submission, in one line ("" if nothing)."""
     parts = list(item.notes)
-    parts += [note.rstrip(".") for note in result.notes if not is_cell_note(note)]
+    parts += [note.rstrip(".") for note in result.notes]  # the submission's notes; each cell's are the student's
     if result.missing_functions:
         parts.append("functions not defined: " + ", ".join(result.missing_functions))
     errors = [c.name for c in result.checks if c.status == CheckStatus.ERROR]

@@ -68,4 +68,5 @@ def result_from_dict(data: dict) -> SubmissionResult:
         not_graded=data.get("not_graded"),
         missing_functions=list(data.get("missing_functions") or []),
         integrity=list(data.get("integrity") or []),
+        cell_notes=list(data.get("cell_notes") or []),
     )

@@ -38,6 +38,13 @@ class SubmissionResult:
     # Checks whose score in the notebook's own state differs from the clean room's, for the TA
     # ("forward: 1/1 in the notebook's own state but 0/1 in a clean room"); the clean room counts.
     integrity: list[str] = field(default_factory=list)
+    cell_notes: list[str] = field(default_factory=list)  # about single cells, in notebook order, for the student
+
+    @property
+    def student_notes(self) -> list[str]:
+        """Everything a student is told about how the notebook ran: the submission's notes, then
+        each cell's."""
+        return [*self.notes, *self.cell_notes]
 
     @property
     def score(self) -> float:

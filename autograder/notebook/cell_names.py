@@ -98,13 +98,6 @@ def relabel(text: str, labels: list[str]) -> str:
     return _CELL_NAME.sub(lambda m: label_of(int(m.group(1)), labels), text)
 
 
-_CELL_NOTE = re.compile(r"(The cell that defines |The `%%writefile |The (\d+\w\w )?code cell under |Code cell \d+|`\w+`)")
-
-
-def is_cell_note(note: str) -> bool:
-    """A note about one cell (or the NameErrors a missing name caused), as the pipeline writes
-    them: it starts with the cell's label. Notes about the notebook as a whole do not."""
-    return bool(_CELL_NOTE.match(note))
 
 
 def capitalised(text: str) -> str:

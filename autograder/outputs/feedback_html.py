@@ -58,7 +58,7 @@ def render_feedback(record: GradedSubmission, assignment: str) -> str:
         timestamp=utc_text(record.timestamp), graded_at=utc_text(record.graded_at),  # one date format
         late=record.late, status=record.status, reason=record.reason,
         score=record.score, max_score=result.max_score if result else MAX_SCORE,
-        notes=list(result.notes) if result else [], checks=checks,
+        notes=result.student_notes if result else [], checks=checks,
         manual=manual, manual_points=sum(MANUAL_CHECKS.values()),
     )
 

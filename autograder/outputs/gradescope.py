@@ -27,7 +27,7 @@ def to_gradescope(result: SubmissionResult) -> dict:
     return {
         "score": result.score,
         "execution_time": round(result.execution_time_s, 3),
-        "output": "\n".join(result.notes) or "Your notebook ran; see each check below.",
+        "output": "\n".join(result.student_notes) or "Your notebook ran; see each check below.",
         "visibility": "visible",
         "tests": [_test(check) for check in result.checks],
     }

@@ -25,5 +25,5 @@ def to_text(result: SubmissionResult, title: str = "") -> str:
     if MANUAL_CHECKS:  # the written answers are not in the automatic total
         manual = ", ".join(f"{name} ({points} points)" for name, points in MANUAL_CHECKS.items())
         lines.append(f"  Graded by hand later: {manual}, out of {result.max_score + sum(MANUAL_CHECKS.values()):g} in all.")
-    lines.extend(f"  Note: {clean_text(note, NOTE_CHARS)}" for note in result.notes)
+    lines.extend(f"  Note: {clean_text(note, NOTE_CHARS)}" for note in result.student_notes)
     return "\n".join(lines)
