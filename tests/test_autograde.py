@@ -354,18 +354,19 @@ def test_summary_says_what_happened_and_where(course):
 def test_rerun_skips_unchanged_then_regrades_changed_and_named(course):
     d = course["dir"]
     before = gradings(d)
-    again = run_cli(d, "--workers", "2")
+    same_limits = ("--workers", "2", "--cell-timeout", "3")  # other limits make another grader: all regraded
+    again = run_cli(d, *same_limits)
     assert again.returncode == 0, again.stderr
     assert (run_summary(d)["graded now"], run_summary(d)["skipped (unchanged)"]) == (0, 30)
     assert gradings(d) == before
     # one student resubmits: only that one is graded
     write_submission(d / "submitted" / "release" / A / NB, make_submission())
-    run_cli(d, "--workers", "2")
+    run_cli(d, *same_limits)
     assert (run_summary(d)["graded now"], run_summary(d)["skipped (unchanged)"]) == (1, 29)
     assert [s for s, _ in gradings(d)[len(before):]] == ["release"]
     assert read_csv(d)["release"]["total"] == "10"
     # --student regrades that student even though nothing changed
-    run_cli(d, "--workers", "2", "--student", "zero_weight")
+    run_cli(d, *same_limits, "--student", "zero_weight")
     assert [s for s, _ in gradings(d)[len(before) + 1:]] == ["zero_weight"]
     assert (run_summary(d)["graded now"], run_summary(d)["skipped (unchanged)"]) == (1, 29)
     assert len(read_csv(d)) == 30  # the outputs still cover the whole class
