@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import os
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,12 @@ def _imports(path: Path, module_level_only: bool) -> set[str]:
 
 @pytest.mark.parametrize("module", sorted(set(MODULES) - {"autograder.__main__"}))  # __main__ runs the CLI
 def test_every_module_imports(module):
-    importlib.import_module(module)
+    saved = os.environ.copy()  # an entry point may set variables for its own process (the zygote: MPLBACKEND)
+    try:
+        importlib.import_module(module)
+    finally:  # they must not leak into later tests (a kernel started with MPLBACKEND=Agg draws no inline plot)
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def test_steps_never_import_a_verb():

@@ -165,8 +165,11 @@ def _done(paths: _Paths, params) -> int:
     written: list[Path] = [paths.master, paths.grading, paths.release, paths.solution]
     rebuilt = sample_class.build(paths.root)  # its submissions must hold this release's locked cells
     written += [rebuilt] if rebuilt else []
-    _log("wrote " + ", ".join(rel(p) for p in written))
-    _log(f"commit them (the release is for term {params.term!r}); `python -m autograder release --check-only` re-verifies")
+    # Printed, not in the report: the report sits in the release students get, and the kit's own
+    # paths (grading.json, the autograder package) have no business there (release_leaks checks).
+    _log("wrote " + ", ".join(rel(p) for p in written), in_report=False)
+    _log(f"commit them (the release is for term {params.term!r}); `python -m autograder release --check-only` re-verifies",
+         in_report=False)
     report = _write_report(paths)
     print(f"this report: {rel(report)}", flush=True)
     return 0
