@@ -29,9 +29,11 @@ PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 SANDBOX_CWD = "/submission"
 # Read-only in the new root: enough to run Python, torch and matplotlib, nothing of the course.
 SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc", "/sys", "/dev")
-# Where the new root is mounted, inside the private mount namespace only (the host keeps its own
-# /tmp untouched): an existing folder, so that building a box creates nothing on the host.
-NEW_ROOT_MOUNT_POINT = "/tmp"
+# Where the new root may be mounted, inside the private mount namespace only (the host keeps its
+# own folder untouched): existing folders, so that building a box creates nothing on the host. The
+# first that holds none of the folders bound into the box is taken (a kit or venv cloned under
+# /tmp must stay visible while the root is built).
+NEW_ROOT_MOUNT_POINTS = ("/tmp", "/mnt", "/media", "/srv", "/opt", "/var/tmp")
 ROOT_TMPFS_BYTES = 8 * 1024 * 1024  # only mount points live there; it is read-only to the sandbox
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -111,10 +113,18 @@ def unpack_files(files_fd: int | None, folder: str, uid: int | None) -> None:
                     parent = os.path.dirname(parent)
 
 
+def _new_root_mount_point(bound: list[str]) -> str:
+    for candidate in NEW_ROOT_MOUNT_POINTS:
+        inside = [d for d in bound if d == candidate or d.startswith(candidate.rstrip("/") + "/")]
+        if os.path.isdir(candidate) and not os.path.islink(candidate) and not inside:
+            return candidate
+    raise ConfinementError(0, "no folder to build the private root in: every candidate holds the Python installation")
+
+
 def _build_root(uid: int | None, limits: dict, fresh_proc: bool, files_fd: int | None) -> None:
     unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
     _mount("none", "/", None, MS_REC | MS_PRIVATE)
-    new_root = NEW_ROOT_MOUNT_POINT if os.path.isdir(NEW_ROOT_MOUNT_POINT) else "/mnt"
+    new_root = _new_root_mount_point(_python_dirs())
     _tmpfs(new_root, ROOT_TMPFS_BYTES, 0o755)
     for path in SYSTEM_DIRS:
         if os.path.isdir(path) and not os.path.islink(path):
@@ -130,12 +140,14 @@ def _build_root(uid: int | None, limits: dict, fresh_proc: bool, files_fd: int |
         _mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     else:
         _mount("/proc", proc, None, MS_BIND | MS_REC)
-    for path in _python_dirs():
-        _bind(path, new_root)
     scratch = int(limits.get("scratch_bytes") or 64 * 1024**2)
+    os.makedirs(os.path.join(new_root, "tmp"), exist_ok=True)
     _tmpfs(os.path.join(new_root, "tmp"), scratch, 0o1777)
     if os.path.isdir(os.path.join(new_root, "dev/shm")):  # the host's /dev/shm is shared by everyone
         _tmpfs(os.path.join(new_root, "dev/shm"), scratch, 0o1777)
+    # After the scratch tmpfs, so that a Python installation under /tmp is bound on top of it, not hidden.
+    for path in _python_dirs():
+        _bind(path, new_root)
     submission = os.path.join(new_root, SANDBOX_CWD.lstrip("/"))
     _tmpfs(submission, int(limits.get("submission_bytes") or scratch), 0o700, uid)
     unpack_files(files_fd, submission, uid)
