@@ -89,3 +89,16 @@ def test_no_import_cycles():
     for module in sorted(graph):
         if module not in state:
             visit(module, [module])
+
+
+def test_grade_starts_its_zygote_before_it_imports_torch():
+    """`grade`'s start-up is the import of torch, once: its zygote imports torch in its own process
+    while the grader imports its own, which needs every module up to starting the zygote to be
+    free of torch (the tensor codec lives apart from the framing for this reason)."""
+    import subprocess
+    import sys
+
+    probe = "import sys, autograder.grade, autograder.sandbox.spawn, autograder.sandbox.protocol; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         cwd=PACKAGE.parent).stdout.strip()
+    assert out == "False"

@@ -235,10 +235,10 @@ def test_probe_replies_keep_only_what_their_status_allows():
 def test_tensors_of_one_reply_share_an_element_budget():
     import torch
 
-    from autograder.sandbox import protocol
+    from autograder.sandbox import tensors
     from autograder.sandbox.untrusted import REPLY_TENSOR_ELEMENTS, accept_probe_reply
 
-    half = protocol.encode(torch.zeros(REPLY_TENSOR_ELEMENTS // 2 + 1))
+    half = tensors.encode(torch.zeros(REPLY_TENSOR_ELEMENTS // 2 + 1))
     reply = accept_probe_reply({"status": "ok", "observations": {"a": half, "b": half}}, "cpu")
     assert reply["status"] == "crashed" and "over the limit" in reply["reason"]
 

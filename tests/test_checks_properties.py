@@ -27,7 +27,7 @@ from autograder.assignment import CHECKS, REFERENCE_FILE, grading_settings
 from autograder.checks.runner import CHECKS_DIR, run_checks
 from autograder.feedback.case import SIGNIFICANT
 from autograder.model.status import CheckStatus
-from autograder.sandbox import protocol
+from autograder.sandbox import tensors as wire_tensors
 from autograder.sandbox.guard import describe_error
 from autograder.sandbox.in_kernel import InKernelSubmission
 from autograder.sandbox.probes import describe
@@ -150,7 +150,7 @@ class FakeSubmission:
                     strategy = described_values() if key in ("output", "loss", "returned") else wire_values()
                     observations[key] = self.data.draw(strategy)
         try:  # as in the sandbox (probe_runner.py): what cannot be sent is the step's error
-            wire = protocol.decode(json.loads(json.dumps(protocol.encode(observations))))
+            wire = wire_tensors.decode(json.loads(json.dumps(wire_tensors.encode(observations))))
         except Exception as error:
             return {"status": "error", "error": describe_error(error)}
         return {"status": "ok", "observations": wire}

@@ -18,6 +18,7 @@ import pytest
 import torch
 
 import autograder.grade
+import autograder.pipeline
 from autograder.assignment import CHECKS, MAX_SCORE
 from autograder.cli import main as cli_main
 from autograder.pipeline import GradingContext
@@ -172,7 +173,7 @@ def grade_in_process(monkeypatch, capsys, zygote, grading_limits):
         yield zygote
 
     monkeypatch.setattr(autograder.grade, "Zygote", shared_zygote)
-    monkeypatch.setattr(autograder.grade, "GradingContext", functools.partial(GradingContext, limits=grading_limits))
+    monkeypatch.setattr(autograder.pipeline, "GradingContext", functools.partial(GradingContext, limits=grading_limits))
 
     def grade(path: Path, format: str = "gradescope") -> dict | None:
         capsys.readouterr()

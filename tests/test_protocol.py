@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from autograder.sandbox import protocol
+from autograder.sandbox import protocol, tensors
 from autograder.sandbox.client import decode_reply
 
 PACKAGE = Path(protocol.__file__).resolve().parents[1]
@@ -20,13 +20,13 @@ PACKAGE = Path(protocol.__file__).resolve().parents[1]
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.int64, torch.bool])
 def test_tensors_round_trip_exactly(dtype):
     tensor = (torch.randn(4, 3) * 10).to(dtype)
-    back = protocol.decode(json.loads(json.dumps(protocol.encode({"t": [tensor]}))))["t"][0]
+    back = tensors.decode(json.loads(json.dumps(tensors.encode({"t": [tensor]}))))["t"][0]
     assert back.dtype == dtype and back.shape == tensor.shape and torch.equal(back, tensor)
 
 
 def test_zero_dim_and_empty_tensors_round_trip():
     for tensor in (torch.tensor(2.5), torch.empty(0, 1)):
-        back = protocol.decode(protocol.encode(tensor))
+        back = tensors.decode(tensors.encode(tensor))
         assert back.shape == tensor.shape and torch.equal(back, tensor)
 
 
@@ -38,7 +38,7 @@ def test_zero_dim_and_empty_tensors_round_trip():
 ])
 def test_malformed_tensor_payloads_are_refused(payload):
     with pytest.raises(protocol.ProtocolError):
-        protocol.decode(payload)
+        tensors.decode(payload)
 
 
 def test_malformed_probe_reply_becomes_a_crash_not_an_exception():
@@ -162,13 +162,13 @@ def test_deeply_nested_json_is_a_protocol_error_not_a_crash():
 ])
 def test_tensor_payloads_a_sandbox_can_forge_are_refused(payload):
     with pytest.raises(protocol.ProtocolError):
-        protocol.decode(payload)
+        tensors.decode(payload)
 
 
 def test_a_tensor_shape_over_the_element_cap_is_refused_before_decoding():
     import base64
 
     data = base64.b64encode(bytes(4 * 2000)).decode()
-    assert protocol.decode_tensor({"__tensor__": "float32", "shape": [2000], "data": data}).shape == (2000,)
+    assert tensors.decode_tensor({"__tensor__": "float32", "shape": [2000], "data": data}).shape == (2000,)
     with pytest.raises(protocol.ProtocolError, match="over the limit"):
-        protocol.decode_tensor({"__tensor__": "float32", "shape": [2000], "data": data}, max_elements=1000)
+        tensors.decode_tensor({"__tensor__": "float32", "shape": [2000], "data": data}, max_elements=1000)

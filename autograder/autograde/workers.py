@@ -23,8 +23,8 @@ from multiprocessing.connection import wait
 
 from autograder.assignment import CHECKS
 from autograder.sandbox.limits import Limits, worst_case_seconds
+from autograder.sandbox.spawn import ZYGOTE_START_S  # a worker whose zygote died starts another
 
-ZYGOTE_START_S = 120.0  # a worker whose zygote died starts another (spawn.py waits this long)
 GRADER_OVERHEAD_S = 30.0  # loading the notebook, running pytest around the probes
 
 

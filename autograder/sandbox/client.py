@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from autograder.sandbox import protocol
+from autograder.sandbox import protocol, tensors
 from autograder.sandbox.limits import CELL_GRACE_S, PROBE_GRACE_S, STARTUP_TIMEOUT_S, Limits
 from autograder.sandbox.processes import kill_processes_of
 from autograder.sandbox.untrusted import Inbox, Violation, accept_probe_reply
@@ -152,7 +152,7 @@ class Sandbox:
             late = f"it stopped responding while {doing} (no complete answer within {timeout_s + PROBE_GRACE_S:g} s)"
         else:
             late = f"the checks used up their time budget of {budget_s:g} s while {doing}; later checks could not run"
-        self._send({"op": "probe", "probe": name, "inputs": protocol.encode(inputs), "device": self.device,
+        self._send({"op": "probe", "probe": name, "inputs": tensors.encode(inputs), "device": self.device,
                     "timeout_s": timeout_s}, deadline, doing)
         self.inbox.allow("probe")
         reply = self._receive(timeout_s, doing, expect=("probe",), deadline=deadline, late=late)

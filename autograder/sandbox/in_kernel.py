@@ -7,7 +7,7 @@ from `python -m autograder autograde`.
 """
 from __future__ import annotations
 
-from autograder.sandbox import protocol
+from autograder.sandbox import tensors
 from autograder.sandbox.client import decode_reply
 from autograder.sandbox.probe_runner import run_probe
 
@@ -17,5 +17,5 @@ class InKernelSubmission:
         self.namespace, self.device, self.probe_timeout_s = namespace, device, probe_timeout_s
 
     def probe(self, name: str, inputs: dict) -> dict:
-        reply = run_probe(self.namespace, name, protocol.encode(inputs), self.device, self.probe_timeout_s)
+        reply = run_probe(self.namespace, name, tensors.encode(inputs), self.device, self.probe_timeout_s)
         return decode_reply(reply, self.device)

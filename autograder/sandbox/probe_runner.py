@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from autograder.sandbox import protocol
+from autograder.sandbox import tensors
 from autograder.sandbox.guard import StepTimeout, captured_output, deadline, describe_error
 from autograder.sandbox.probes import PROBE_NEEDS, PROBES
 
@@ -27,11 +27,11 @@ def run_probe(namespace: dict, name: str, inputs: dict, device: str, timeout_s: 
     reply: dict
     with captured_output() as output:
         try:
-            decoded = protocol.decode(inputs, device)
+            decoded = tensors.decode(inputs, device)
             # enable_grad: a notebook that switched autograd off globally must not break the probe.
             with deadline(timeout_s), torch.enable_grad():
                 observations = PROBES[name](steps, **decoded)
-            reply = {"status": OK, "observations": protocol.encode(observations)}
+            reply = {"status": OK, "observations": tensors.encode(observations)}
         except NotImplementedError as error:
             reply = {"status": NOT_IMPLEMENTED, "error": describe_error(error)}
         except StepTimeout as error:

@@ -12,16 +12,20 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autograder.sandbox import protocol
 from autograder.sandbox.cgroups import BoxCgroup, cgroups_worth_it
-from autograder.sandbox.client import Sandbox
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.processes import kill_processes_of
 from autograder.sandbox.submitted_files import to_memfd
 
+if TYPE_CHECKING:
+    from autograder.sandbox.client import Sandbox
+
 SANDBOX_UID_BASE = 61000
 SANDBOX_UID_COUNT = 1000
+ZYGOTE_START_S = 120.0  # importing torch on a loaded machine; a zygote slower than this failed
 LEASE_DIR = Path("/run/lock") if Path("/run/lock").is_dir() else Path(tempfile.gettempdir())
 
 
@@ -49,7 +53,11 @@ class Zygote:
     Each sandbox is a box (box.py): its own PID namespace where the platform allows it, its own
     cgroup where cgroup v2 is writable, and the leased uid (when the grader is root), so one
     grader process with several zygotes, or several graders on one machine, never share a
-    sandbox uid. A uid is handed to a new sandbox only once no process of it is alive."""
+    sandbox uid. A uid is handed to a new sandbox only once no process of it is alive.
+
+    Creating one starts the zygote's interpreter and returns at once: it imports torch while the
+    grader imports its own (this module imports no torch), and the first `spawn` waits for it.
+    That overlap is most of what `grade` costs above the bare import of torch."""
 
     def __init__(self):
         self.uid, self._lease_fd = lease_sandbox_uid() if os.geteuid() == 0 else (None, None)
@@ -58,7 +66,6 @@ class Zygote:
         self.leased_uids: list[int] = [self.uid] if self.uid is not None else []
         self._spawned = 0
         self._boxes: list[Sandbox] = []  # spawned since the uid was last found clean
-        self.use_cgroup = None  # decided once the zygote says whether boxes get a PID namespace
         if self.uid is not None:  # leftovers of a grader that died holding this uid
             self._ensure_uid_is_clean()
         ours, theirs = socket.socketpair()
@@ -72,15 +79,48 @@ class Zygote:
         )
         theirs.close()
         self.control = ours
-        self.control.settimeout(120)
-        ready = protocol.recv_message(self.control)
+        self._pid_namespace: bool | None = None  # known once the zygote says it is ready
+        # AUTOGRADER_PID_NAMESPACE=0 forces the fallback (what platforms without namespaces get), for tests.
+        self._namespaces_allowed = os.environ.get("AUTOGRADER_PID_NAMESPACE") != "0"
+        self._use_cgroup: bool | None = None
+
+    def wait_until_ready(self) -> None:
+        """Wait (at most ZYGOTE_START_S) for the zygote's "ready", which says whether boxes get
+        a PID namespace here."""
+        if self._pid_namespace is not None:
+            return
+        self.control.settimeout(ZYGOTE_START_S)
+        try:
+            ready = protocol.recv_message(self.control)
+        except (OSError, EOFError, protocol.ProtocolError) as error:
+            raise RuntimeError(f"the sandbox zygote did not start ({error})") from None
         if ready.get("event") != "ready":
             raise RuntimeError("the sandbox zygote did not start")
-        # AUTOGRADER_PID_NAMESPACE=0 forces the fallback (what platforms without namespaces get), for tests.
-        self.pid_namespace = bool(ready.get("pid_namespace")) and os.environ.get("AUTOGRADER_PID_NAMESPACE") != "0"
+        self._pid_namespace = bool(ready.get("pid_namespace")) and self._namespaces_allowed
         # Joining a cgroup costs 5 to 30 ms a box (the kernel synchronises RCU on migration):
         # worth it for memory and pids caps, or for cgroup.kill where no PID namespace ends the box.
-        self.use_cgroup = cgroups_worth_it(self.pid_namespace)
+        if self._use_cgroup is None:
+            self._use_cgroup = cgroups_worth_it(self._pid_namespace)
+
+    @property
+    def pid_namespace(self) -> bool:
+        self.wait_until_ready()
+        return self._pid_namespace
+
+    @pid_namespace.setter
+    def pid_namespace(self, value: bool) -> None:  # tests force the fallback
+        self.wait_until_ready()
+        self._pid_namespace = value
+
+    @property
+    def use_cgroup(self) -> bool:
+        self.wait_until_ready()
+        return self._use_cgroup
+
+    @use_cgroup.setter
+    def use_cgroup(self, value: bool) -> None:
+        self.wait_until_ready()
+        self._use_cgroup = value
 
     def _ensure_uid_is_clean(self) -> None:
         """Kill what still runs as the leased uid; if something survives, retire that uid (its
@@ -95,6 +135,8 @@ class Zygote:
     def spawn(self, *, device: str, limits: Limits, files: dict[str, bytes] | None = None, **request_fields) -> Sandbox:
         """A new sandbox. `files` (relative name -> bytes) are put in its /submission before it
         drops privileges; `request_fields` go into the spawn request unchanged (kernel.py reads them)."""
+        from autograder.sandbox.client import Sandbox  # imports torch: after the zygote was started
+
         # In a PID namespace a box is over, with every process in it, once its init has exited
         # (Sandbox.kill sees that through the pidfd); /proc is scanned (~5 ms) only when some
         # earlier box was not seen to end, or without namespaces.

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from autograder.model.sanitize import clean_text
-from autograder.sandbox import protocol
+from autograder.sandbox import protocol, tensors
 from autograder.sandbox.probes import STEP_FUNCTIONS
 
 KIB, MIB = 1024, 1024 * 1024
@@ -115,7 +115,7 @@ def _observation(value, device: str, depth: int, budget: list[int]):
     if isinstance(value, dict):
         if "__tensor__" in value:
             try:
-                tensor = protocol.decode_tensor(value, device, max_elements=max(budget[0], 0))
+                tensor = tensors.decode_tensor(value, device, max_elements=max(budget[0], 0))
             except (protocol.ProtocolError, ValueError, TypeError, RuntimeError) as error:
                 raise Malformed(str(error)[:200]) from None
             budget[0] -= tensor.numel()
