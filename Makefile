@@ -44,8 +44,11 @@ grade: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# The test modules are spread over the cores (pytest-xdist; a module stays on one worker, so its
+# fixtures are built once); `make test TEST_WORKERS=0` runs them in this process, one at a time.
+TEST_WORKERS ?= auto
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # Both graders on the same class of N submissions (default 100; `make benchmark N=4` for a quick
 # end-to-end run); exits 1 unless every per-check score is identical.

@@ -42,3 +42,14 @@ def grading_limits():
     from autograder.sandbox.limits import Limits
 
     return Limits(cell_timeout_s=TEST_CELL_TIMEOUT_S, probe_timeout_s=TEST_PROBE_TIMEOUT_S)
+
+
+# The slowest modules first: `make test` spreads whole modules over pytest-xdist workers
+# (--dist loadfile), and a long module that starts last leaves the other workers idle at the end.
+_SLOWEST_FIRST = ("test_release.py", "test_autograde.py", "test_corpus_nbgrader.py", "test_corpus_grade.py",
+                  "test_cli.py", "test_isolation.py", "test_clean_room.py", "test_boundary.py", "test_mutation.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(_SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order within a module kept

@@ -26,3 +26,16 @@ def test_a_png_with_a_valid_header_but_broken_pixels_does_not_decode():
 
 def test_not_a_png():
     assert _png_size(base64.b64encode(b"GIF89a" + b"\0" * 40).decode()) is None
+
+
+def test_a_master_that_does_not_run_is_one_failure_of_plots():
+    """The master runs while the other verifications do (a Future); if it fails, `plots` says so."""
+    from concurrent.futures import Future
+
+    from autograder.release.term import derive
+    from autograder.release.verify import plots
+
+    failed = Future()
+    failed.set_exception(RuntimeError("cell 3 raised NameError"))
+    assert plots(failed, derive("2026-fall")) == [
+        "the master does not run top to bottom: RuntimeError: cell 3 raised NameError"]

@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from autograder.assignment import ASSIGNMENT, GRADING_FILE, KIT_ROOT, PYTORCH_SLOPE
@@ -49,13 +50,14 @@ def _log(message: str, *, in_report: bool = True) -> None:
         _report_lines.append(message)
 
 
-def _execute_master(paths, failures: list[str]):
-    """The master executed top to bottom, or None with the reason added to `failures`."""
-    try:
-        return solutions.execute_master(paths.master)
-    except Exception as error:
-        failures.append(f"[plots] the master does not run top to bottom: {type(error).__name__}: {error}")
-        return None
+def _execute_and_verify(paths, params) -> tuple[object | None, list[str]]:
+    """The master executed top to bottom (None if it does not run: verify's `plots` says why),
+    and every verification's failures. The master runs in a kernel of its own while the other
+    verifications run theirs."""
+    with ThreadPoolExecutor(1) as pool:
+        master = pool.submit(solutions.execute_master, paths.master)
+        failures = verify.verify(paths.root, params, master, log=_log)
+    return (master.result() if master.exception() is None else None), failures
 
 
 def _write_report(paths: _Paths) -> Path:
@@ -139,12 +141,10 @@ def release(term_name: str, root: Path = KIT_ROOT) -> int:
         notebook.write_grading(paths.grading, params)
         _log("generating release/ with nbgrader ...")
         generate.regenerate_release(paths.root)
-        _log("executing the master ...")
-        executed = _execute_master(paths, failures)
+        _log("executing the master and verifying ...")
+        executed, failures = _execute_and_verify(paths, params)
         if executed is not None:
             solutions.write_solution(executed, paths.root)
-            _log("verifying ...")
-            failures += verify.verify(paths.root, params, executed, log=_log)
         if failures:
             _restore(paths, snapshot)
         else:
@@ -257,13 +257,12 @@ def check(term_name: str | None, root: Path = KIT_ROOT) -> int:
     if failures:
         notes.append("the execution checks were skipped: the committed files are not this term's release")
     else:
-        _log("  executing the master ...")
-        executed = _execute_master(paths, failures)
-        if executed is not None:
-            if solutions.solution_text(executed).encode("utf-8") != paths.solution.read_bytes():
-                failures.append(f"[solutions] {paths.solution.relative_to(paths.root).as_posix()} is not what executing "
-                                "the master gives now")
-            failures += verify.verify(paths.root, params, executed, log=_log)
+        _log("  executing the master and verifying ...")
+        executed, found = _execute_and_verify(paths, params)
+        if executed is not None and solutions.solution_text(executed).encode("utf-8") != paths.solution.read_bytes():
+            failures.append(f"[solutions] {paths.solution.relative_to(paths.root).as_posix()} is not what executing "
+                            "the master gives now")
+        failures += found
     _log(f"  ({time.perf_counter() - start:.0f} s)")
     return _report(f"release --check-only (term {term_name!r})", failures, notes,
                    f"To fix: run `python -m autograder release --term {term_name}` (or restore the committed files "

@@ -2,7 +2,7 @@
 sentences); `verify` runs them all and returns all failures, so one report lists everything.
 
   reference_scores   the reference submission (release + the master's solutions) scores full
-                     marks with the kit's grader (autograder.grade.grade_one), on CPU and on
+                     marks with the kit's grader (as `grade` runs it), on CPU and on
                      CUDA when a GPU is available
   release_scores     the untouched release scores 0 on every check
   release_runs       the untouched release runs top to bottom under nbclient; the only errors
@@ -26,6 +26,7 @@ import io
 import re
 import shutil
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -63,10 +64,22 @@ def reference_notebook(master_path: Path, release_path: Path):
 
 # --------------------------------------------------------------------------- grading
 
-def _grade(path: Path, device: str):
-    from autograder.grade import grade_one
+class Grader:
+    """Grades notebooks the way `grade` does, with one zygote for all of them (each `grade` would
+    start its own, about 3 s of CPU)."""
 
-    return grade_one(path, device=device)
+    def __init__(self):
+        from autograder.sandbox.spawn import Zygote
+
+        self.zygote = Zygote()
+
+    def __call__(self, path: Path, device: str):
+        from autograder.pipeline import GradingContext, grade_submission
+
+        return grade_submission(path, GradingContext(zygote=self.zygote, device=device))
+
+    def close(self) -> None:
+        self.zygote.close()
 
 
 def grading_devices() -> list[str]:
@@ -75,10 +88,10 @@ def grading_devices() -> list[str]:
     return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
 
 
-def reference_scores(reference_path: Path, devices: list[str]) -> list[str]:
+def reference_scores(reference_path: Path, devices: list[str], grade: Grader) -> list[str]:
     failures = []
     for device in devices:
-        result = _grade(reference_path, device)
+        result = grade(reference_path, device)
         if result.score != MAX_SCORE or any(c.status != CheckStatus.PASSED for c in result.checks):
             lost = "; ".join(f"{c.name}: {c.score:g}/{c.max_score:g} {c.status} ({c.feedback.strip()[:300]})"
                              for c in result.checks if c.status != CheckStatus.PASSED)
@@ -86,8 +99,8 @@ def reference_scores(reference_path: Path, devices: list[str]) -> list[str]:
     return failures
 
 
-def release_scores(release_copy: Path) -> list[str]:
-    result = _grade(release_copy, "cpu")
+def release_scores(release_copy: Path, grade: Grader) -> list[str]:
+    result = grade(release_copy, "cpu")
     scored = [f"{c.name} ({c.score:g})" for c in result.checks if c.score != 0]
     missing = sorted(set(CHECKS) - {c.name for c in result.checks})
     failures = []
@@ -262,6 +275,13 @@ def _png_size(data: str) -> tuple[int, int] | None:
 
 
 def plots(executed_master, params: TermParameters) -> list[str]:
+    """`executed_master`: the executed notebook, or a Future of it (the master runs while the
+    other verifications do)."""
+    if isinstance(executed_master, Future):
+        try:
+            executed_master = executed_master.result()
+        except Exception as error:  # nbclient's CellExecutionError, a dead kernel
+            return [f"the master does not run top to bottom: {type(error).__name__}: {error}"]
     failures, pngs = [], 0
     for index, cell in enumerate(executed_master.cells):
         for output in cell.get("outputs", []):
@@ -283,22 +303,17 @@ def plots(executed_master, params: TermParameters) -> list[str]:
 # --------------------------------------------------------------------------- all of them
 
 def verify(root: Path, params: TermParameters, executed_master, *, log=print) -> list[str]:
+    """Every verification; returns their failures. They run two at a time (each mostly waits on
+    a kernel or a sandbox process of its own); the two gradings share one zygote and run one
+    after the other (pytest runs one session at a time in a process). `log` gets each
+    verification's lines in a fixed order, whatever finished first, so the same release gives the
+    same report."""
     root = Path(root)
     master_path = PYTORCH_SLOPE.at(root).master
     release_folder = PYTORCH_SLOPE.at(root).release_folder
     release_path = release_folder / NOTEBOOK
-    failures: list[str] = []
 
-    def run(name, check, *args):
-        log(f"  {name} ...")
-        try:
-            found = check(*args)
-        except Exception as error:  # a verification that cannot run is a failure, not a crash
-            found = [f"{name} could not run: {type(error).__name__}: {error}"]
-        failures.extend(f"[{name}] {f}" for f in found)
-        log(f"  {name}: {'ok' if not found else f'{len(found)} failure(s)'}")
-
-    with tempfile.TemporaryDirectory(prefix="release-verify-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="release-verify-") as scratch, ThreadPoolExecutor(2) as pool:
         scratch = Path(scratch)
         (scratch / "reference").mkdir()
         (scratch / "release").mkdir()
@@ -307,10 +322,34 @@ def verify(root: Path, params: TermParameters, executed_master, *, log=print) ->
         release_copy = scratch / "release" / NOTEBOOK
         shutil.copy(release_path, release_copy)
 
-        run("plots", plots, executed_master, params)
-        run("release_leaks", release_leaks, release_folder, master_path, params)
-        run("reference_scores", reference_scores, reference_path, grading_devices())
-        run("release_scores", release_scores, release_copy)
-        run("release_runs", release_runs, release_path)
-        run("nbgrader_validate", nbgrader_validate, root, reference_path, release_copy)
+        def gradings() -> dict[str, list[str]]:
+            grade = Grader()
+            try:
+                return {"reference_scores": _attempt("reference_scores", reference_scores, reference_path,
+                                                     grading_devices(), grade),
+                        "release_scores": _attempt("release_scores", release_scores, release_copy, grade)}
+            finally:
+                grade.close()
+
+        # The longest first, so that neither thread idles at the end.
+        graded = pool.submit(gradings)
+        running = {
+            "nbgrader_validate": pool.submit(_attempt, "nbgrader_validate", nbgrader_validate, root, reference_path, release_copy),
+            "release_runs": pool.submit(_attempt, "release_runs", release_runs, release_path),
+            "plots": pool.submit(_attempt, "plots", plots, executed_master, params),
+            "release_leaks": pool.submit(_attempt, "release_leaks", release_leaks, release_folder, master_path, params),
+        }
+        found = {**{name: future.result() for name, future in running.items()}, **graded.result()}
+    failures: list[str] = []
+    for name in ("plots", "release_leaks", "reference_scores", "release_scores", "release_runs", "nbgrader_validate"):
+        log(f"  {name}: {'ok' if not found[name] else f'{len(found[name])} failure(s)'}")
+        failures.extend(f"[{name}] {f}" for f in found[name])
     return failures
+
+
+def _attempt(name: str, check, *args) -> list[str]:
+    """A verification's failures; one that cannot run is a failure, not a crash."""
+    try:
+        return check(*args)
+    except Exception as error:
+        return [f"{name} could not run: {type(error).__name__}: {error}"]
