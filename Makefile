@@ -45,10 +45,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 # The test modules are spread over the cores (pytest-xdist; a module stays on one worker, so its
-# fixtures are built once); `make test TEST_WORKERS=0` runs them in this process, one at a time.
+# fixtures are built once), slowest first in the order tests/conftest.py gives, so that no worker
+# idles at the end; `make test TEST_WORKERS=0` runs them in this process, one at a time.
 TEST_WORKERS ?= auto
 test: lint
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # Both graders on the same class of N submissions (default 100; `make benchmark N=4` for a quick
 # end-to-end run); exits 1 unless every per-check score is identical.

@@ -61,6 +61,18 @@ PYTORCH_SLOPE = Assignment(
                     "zero_grad": "zero_grad_impl"},
 )
 
+# The assignments this kit grades, by name: the command line turns a name into one of these values.
+ASSIGNMENTS: dict[str, Assignment] = {PYTORCH_SLOPE.name: PYTORCH_SLOPE}
+
+
+def assignment_named(name: str) -> Assignment:
+    """The assignment called `name`; ValueError, naming the known ones, for any other name."""
+    try:
+        return ASSIGNMENTS[name]
+    except KeyError:
+        raise ValueError(f"unknown assignment {name!r}: this kit grades {', '.join(map(repr, ASSIGNMENTS))}") from None
+
+
 # The names most modules read, all from the one value above.
 ASSIGNMENT = PYTORCH_SLOPE.name
 NOTEBOOK = PYTORCH_SLOPE.notebook

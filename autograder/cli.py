@@ -40,6 +40,15 @@ def _existing_notebook(value: str) -> Path:
     return path
 
 
+def _assignment(value: str):
+    from autograder.assignment import assignment_named
+
+    try:
+        return assignment_named(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _zip_path(value: str) -> Path:
     path = Path(value)
     if path.is_dir():
@@ -77,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     bundle.add_argument("--output", type=_zip_path, default=Path("autograder.zip"), help="zip to write (default: autograder.zip)")
 
     autograde = verbs.add_parser("autograde", help="grade a whole class in nbgrader's layout (submitted/<student>/ASSIGNMENT/)")
-    autograde.add_argument("assignment", help="the assignment to grade (pytorch_slope)")
+    autograde.add_argument("assignment", type=_assignment, help="the assignment to grade (pytorch_slope)")
     autograde.add_argument("--course-dir", type=Path, default=Path("."), help="nbgrader course directory (default: current)")
     autograde.add_argument("--workers", type=_positive_int, default=None, help="parallel workers (default: number of CPUs)")
     autograde.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the checks run (default: cpu)")

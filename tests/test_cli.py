@@ -261,3 +261,14 @@ def test_gradescope_schema_refuses_what_gradescope_would():
                 {"score": 1, "test": []}):                               # a misspelt key
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, GRADESCOPE_SCHEMA)
+
+
+def test_the_command_line_hands_autograde_the_assignment_value(monkeypatch, tmp_path):
+    """The verb receives the one `Assignment` value (paths, checks, points), not a name to look up."""
+    import autograder.autograde.main
+    from autograder.assignment import PYTORCH_SLOPE
+
+    received = {}
+    monkeypatch.setattr(autograder.autograde.main, "main", lambda **options: received.update(options) or 0)
+    assert cli_main(["autograde", "pytorch_slope", "--course-dir", str(tmp_path)]) == 0
+    assert received["assignment"] is PYTORCH_SLOPE

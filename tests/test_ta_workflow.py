@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.assignment import ASSIGNMENT, CHECKS, KIT_ROOT, MAX_SCORE, NOTEBOOK
+from autograder.assignment import ASSIGNMENT, CHECKS, KIT_ROOT, MAX_SCORE, NOTEBOOK, PYTORCH_SLOPE
 from autograder.autograde.main import run_batch
 from autograder.course import course_settings
 from autograder.outputs.csv_report import grades_csv_path
@@ -31,7 +31,7 @@ PARTITION = ("graded now", "skipped (unchanged)", "not gradable", "failed")
 
 
 def _batch(course: Path, students=None) -> dict:
-    return run_batch(assignment=ASSIGNMENT, course_dir=course, workers=1, device="cpu", students=students,
+    return run_batch(assignment=PYTORCH_SLOPE, course_dir=course, workers=1, device="cpu", students=students,
                      force=False, out=io.StringIO())
 
 

@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from autograder.assignment import ASSIGNMENT, CHECKS, MAX_SCORE, grader_fingerprint
+from autograder.assignment import CHECKS, MAX_SCORE, Assignment, assignment_named, grader_fingerprint
 from autograder.autograde.discover import WorkItem, discover
 from autograder.autograde.state import State
 from autograder.model.records import FAILED, GRADED, NOT_GRADED, GradedSubmission, result_from_dict
@@ -107,8 +107,6 @@ class Progress:
 
 
 def _check_arguments(assignment: str, course_dir: Path, students: list[str] | None = None) -> None:
-    if assignment != ASSIGNMENT:
-        raise UsageError(f"unknown assignment {assignment!r}: this kit grades {ASSIGNMENT!r}")
     if not course_dir.is_dir():
         raise UsageError(f"course directory not found: {course_dir}")
     if not (course_dir / "submitted").is_dir():
@@ -129,9 +127,10 @@ def _check_students(course_dir: Path, students: list[str]) -> None:
                          f"check the id; known students: {shown or 'none'}")
 
 
-def run_batch(*, assignment: str, course_dir: Path, workers: int, device: str, students: list[str] | None,
+def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device: str, students: list[str] | None,
               force: bool, cell_timeout_s: float | None = None, out=None) -> dict:
     """Grade the class; returns the run's summary (also stored as run_info in the class report)."""
+    assignment = assignment.name  # what nbgrader's folders, the records and the outputs are keyed by
     from autograder.autograde.workers import WorkerPool
     from autograder.outputs.publish import publish, warm_up
     from autograder.sandbox.limits import Limits
@@ -254,11 +253,17 @@ def _print_summary(out, assignment: str, info: dict, outputs: dict, records: lis
     out.flush()
 
 
-def main(*, assignment: str, course_dir: Path | str = ".", workers: int | None = None, device: str = "cpu",
+def main(*, assignment: Assignment | str, course_dir: Path | str = ".", workers: int | None = None, device: str = "cpu",
          students: list[str] | None = None, force: bool = False, cell_timeout: float | None = None) -> int:
+    """`assignment`: the value the command line made of the name (a name is looked up here too)."""
     course_dir = Path(course_dir)
     try:
-        _check_arguments(assignment, course_dir, students)
+        if isinstance(assignment, str):
+            try:
+                assignment = assignment_named(assignment)
+            except ValueError as error:
+                raise UsageError(str(error)) from None
+        _check_arguments(assignment.name, course_dir, students)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_EXIT_STATUS

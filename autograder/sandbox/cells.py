@@ -105,10 +105,14 @@ class GraderShell:
 
 def _compile_cell(index: int, source: str):
     filename = f"<cell {index}>"
-    python = TransformerManager().transform_cell(source)
+    try:  # plain Python, as most cells are, compiles as it is; IPython's transformer tokenises each cell
+        code, python = compile(source, filename, "exec"), source
+    except SyntaxError:  # magics, `!commands`, `obj?`, an indented cell: what IPython makes of them
+        python = TransformerManager().transform_cell(source)
+        code = compile(python, filename, "exec")
     # Registering the source lets tracebacks show the student's lines.
     linecache.cache[filename] = (len(python), None, python.splitlines(True), filename)
-    return compile(python, filename, "exec")
+    return code
 
 
 def execute_cells(sources: list[str], namespace: dict, cell_timeout_s: float,
