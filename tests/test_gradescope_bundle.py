@@ -19,7 +19,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from autograder.assignment import CHECKS, MAX_SCORE
+from autograder.assignment import CHECKS, KIT_ROOT, MAX_SCORE
 from autograder.gradescope.bundle import build
 from autograder.release.synthetic import make_submission, write_submission
 
@@ -72,7 +72,9 @@ def gradescope(bundle, tmp_path):
         shutil.rmtree(root / "results", ignore_errors=True)
         (root / "submission").mkdir()
         for name, content in files.items():
-            if isinstance(content, bytes):
+            if isinstance(content, Path):  # a link to it, as a zip can hold
+                (root / "submission" / name).symlink_to(content)
+            elif isinstance(content, bytes):
                 (root / "submission" / name).write_bytes(content)
             else:
                 write_submission(root / "submission" / name, content)
@@ -110,6 +112,12 @@ def test_run_autograder_without_exactly_one_notebook_scores_zero_with_a_message(
     results = gradescope({"a.ipynb": make_submission(), "b.ipynb": make_submission()})
     assert results["score"] == 0 and "Several notebooks were submitted" in results["output"]
     assert "a.ipynb" in results["output"] and "b.ipynb" in results["output"]
+
+
+@pytest.mark.slow
+def test_run_autograder_refuses_a_notebook_that_links_to_the_solution(gradescope):
+    results = gradescope({"pytorch_slope.ipynb": KIT_ROOT / "solutions" / "pytorch_slope_solution.ipynb"})
+    assert results["score"] == 0 and "symbolic link" in results["output"], results
 
 
 def test_setup_installs_the_cpu_build_of_the_pinned_torch(bundle, tmp_path):

@@ -82,13 +82,29 @@ def content_hash(folder: Path) -> str:
         if not stat.S_ISREG(mode):
             continue
         digest.update(relative + b"\0")
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        except OSError:
-            data = b"<unreadable>"
-        digest.update(len(data).to_bytes(8, "big") + data)
+        _hash_file(digest, path)
     return digest.hexdigest()
+
+
+def _hash_file(digest, path: str) -> None:
+    """The file's length and bytes into `digest`, read in chunks (a student's folder may hold a
+    file of any size); never through a link or from a pipe swapped in since it was listed."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        fd = None
+    if fd is None:
+        data = b"<unreadable>"
+        digest.update(len(data).to_bytes(8, "big") + data)
+        return
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        return
+    with os.fdopen(fd, "rb") as handle:
+        digest.update(info.st_size.to_bytes(8, "big"))
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
 
 
 def read_timestamp(folder: Path) -> tuple[datetime | None, str]:

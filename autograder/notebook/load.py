@@ -3,7 +3,10 @@ nbgrader's OverwriteCells does, so edited tests or provided code change nothing)
 code cells to run, with notes for the student about anything unusual."""
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +16,9 @@ from autograder.assignment import PYTORCH_SLOPE
 from autograder.notebook.cell_names import code_cell_labels
 
 RELEASE_NOTEBOOK = PYTORCH_SLOPE.release_notebook
+# Far above any real notebook (the lesson's, with every plot rendered, is under 1 MiB), and below
+# what would strain the grader's memory: a larger file is refused before it is read.
+MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024
 
 
 class SubmissionError(Exception):
@@ -66,8 +72,30 @@ def parse_notebook(raw: bytes):
     return notebook, notes
 
 
+def read_notebook_file(path: Path) -> bytes:
+    """The submitted file's bytes, if it is a regular file of at most MAX_NOTEBOOK_BYTES. A link is
+    never followed (a notebook linked to a file of the kit, e.g. from a zip uploaded to Gradescope,
+    would be read as the student's), and a FIFO or device never read (it could block or never end).
+    Other OSErrors (missing, unreadable) propagate."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise SubmissionError("the notebook is a symbolic link, not a file: submit the notebook itself") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise SubmissionError("the notebook is not a regular file (a folder, device or pipe): submit the .ipynb file itself")
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(MAX_NOTEBOOK_BYTES + 1)
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        raise SubmissionError(f"the notebook is larger than {MAX_NOTEBOOK_BYTES // 2**20} MiB: clear its outputs "
+                              "(Kernel > Restart & Clear Output) and submit it again")
+    return data
+
+
 def load_submission(path: Path, release_path: Path = RELEASE_NOTEBOOK) -> LoadedNotebook:
-    notebook, notes = parse_notebook(Path(path).read_bytes())
+    notebook, notes = parse_notebook(read_notebook_file(Path(path)))
     locked = _locked_sources(release_path)
     cells, restored = [], []
     for cell in notebook.cells:
