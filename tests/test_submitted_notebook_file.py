@@ -57,3 +57,15 @@ def test_the_content_hash_reads_files_in_chunks_with_the_same_digest(tmp_path):
     (tmp_path / "pytorch_slope.ipynb").write_bytes(data)
     expected = hashlib.sha256(b"pytorch_slope.ipynb\0" + len(data).to_bytes(8, "big") + data).hexdigest()
     assert content_hash(tmp_path) == expected
+
+
+def test_the_autograded_copy_reads_the_notebook_as_grading_does(tmp_path):
+    """formgrader's copy (outputs/autograded_folder.py) never follows a link either."""
+    from autograder.outputs.autograded_folder import _restored
+    from autograder.release.synthetic import make_submission, write_submission
+
+    real = write_submission(tmp_path / "real.ipynb", make_submission())
+    assert _restored(real, KIT_ROOT / "release" / "pytorch_slope" / "pytorch_slope.ipynb")
+    link = tmp_path / "link.ipynb"
+    link.symlink_to(SOLUTION)
+    assert _restored(link, KIT_ROOT / "release" / "pytorch_slope" / "pytorch_slope.ipynb") is None

@@ -4,6 +4,7 @@ code cells to run, with notes for the student about anything unusual."""
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import stat
@@ -41,9 +42,18 @@ def grade_id_of(cell) -> str | None:
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
-def _locked_sources(release_path: Path) -> dict[str, str]:
-    if not release_path.exists():
+def locked_sources(release_path: Path) -> dict[str, str]:
+    """grade id -> source of the release's locked code cells (what a submission's copies are
+    restored to). Parsed once per version of the release file, not once per submission."""
+    try:
+        info = Path(release_path).stat()
+    except OSError:
         return {}
+    return _locked_sources(str(release_path), info.st_mtime_ns, info.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _locked_sources(release_path: str, _mtime_ns: int, _size: int) -> dict[str, str]:
     release = nbformat.read(release_path, as_version=4)
     return {
         grade_id_of(cell): cell.source
@@ -96,7 +106,7 @@ def read_notebook_file(path: Path) -> bytes:
 
 def load_submission(path: Path, release_path: Path = RELEASE_NOTEBOOK) -> LoadedNotebook:
     notebook, notes = parse_notebook(read_notebook_file(Path(path)))
-    locked = _locked_sources(release_path)
+    locked = locked_sources(release_path)
     cells, restored = [], []
     for cell in notebook.cells:
         if cell.get("cell_type") != "code":

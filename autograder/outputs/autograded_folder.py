@@ -15,25 +15,29 @@ from pathlib import Path
 
 from autograder.assignment import NOTEBOOK
 from autograder.model.records import GradedSubmission
-from autograder.notebook.load import RELEASE_NOTEBOOK, grade_id_of
+from autograder.notebook.load import (
+    RELEASE_NOTEBOOK,
+    SubmissionError,
+    grade_id_of,
+    locked_sources,
+    parse_notebook,
+    read_notebook_file,
+)
 
 
 def _restored(notebook_path: Path, release_path: Path) -> str | None:
     """The submitted notebook as text with the release's locked cells restored; None if it is
-    not a readable notebook."""
+    not a readable notebook (read as grading reads it: no link followed, size capped)."""
     import nbformat
 
     try:
-        notebook = nbformat.read(notebook_path, as_version=4)
-        release = nbformat.read(release_path, as_version=4) if release_path.is_file() else None
-    except Exception:  # nbformat raises several unrelated types for malformed files
+        notebook, _ = parse_notebook(read_notebook_file(notebook_path))
+    except (SubmissionError, OSError):
         return None
-    if release is not None:
-        locked = {grade_id_of(c): c.source for c in release.cells
-                  if c.metadata.get("nbgrader", {}).get("locked") and grade_id_of(c)}
-        for cell in notebook.cells:
-            if grade_id_of(cell) in locked:
-                cell.source = locked[grade_id_of(cell)]
+    locked = locked_sources(release_path)
+    for cell in notebook.cells:
+        if cell.get("cell_type") == "code" and grade_id_of(cell) in locked:
+            cell.source = locked[grade_id_of(cell)]
     return nbformat.writes(notebook)
 
 
