@@ -312,8 +312,8 @@ def test_spawn_forwards_extra_request_fields(monkeypatch):
 
     sent = []
     zygote = spawn.Zygote.__new__(spawn.Zygote)
-    zygote.uid, zygote._pid_namespace, zygote._spawned, zygote.uid_notes = None, False, 0, []
-    zygote._boxes, zygote._use_cgroup = [], False
+    zygote.uid, zygote.pid_namespace, zygote._spawned, zygote.uid_notes = None, False, 0, []
+    zygote._boxes, zygote.use_cgroup, zygote._ready = [], False, {"event": "ready"}
     zygote.control = socket.socketpair()[0]
     monkeypatch.setattr(spawn.protocol, "send_message", lambda sock, message: sent.append(message))
     monkeypatch.setattr(spawn.socket, "recv_fds", lambda *a: (b"{}", [], 0, None))

@@ -86,16 +86,16 @@ def content_hash(folder: Path) -> str:
     return digest.hexdigest()
 
 
+UNREADABLE = b"<unreadable>"  # what a file that cannot be opened contributes to the hash
+
+
 def _hash_file(digest, path: str) -> None:
     """The file's length and bytes into `digest`, read in chunks (a student's folder may hold a
     file of any size); never through a link or from a pipe swapped in since it was listed."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
-        fd = None
-    if fd is None:
-        data = b"<unreadable>"
-        digest.update(len(data).to_bytes(8, "big") + data)
+        digest.update(len(UNREADABLE).to_bytes(8, "big") + UNREADABLE)
         return
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):

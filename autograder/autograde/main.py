@@ -130,7 +130,7 @@ def _check_students(course_dir: Path, students: list[str]) -> None:
 def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device: str, students: list[str] | None,
               force: bool, cell_timeout_s: float | None = None, out=None) -> dict:
     """Grade the class; returns the run's summary (also stored as run_info in the class report)."""
-    assignment = assignment.name  # what nbgrader's folders, the records and the outputs are keyed by
+    name = assignment.name  # what nbgrader's folders, the records and the outputs are keyed by
     from autograder.autograde.workers import WorkerPool
     from autograder.outputs.publish import publish, warm_up
     from autograder.sandbox.limits import Limits
@@ -139,15 +139,15 @@ def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device:
     start = time.monotonic()
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
     # The whole class is discovered so that every output covers it; --student only picks what is graded.
-    found = {item.student: item for item in discover(course_dir, assignment)}
+    found = {item.student: item for item in discover(course_dir, name)}
     named = set(students or ())
     if named:
-        found.update({item.student: item for item in discover(course_dir, assignment, sorted(named))})
+        found.update({item.student: item for item in discover(course_dir, name, sorted(named))})
     # a grade made by other grading code, reference, term, device or limits is stale
     grader = grader_fingerprint(device, Limits(cell_timeout_s=cell_timeout_s) if cell_timeout_s else Limits())
     state = State(course_dir)
     try:
-        stored = state.load(assignment)
+        stored = state.load(name)
         items = [found[s] for s in sorted(found) if not named or s in named or s in stored]
         records: dict[str, GradedSubmission] = {}
         pending: list[WorkItem] = []
@@ -161,7 +161,7 @@ def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device:
                 records[item.student] = current[1]
                 kept.add(item.student)
             elif not item.gradable:
-                records[item.student] = not_gradable_record(item, assignment)
+                records[item.student] = not_gradable_record(item, name)
                 records[item.student].grader = grader
                 state.save(records[item.student], run_id)
             else:
@@ -176,8 +176,8 @@ def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device:
             with WorkerPool(min(workers, len(pending)), device, limits=limits) as pool:
                 for outcome in pool.run([{"student": i.student, "notebook": str(i.notebook)} for i in pending]):
                     item = by_student[outcome.item["student"]]
-                    failed_before = 0 if outcome.ok else state.failed_attempts(assignment, item.student, item.content_hash)
-                    record = outcome_record(item, assignment, outcome.ok, outcome.result, outcome.reason,
+                    failed_before = 0 if outcome.ok else state.failed_attempts(name, item.student, item.content_hash)
+                    record = outcome_record(item, name, outcome.ok, outcome.result, outcome.reason,
                                             failed_before=failed_before)
                     record.grader = grader
                     record.extra["worker_seconds"] = round(outcome.worker_seconds, 3)
@@ -205,10 +205,10 @@ def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device:
         "grading wall time (s)": round(time.monotonic() - start, 2),
     }
     warming.join()
-    outputs = publish(course_dir, assignment, everything, run_info)
+    outputs = publish(course_dir, name, everything, run_info)
     run_info["wall time (s)"] = round(time.monotonic() - start, 2)
-    outputs["run summary"] = write_run_summary(course_dir, assignment, run_info)
-    _print_summary(out, assignment, run_info, outputs, everything)
+    outputs["run summary"] = write_run_summary(course_dir, name, run_info)
+    _print_summary(out, name, run_info, outputs, everything)
     return run_info
 
 

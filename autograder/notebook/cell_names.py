@@ -19,7 +19,8 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def _source(cell) -> str:
+def cell_source(cell) -> str:
+    """A cell's source as one string (nbformat allows a list of lines)."""
     source = cell.get("source", "")
     return "".join(source) if isinstance(source, list) else str(source)
 
@@ -38,7 +39,7 @@ def code_cell_labels(cells) -> list[str]:
     code_number = 0
     for cell in cells:
         kind = cell.get("cell_type")
-        source = _source(cell)
+        source = cell_source(cell)
         if kind == "markdown":
             found = _HEADING.findall(source)
             if found:
@@ -96,8 +97,6 @@ def relabel(text: str, labels: list[str]) -> str:
         return text
     text = re.sub(r'File "<cell (\d+)>"', lambda m: "In " + label_of(int(m.group(1)), labels), text)
     return _CELL_NAME.sub(lambda m: label_of(int(m.group(1)), labels), text)
-
-
 
 
 def capitalised(text: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.assignment import PYTORCH_SLOPE
-from autograder.notebook.cell_names import code_cell_labels
+from autograder.notebook.cell_names import cell_source, code_cell_labels
 
 RELEASE_NOTEBOOK = PYTORCH_SLOPE.release_notebook
 # Far above any real notebook (the lesson's, with every plot rendered, is under 1 MiB), and below
@@ -104,25 +104,27 @@ def read_notebook_file(path: Path) -> bytes:
     return data
 
 
+def restore_locked_cells(notebook, release_path: Path = RELEASE_NOTEBOOK) -> list[str]:
+    """Put the release's locked code cells back into `notebook` (changed in place), as nbgrader's
+    OverwriteCells does, so edited tests or provided code change nothing; returns the grade ids
+    of the cells that had been changed."""
+    locked = locked_sources(release_path)
+    restored = []
+    for cell in notebook.cells:
+        grade_id = grade_id_of(cell)
+        if cell.get("cell_type") == "code" and grade_id in locked and cell_source(cell) != locked[grade_id]:
+            cell["source"] = locked[grade_id]
+            restored.append(grade_id)
+    return restored
+
+
 def load_submission(path: Path, release_path: Path = RELEASE_NOTEBOOK) -> LoadedNotebook:
     notebook, notes = parse_notebook(read_notebook_file(Path(path)))
-    locked = locked_sources(release_path)
-    cells, restored = [], []
-    for cell in notebook.cells:
-        if cell.get("cell_type") != "code":
-            continue
-        source = cell.get("source", "")
-        source = "".join(source) if isinstance(source, list) else str(source)
-        grade_id = grade_id_of(cell)
-        if grade_id in locked and source != locked[grade_id]:
-            restored.append(grade_id)
-            source = locked[grade_id]
-        cells.append(source)
+    restored = restore_locked_cells(notebook, release_path)
+    cells = [cell_source(cell) for cell in notebook.cells if cell.get("cell_type") == "code"]
     if restored:
         notes.append("Locked cells were changed and have been restored from the assignment: " + ", ".join(restored) + ".")
     if not cells:
         notes.append("The notebook has no code cells.")
-    restored_sources = iter(cells)  # label the cells as they will run (locked cells restored)
-    labels = code_cell_labels([{"cell_type": "code", "source": next(restored_sources)} if c.get("cell_type") == "code" else c
-                               for c in notebook.cells])
-    return LoadedNotebook(cells, notes, labels)
+    # labelled as they will run (locked cells restored)
+    return LoadedNotebook(cells, notes, code_cell_labels(notebook.cells))

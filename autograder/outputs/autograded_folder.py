@@ -15,14 +15,7 @@ from pathlib import Path
 
 from autograder.assignment import NOTEBOOK
 from autograder.model.records import GradedSubmission
-from autograder.notebook.load import (
-    RELEASE_NOTEBOOK,
-    SubmissionError,
-    grade_id_of,
-    locked_sources,
-    parse_notebook,
-    read_notebook_file,
-)
+from autograder.notebook.load import RELEASE_NOTEBOOK, SubmissionError, parse_notebook, read_notebook_file, restore_locked_cells
 
 
 def _restored(notebook_path: Path, release_path: Path) -> str | None:
@@ -34,10 +27,7 @@ def _restored(notebook_path: Path, release_path: Path) -> str | None:
         notebook, _ = parse_notebook(read_notebook_file(notebook_path))
     except (SubmissionError, OSError):
         return None
-    locked = locked_sources(release_path)
-    for cell in notebook.cells:
-        if cell.get("cell_type") == "code" and grade_id_of(cell) in locked:
-            cell.source = locked[grade_id_of(cell)]
+    restore_locked_cells(notebook, release_path)
     return nbformat.writes(notebook)
 
 

@@ -274,14 +274,13 @@ def _png_size(data: str) -> tuple[int, int] | None:
         return None
 
 
-def plots(executed_master, params: TermParameters) -> list[str]:
-    """`executed_master`: the executed notebook, or a Future of it (the master runs while the
-    other verifications do)."""
-    if isinstance(executed_master, Future):
-        try:
-            executed_master = executed_master.result()
-        except Exception as error:  # nbclient's CellExecutionError, a dead kernel
-            return [f"the master does not run top to bottom: {type(error).__name__}: {error}"]
+def plots(master_run: Future, params: TermParameters) -> list[str]:
+    """`master_run`: the master's execution (solutions.execute_master), which runs while the other
+    verifications do."""
+    try:
+        executed_master = master_run.result()
+    except Exception as error:  # nbclient's CellExecutionError, a dead kernel
+        return [f"the master does not run top to bottom: {type(error).__name__}: {error}"]
     failures, pngs = [], 0
     for index, cell in enumerate(executed_master.cells):
         for output in cell.get("outputs", []):
@@ -302,7 +301,7 @@ def plots(executed_master, params: TermParameters) -> list[str]:
 
 # --------------------------------------------------------------------------- all of them
 
-def verify(root: Path, params: TermParameters, executed_master, *, log=print) -> list[str]:
+def verify(root: Path, params: TermParameters, master_run: Future, *, log=print) -> list[str]:
     """Every verification; returns their failures. They run two at a time (each mostly waits on
     a kernel or a sandbox process of its own); the two gradings share one zygote and run one
     after the other (pytest runs one session at a time in a process). `log` gets each
@@ -336,7 +335,7 @@ def verify(root: Path, params: TermParameters, executed_master, *, log=print) ->
         running = {
             "nbgrader_validate": pool.submit(_attempt, "nbgrader_validate", nbgrader_validate, root, reference_path, release_copy),
             "release_runs": pool.submit(_attempt, "release_runs", release_runs, release_path),
-            "plots": pool.submit(_attempt, "plots", plots, executed_master, params),
+            "plots": pool.submit(_attempt, "plots", plots, master_run, params),
             "release_leaks": pool.submit(_attempt, "release_leaks", release_leaks, release_folder, master_path, params),
         }
         found = {**{name: future.result() for name, future in running.items()}, **graded.result()}

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import warnings
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -79,16 +80,12 @@ class Zygote:
         )
         theirs.close()
         self.control = ours
-        self._pid_namespace: bool | None = None  # known once the zygote says it is ready
         # AUTOGRADER_PID_NAMESPACE=0 forces the fallback (what platforms without namespaces get), for tests.
         self._namespaces_allowed = os.environ.get("AUTOGRADER_PID_NAMESPACE") != "0"
-        self._use_cgroup: bool | None = None
 
-    def wait_until_ready(self) -> None:
-        """Wait (at most ZYGOTE_START_S) for the zygote's "ready", which says whether boxes get
-        a PID namespace here."""
-        if self._pid_namespace is not None:
-            return
+    @cached_property
+    def _ready(self) -> dict:
+        """The zygote's "ready" message, waited for (at most ZYGOTE_START_S) when first needed."""
         self.control.settimeout(ZYGOTE_START_S)
         try:
             ready = protocol.recv_message(self.control)
@@ -96,31 +93,18 @@ class Zygote:
             raise RuntimeError(f"the sandbox zygote did not start ({error})") from None
         if ready.get("event") != "ready":
             raise RuntimeError("the sandbox zygote did not start")
-        self._pid_namespace = bool(ready.get("pid_namespace")) and self._namespaces_allowed
+        return ready
+
+    @cached_property
+    def pid_namespace(self) -> bool:
+        """Whether boxes get their own PID namespace here (the zygote's "ready" says)."""
+        return bool(self._ready.get("pid_namespace")) and self._namespaces_allowed
+
+    @cached_property
+    def use_cgroup(self) -> bool:
         # Joining a cgroup costs 5 to 30 ms a box (the kernel synchronises RCU on migration):
         # worth it for memory and pids caps, or for cgroup.kill where no PID namespace ends the box.
-        if self._use_cgroup is None:
-            self._use_cgroup = cgroups_worth_it(self._pid_namespace)
-
-    @property
-    def pid_namespace(self) -> bool:
-        self.wait_until_ready()
-        return self._pid_namespace
-
-    @pid_namespace.setter
-    def pid_namespace(self, value: bool) -> None:  # tests force the fallback
-        self.wait_until_ready()
-        self._pid_namespace = value
-
-    @property
-    def use_cgroup(self) -> bool:
-        self.wait_until_ready()
-        return self._use_cgroup
-
-    @use_cgroup.setter
-    def use_cgroup(self, value: bool) -> None:
-        self.wait_until_ready()
-        self._use_cgroup = value
+        return cgroups_worth_it(self.pid_namespace)
 
     def _ensure_uid_is_clean(self) -> None:
         """Kill what still runs as the leased uid; if something survives, retire that uid (its
