@@ -33,7 +33,7 @@ def corpus_notebooks(tmp_path_factory) -> dict[str, Path]:
 # The tests' time limits. The engine's defaults (20 s a cell, 10 s a probe) are meant for
 # students' real work; the corpus's cells and checks each take well under a second, so tighter
 # limits keep the scenarios that hang (a looping step is called by four top-level cells) short.
-TEST_CELL_TIMEOUT_S = 5.0
+TEST_CELL_TIMEOUT_S = 3.0
 TEST_PROBE_TIMEOUT_S = 3.0
 
 
