@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import autograder  # noqa: F401  first: its __init__ keeps jsonschema from building a 1.5 s grammar (nbformat below)
+
 TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:  # `corpus.scenarios` is importable from every test module
     sys.path.insert(0, str(TESTS_DIR))
