@@ -457,6 +457,28 @@ def test_a_dying_or_stuck_worker_is_replaced_and_the_batch_goes_on():
     assert replaced == 2
 
 
+def test_the_workers_forkserver_starts_before_the_class_is_discovered(tmp_path, monkeypatch):
+    """Its import of torch overlaps discovery (which imports nbgrader to read the due date)."""
+    import autograder.autograde.main as batch
+    import autograder.autograde.workers as workers
+    from autograder.assignment import PYTORCH_SLOPE
+
+    calls = []
+
+    class Stop(Exception):
+        pass
+
+    def discovering(*args, **kwargs):
+        calls.append("discover")
+        raise Stop
+
+    monkeypatch.setattr(workers, "start_forkserver", lambda: calls.append("forkserver"))
+    monkeypatch.setattr(batch, "discover", discovering)
+    with pytest.raises(Stop):
+        batch.run_batch(assignment=PYTORCH_SLOPE, course_dir=tmp_path, workers=1, device="cpu", students=None, force=False)
+    assert calls == ["forkserver", "discover"]
+
+
 def test_a_failed_submission_is_recorded_and_graded_again_next_time(tmp_path):
     from autograder.autograde.discover import WorkItem
     from autograder.autograde.main import outcome_record

@@ -131,10 +131,11 @@ def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device:
               force: bool, cell_timeout_s: float | None = None, out=None) -> dict:
     """Grade the class; returns the run's summary (also stored as run_info in the class report)."""
     name = assignment.name  # what nbgrader's folders, the records and the outputs are keyed by
-    from autograder.autograde.workers import WorkerPool
+    from autograder.autograde.workers import WorkerPool, start_forkserver
     from autograder.outputs.publish import publish, warm_up
     from autograder.sandbox.limits import Limits
 
+    start_forkserver()  # first: it imports torch while the class is discovered
     out = out or sys.stdout
     start = time.monotonic()
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
