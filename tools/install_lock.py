@@ -35,7 +35,8 @@ def groups(requirements: list[str], count: int = GROUPS) -> list[list[str]]:
     """Each pin in exactly one group: each of ALONE by itself, the rest dealt round-robin."""
     alone = [[pin] for pin in requirements if _name(pin) in ALONE]
     rest = [pin for pin in requirements if _name(pin) not in ALONE]
-    dealt = [rest[i::max(1, count - len(alone))] for i in range(max(1, count - len(alone)))]
+    pips = max(1, count - len(alone))
+    dealt = [rest[i::pips] for i in range(pips)]
     return [group for group in alone + dealt if group]
 
 

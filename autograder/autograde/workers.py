@@ -110,7 +110,7 @@ def start_forkserver() -> None:
     ends with this process."""
     import multiprocessing.forkserver
 
-    _context()
+    _context()  # sets what the forkserver imports when it starts
     multiprocessing.forkserver.ensure_running()
 
 
