@@ -190,7 +190,7 @@ def test_a_uid_whose_processes_survive_is_retired_not_reused(monkeypatch):
         first = zygote.uid
         real_kill = spawn.kill_processes_of
         monkeypatch.setattr(spawn, "kill_processes_of", lambda uid, **kw: uid != first and real_kill(uid, **kw))
-        with zygote.spawn(device="cpu", limits=LIMITS) as sandbox:
+        with pytest.warns(RuntimeWarning, match="was retired"), zygote.spawn(device="cpu", limits=LIMITS) as sandbox:
             assert sandbox.uid != first and zygote.uid != first
             assert any(str(first) in note for note in sandbox.isolation.get("notes", []))
         assert first in zygote.leased_uids and zygote.uid in zygote.leased_uids

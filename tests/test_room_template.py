@@ -103,6 +103,22 @@ def test_one_template_box_serves_every_check(zygote, grading_limits, tmp_path):
     assert all(r.status.name != "ERROR" for r in results), [r.staff_detail for r in results]
 
 
+@pytest.mark.parametrize("daemon_kills", [False, True])
+def test_rooms_of_their_own_keep_checks_apart_too(zygote, grading_limits, tmp_path, daemon_kills):
+    """The shape a GPU gets (a box from the zygote per check, no template), run on the CPU: what
+    one check's steps leave behind dies with its box."""
+    from autograder.checks.runner import run_checks
+    from autograder.notebook.load import load_submission
+    from autograder.sandbox.rooms import CleanRooms
+
+    steps = {"forward": forward_leaving_traces(daemon_kills), "criterion": CRITERION_SEES_TRACES}
+    loaded = load_submission(write_submission(tmp_path / "pytorch_slope.ipynb", make_submission(steps)))
+    with CleanRooms(zygote, loaded.cells, device="cpu", limits=grading_limits, template=False) as rooms:
+        results = run_checks(rooms, grading_seed="00" * 16)
+    assert rooms.boxes_started == rooms.rooms_opened == len(CHECKS)
+    assert {r.name: r.score for r in results} == FULL, [r.staff_detail for r in results if r.score < r.max_score]
+
+
 def test_cuda_rooms_get_a_box_each():
     from autograder.sandbox.rooms import CleanRooms
 
