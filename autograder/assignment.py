@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 
@@ -21,6 +21,9 @@ class Assignment:
     manual_checks: dict[str, int]  # written answers graded by hand in formgrader
     student_functions: tuple[str, ...]  # the steps students write, in the order reports name them
     solution_cells: dict[str, str]  # student function -> grade id of the master cell that defines it
+    # check -> the checks whose student steps it also runs: its failure after theirs is a
+    # downstream symptom in the class report (outputs/class_summary.py), not a second cause
+    check_uses: dict[str, tuple[str, ...]] = field(default_factory=dict)
     root: Path = Path(__file__).resolve().parent.parent
 
     @property
@@ -59,6 +62,8 @@ PYTORCH_SLOPE = Assignment(
     student_functions=("forward", "criterion", "update", "zero_grad"),
     solution_cells={"forward": "forward_impl", "criterion": "criterion_impl", "update": "update_impl",
                     "zero_grad": "zero_grad_impl"},
+    # README: "the reference supplies every other step", except in these two checks
+    check_uses={"gradient": ("forward", "loss"), "final_loss": ("forward", "loss", "gradient", "update", "zero_grad")},
 )
 
 # The assignments this kit grades, by name: the command line turns a name into one of these values.

@@ -34,7 +34,8 @@ def main(*, notebook: Path, device: str = "cpu", format: str = "text", cell_time
 
         print(json.dumps(to_gradescope(result), indent=2))
     else:
+        from autograder.assignment import PYTORCH_SLOPE
         from autograder.outputs.text import to_text
 
-        print(to_text(result, title=f"{notebook}"))
+        print(to_text(result, PYTORCH_SLOPE, title=f"{notebook}"))
     return 0

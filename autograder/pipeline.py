@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.assignment import grading_settings
+from autograder.assignment import PYTORCH_SLOPE, Assignment, grading_settings
 from autograder.checks.runner import Pass, run_check_passes
 from autograder.model.results import CheckResult, SubmissionResult, zero_result
 from autograder.notebook.cell_names import capitalised, defined_names, label_of, relabel
@@ -39,6 +39,7 @@ class GradingContext:
 
     zygote: Zygote
     device: str = "cpu"
+    assignment: Assignment = PYTORCH_SLOPE  # the one whose checks autograder/checks/ holds
     limits: Limits = field(default_factory=Limits)
     grading_seed: int = field(default_factory=lambda: grading_settings()["grading_seed"])
 
@@ -130,7 +131,7 @@ def integrity_flags(own_state: list[CheckResult], clean_room: list[CheckResult])
 def grade_submission(notebook: Path, context: GradingContext) -> SubmissionResult:
     start = time.perf_counter()
     try:
-        loaded = load_submission(notebook)
+        loaded = load_submission(notebook, context.assignment.release_notebook)
     except SubmissionError as error:
         reason = error.reason
     except OSError as error:
@@ -138,7 +139,7 @@ def grade_submission(notebook: Path, context: GradingContext) -> SubmissionResul
     else:
         reason = None
     if reason is not None:
-        result = zero_result(f"Not graded: {reason}.", [f"Not graded: {reason}."], not_graded=reason)
+        result = zero_result(context.assignment.checks, f"Not graded: {reason}.", [f"Not graded: {reason}."], not_graded=reason)
         result.execution_time_s = time.perf_counter() - start
         return result
     # nbgrader runs a notebook in its submission folder: the files beside it go into /submission.

@@ -5,8 +5,9 @@
     grade, autograde, release, gradescope, cli   the verbs (top)
 
 Every module of the package imports; no module of a lower layer imports a verb (module-level or
-lazily inside a function); the data model imports nothing but itself and the assignment; and the
-module-level imports have no cycles.
+lazily inside a function); the data model imports nothing but itself; the outputs are given the
+`Assignment` they write for, never read the kit's own from a module; and the module-level imports
+have no cycles.
 """
 from __future__ import annotations
 
@@ -64,12 +65,27 @@ def test_steps_never_import_a_verb():
     assert not offenders, f"lower layers import verbs: {offenders}"
 
 
-def test_data_model_imports_only_itself_and_the_assignment():
+def test_data_model_imports_only_itself():
     for module, path in MODULES.items():
         if module.startswith("autograder.model"):
-            above = {n for n in _imports(path, module_level_only=False)
-                     if not n.startswith(("autograder.model", "autograder.assignment"))}
+            above = {n for n in _imports(path, module_level_only=False) if not n.startswith("autograder.model")}
             assert not above, f"{module} imports {above}"
+
+
+def _names_from_assignment(path: Path) -> set[str]:
+    return {alias.name for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.ImportFrom) and node.module == "autograder.assignment" for alias in node.names}
+
+
+def test_outputs_write_for_the_assignment_they_are_given():
+    """An output takes the Assignment as an argument (its checks, points, notebook, master), so
+    the batch verb decides which one; reading PYTORCH_SLOPE or CHECKS at module level would tie
+    every report to one assignment whatever the verb was asked to grade."""
+    readers = {module: sorted(_names_from_assignment(path) - {"Assignment"}) for module, path in MODULES.items()
+               if module.startswith(("autograder.outputs", "autograder.model", "autograder.autograde"))}
+    # the fingerprint and the command line's name lookup are functions of the assignment module, not its data
+    allowed = {"grader_fingerprint", "assignment_named"}
+    assert not {m: names for m, names in readers.items() if set(names) - allowed}
 
 
 def test_no_import_cycles():

@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.assignment import CHECKS, KIT_ROOT
+from autograder.assignment import CHECKS, KIT_ROOT, PYTORCH_SLOPE
 from autograder.autograde.discover import discover
 from autograder.autograde.main import main as autograde_main
 from autograder.autograde.workers import WorkerPool
@@ -54,7 +54,7 @@ def _leak_probe(course: Path) -> str:
     it defines a broken forward, which the scores would show."""
     targets_read = [KIT_ROOT / "solutions" / "pytorch_slope.py", KIT_ROOT / "autograder" / "checks" / "test_loss.py",
                     course / "gradebook.db", course / "submitted" / "ref" / A / NB, Path("/etc/shadow")]
-    targets_write = [grades_csv_path(course), course / "submitted" / "ref" / A / NB, KIT_ROOT / "solutions" / "leak.txt",
+    targets_write = [grades_csv_path(course, PYTORCH_SLOPE), course / "submitted" / "ref" / A / NB, KIT_ROOT / "solutions" / "leak.txt",
                      Path("/tmp/autograde-escape-marker"), course / "escape-marker"]
     return (
         "import os\nleaks = []\n"
@@ -170,7 +170,7 @@ def set_due_date(course: Path) -> None:
 
     from autograder.outputs.gradebook import record_in_gradebook
 
-    record_in_gradebook(course, A, [])  # creates the gradebook with the assignment's structure
+    record_in_gradebook(course, PYTORCH_SLOPE, [])  # creates the gradebook with the assignment's structure
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         gb.update_or_create_assignment(A, duedate=datetime(2026, 11, 23))
 
@@ -193,7 +193,7 @@ def run_in_process(course: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def read_csv(course: Path) -> dict[str, dict]:
-    with grades_csv_path(course).open(newline="") as handle:
+    with grades_csv_path(course, PYTORCH_SLOPE).open(newline="") as handle:
         return {row["student"]: row for row in csv.DictReader(handle)}
 
 
@@ -220,7 +220,7 @@ def test_discover_classifies_folders(tmp_path):
     (sub / "bad_time" / A / NB).write_text("{}")
     (sub / "bad_time" / A / "timestamp.txt").write_text("yesterday-ish\n")
     (sub / ".hidden").mkdir()
-    items = {i.student: i for i in discover(tmp_path, A)}
+    items = {i.student: i for i in discover(tmp_path, PYTORCH_SLOPE)}
     assert sorted(items) == ["bad_time", "empty", "extra", "no_assignment", "only_timestamp", "renamed"]
     assert items["no_assignment"].notebook is None and "does not exist" in items["no_assignment"].problem
     assert items["empty"].notebook is None and "empty submission" in items["empty"].problem
@@ -231,7 +231,7 @@ def test_discover_classifies_folders(tmp_path):
     assert items["bad_time"].timestamp is None and "timestamp.txt could not be read" in items["bad_time"].notes[0]
     assert not any(i.late for i in items.values())  # no gradebook, so no due date
     # --student names a student without a folder: still a row
-    missing = discover(tmp_path, A, ["ghost"])[0]
+    missing = discover(tmp_path, PYTORCH_SLOPE, ["ghost"])[0]
     assert missing.notebook is None and "no folder submitted/ghost/" in missing.problem
 
 
@@ -239,12 +239,12 @@ def test_content_hash_follows_every_file(tmp_path):
     folder = tmp_path / "submitted" / "s" / A
     folder.mkdir(parents=True)
     (folder / NB).write_text("{}")
-    first = discover(tmp_path, A)[0].content_hash
-    assert discover(tmp_path, A)[0].content_hash == first
+    first = discover(tmp_path, PYTORCH_SLOPE)[0].content_hash
+    assert discover(tmp_path, PYTORCH_SLOPE)[0].content_hash == first
     (folder / "timestamp.txt").write_text("2026-11-20 09:00:00 UTC\n")
-    second = discover(tmp_path, A)[0].content_hash
+    second = discover(tmp_path, PYTORCH_SLOPE)[0].content_hash
     (folder / NB).write_text("{ }")
-    assert len({first, second, discover(tmp_path, A)[0].content_hash}) == 3
+    assert len({first, second, discover(tmp_path, PYTORCH_SLOPE)[0].content_hash}) == 3
 
 
 def test_misuse_exits_2_with_one_line(tmp_path, capsys):
@@ -417,7 +417,7 @@ def test_resume_after_sigkill_loses_nothing_and_grades_only_the_rest(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     first = [s for s, _ in gradings(tmp_path)]
-    assert 3 <= len(first) < len(small) and not grades_csv_path(tmp_path).exists()
+    assert 3 <= len(first) < len(small) and not grades_csv_path(tmp_path, PYTORCH_SLOPE).exists()
     rerun = run_in_process(tmp_path, "--workers", "2")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr[-3000:]
     second = [s for s, _ in gradings(tmp_path)[len(first):]]
@@ -447,7 +447,7 @@ def _crashy_task(item: dict, state: dict) -> dict:
 @pytest.mark.slow
 def test_a_dying_or_stuck_worker_is_replaced_and_the_batch_goes_on():
     items = [{"student": s} for s in ("a", "dies", "b", "hangs", "c", "d")]
-    with WorkerPool(2, task=_crashy_task, hard_timeout_s=3) as pool:
+    with WorkerPool(2, PYTORCH_SLOPE, task=_crashy_task, hard_timeout_s=3) as pool:
         outcomes = {o.item["student"]: o for o in pool.run(items)}
         replaced = pool.replaced
     assert sorted(outcomes) == sorted(i["student"] for i in items)
@@ -485,7 +485,7 @@ def test_a_failed_submission_is_recorded_and_graded_again_next_time(tmp_path):
     from autograder.autograde.state import State
 
     item = WorkItem("s", tmp_path, tmp_path / NB, "abc")
-    record = outcome_record(item, A, False, None, "the grading worker process was killed by signal SIGKILL")
+    record = outcome_record(item, PYTORCH_SLOPE, False, None, "the grading worker process was killed by signal SIGKILL")
     assert record.status == "failed" and record.score == 0 and "SIGKILL" in record.reason
     state = State(tmp_path)
     state.save(record, "run1")
@@ -506,9 +506,9 @@ def test_progress_is_a_bar_on_a_terminal_and_lines_otherwise():
         def isatty(self):
             return True
 
-    record = GradedSubmission("amy", A, None, "h", None, False, "graded", "", zero_result("x"))
+    record = GradedSubmission("amy", A, None, "h", None, False, "graded", "", zero_result(CHECKS, "x"))
     for stream, plain in ((Terminal(), False), (io.StringIO(), True)):
-        progress = Progress(2, stream)
+        progress = Progress(2, PYTORCH_SLOPE.max_score, stream)
         progress.update(record, 1.0)
         progress.update(record, 1.0)
         progress.close()

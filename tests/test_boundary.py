@@ -16,7 +16,7 @@ import time
 import psutil
 import pytest
 
-from autograder.assignment import CHECKS, MAX_SCORE
+from autograder.assignment import CHECKS, MAX_SCORE, PYTORCH_SLOPE
 from autograder.model.status import CheckStatus
 from autograder.outputs.text import to_text
 from autograder.pipeline import GradingContext, grade_submission
@@ -91,7 +91,7 @@ def test_lone_surrogates_and_huge_names_are_bounded_and_writable(zygote, tmp_pat
     text.encode("utf-8")  # a lone surrogate cannot be encoded: every writer used to crash on it
     assert "\x1b" not in text
     assert len(text) < 200_000, len(text)  # the type name alone was a megabyte
-    report = to_text(result, title="t")
+    report = to_text(result, PYTORCH_SLOPE, title="t")
     report.encode("utf-8")
     assert {c.name: c.score for c in result.checks}["forward"] == 1  # the rest was graded as usual
     assert {c.name: c.status for c in result.checks}["loss"] == CheckStatus.FAILED
@@ -279,7 +279,7 @@ def _poisoned_record(student: str):
     from autograder.model.records import GradedSubmission
     from autograder.model.results import zero_result
 
-    result = zero_result("ValueError: \ud800" + "T" * 300_000, ["Code cell 2 raised \udfff\x1b]0;owned\x07"])
+    result = zero_result(CHECKS, "ValueError: \ud800" + "T" * 300_000, ["Code cell 2 raised \udfff\x1b]0;owned\x07"])
     return GradedSubmission(student, "pytorch_slope", None, "hash", None, False, "graded", "reason \ud800", result)
 
 
@@ -310,23 +310,23 @@ def test_one_unwritable_page_does_not_stop_the_others(tmp_path):
     from autograder.outputs.feedback_html import feedback_path
     from autograder.outputs.publish import NOT_WRITTEN, publish
 
-    records = [GradedSubmission(s, "pytorch_slope", None, "h", None, False, "graded", "", zero_result("x"))
+    records = [GradedSubmission(s, "pytorch_slope", None, "h", None, False, "graded", "", zero_result(CHECKS, "x"))
                for s in ("amy", "bob", "cid")]
     records.append(_poisoned_record("dan"))
-    blocked = feedback_path(tmp_path, "pytorch_slope", "bob").parent
+    blocked = feedback_path(tmp_path, PYTORCH_SLOPE, "bob").parent
     blocked.parent.mkdir(parents=True)
     blocked.write_text("a file where bob's folder should be")
     run_info: dict = {}
-    outputs = publish(tmp_path, "pytorch_slope", records, run_info)
+    outputs = publish(tmp_path, PYTORCH_SLOPE, records, run_info)
     for student in ("amy", "cid", "dan"):
-        assert feedback_path(tmp_path, "pytorch_slope", student).is_file(), student
+        assert feedback_path(tmp_path, PYTORCH_SLOPE, student).is_file(), student
     assert any(p.startswith("bob: feedback page") for p in run_info[NOT_WRITTEN]), run_info
     assert not any(p.startswith(("amy", "cid", "dan")) for p in run_info[NOT_WRITTEN])
     assert outputs["class report"].is_file() and "grades by check" in outputs
 
 
 def test_text_report_of_a_poisoned_result_prints_anywhere():
-    text = to_text(_poisoned_record("amy").result, title="nb\udcff.ipynb")
+    text = to_text(_poisoned_record("amy").result, PYTORCH_SLOPE, title="nb\udcff.ipynb")
     text.encode("utf-8")
     assert "\x1b" not in text and "\x07" not in text
 
@@ -344,7 +344,7 @@ def test_a_submission_that_stops_its_worker_twice_is_graded_zero_not_retried(tmp
     try:
         for run, want in (("run1", "failed"), ("run2", "graded")):
             before = state.failed_attempts("pytorch_slope", "s", "abc")
-            record = outcome_record(item, "pytorch_slope", False, None, "the grading worker process was killed by SIGKILL",
+            record = outcome_record(item, PYTORCH_SLOPE, False, None, "the grading worker process was killed by SIGKILL",
                                     failed_before=before)
             record.grader = "g"
             state.save(record, run)
@@ -361,7 +361,7 @@ def test_the_worker_time_limit_follows_the_limits():
     from autograder.autograde.workers import WorkerPool, describe_exit_code
 
     longer = Limits(execute_timeout_s=300)
-    short, long = WorkerPool(1, limits=SHORT), WorkerPool(1, limits=longer)
+    short, long = WorkerPool(1, PYTORCH_SLOPE, limits=SHORT), WorkerPool(1, PYTORCH_SLOPE, limits=longer)
     assert worst_case_seconds(SHORT, rooms=len(CHECKS)) < short.hard_timeout_s < long.hard_timeout_s
     assert long.hard_timeout_s - short.hard_timeout_s == pytest.approx(
         worst_case_seconds(longer, rooms=len(CHECKS)) - worst_case_seconds(SHORT, rooms=len(CHECKS)))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.assignment import CHECKS
+from autograder.assignment import CHECKS, PYTORCH_SLOPE
 from autograder.model.records import GradedSubmission
 from autograder.model.results import CheckResult, SubmissionResult
 from autograder.outputs.class_report import write_class_report
@@ -113,9 +113,9 @@ def course(tmp_path_factory):
         record('<img src=x onerror="alert(1)">', result({"zero_grad": "zero_grad_weight"}, 0.35)),
         record("zoe", result({n: "sandbox_died" for n in CHECKS}), "not graded", "the file is not a notebook"),
     ]
-    index = write_class_report(course, ASSIGNMENT, records, {"workers": 2, "device": "cpu"})
-    write_feedback_pages(course, ASSIGNMENT, records)
-    return {"report": index, "feedback": feedback_path(course, ASSIGNMENT, "chen")}
+    index = write_class_report(course, PYTORCH_SLOPE, records, {"workers": 2, "device": "cpu"})
+    write_feedback_pages(course, PYTORCH_SLOPE, records)
+    return {"report": index, "feedback": feedback_path(course, PYTORCH_SLOPE, "chen")}
 
 
 def test_class_report_loads_every_image_without_errors(course, tmp_path):

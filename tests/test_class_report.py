@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from autograder.assignment import CHECKS
+from autograder.assignment import CHECKS, PYTORCH_SLOPE
 from autograder.feedback.misconception_titles import MISCONCEPTION_TITLES, misconception_title
 from autograder.feedback.misconceptions import MISCONCEPTIONS
 from autograder.model.records import GradedSubmission
@@ -56,7 +56,7 @@ def test_every_misconception_has_a_short_plain_title():
 
 
 def test_a_sum_loss_is_one_root_cause_and_its_consequences_are_symptoms():
-    roots, symptoms = split_misconceptions(record("chen", result(LOSS_SUM_CHAIN)))
+    roots, symptoms = split_misconceptions(record("chen", result(LOSS_SUM_CHAIN)), PYTORCH_SLOPE)
     assert roots == {"loss_sum"}
     assert symptoms == {"gradient_sum": {"loss_sum"}, "training_diverges": {"loss_sum"}}
 
@@ -64,17 +64,17 @@ def test_a_sum_loss_is_one_root_cause_and_its_consequences_are_symptoms():
 def test_a_failure_with_no_failed_dependency_is_a_root_cause():
     # update runs only the student's update: its failure is a root even after a failed loss
     roots, symptoms = split_misconceptions(record("gus", result(
-        {"loss": "loss_sum", "update": "update_rebinds", "final_loss": "training_diverges"})))
+        {"loss": "loss_sum", "update": "update_rebinds", "final_loss": "training_diverges"})), PYTORCH_SLOPE)
     assert roots == {"loss_sum", "update_rebinds"}
     assert symptoms == {"training_diverges": {"loss_sum", "update_rebinds"}}
     # the training check alone failing is the only evidence, so it is the root cause
-    roots, symptoms = split_misconceptions(record("ivy", result({"final_loss": "training_diverges"})))
+    roots, symptoms = split_misconceptions(record("ivy", result({"final_loss": "training_diverges"})), PYTORCH_SLOPE)
     assert roots == {"training_diverges"} and symptoms == {}
 
 
 def test_a_dead_sandbox_is_a_symptom_of_what_ended_it():
     roots, symptoms = split_misconceptions(record("kim", result(
-        {"forward": "crashed", "update": "sandbox_died", "zero_grad": "sandbox_died"})))
+        {"forward": "crashed", "update": "sandbox_died", "zero_grad": "sandbox_died"})), PYTORCH_SLOPE)
     assert roots == {"crashed"} and symptoms == {"sandbox_died": {"crashed"}}
 
 
@@ -83,7 +83,7 @@ def test_misconceptions_are_counted_once_per_student():
     records = [record("ben", stub), record("chen", result(LOSS_SUM_CHAIN)), record("gus", result(LOSS_SUM_CHAIN)),
                record("dara", result({"update": "update_sign", "final_loss": "training_diverges"})),
                record("ivy", result({"final_loss": "training_diverges"}))]
-    summary = summarise(records)
+    summary = summarise(records, PYTORCH_SLOPE)
     roots = {c.id: c.students for c in summary.root_causes}
     symptoms = {c.id: c for c in summary.symptoms}
     assert roots == {"loss_sum": 2, "not_implemented": 1, "update_sign": 1, "training_diverges": 1}
@@ -127,10 +127,10 @@ def report(tmp_path_factory):
     patch.setattr(class_report, "_save", keep)
     try:
         run_info = {"workers": 2, "mean score": 17 / 3 * 0.5, "grading wall time (s)": 12.345}
-        index = write_class_report(course, ASSIGNMENT, records, run_info)
+        index = write_class_report(course, PYTORCH_SLOPE, records, run_info)
     finally:
         patch.undo()
-    write_feedback_pages(course, ASSIGNMENT, records)
+    write_feedback_pages(course, PYTORCH_SLOPE, records)
     return dict(course=course, html=index.read_text(), figures=figures, records=records)
 
 
@@ -183,13 +183,13 @@ def test_slowest_ranking_leaves_out_worker_start_up(report):
 
 def test_a_record_without_worker_timing_is_ranked_by_its_execution_time():
     records = [record("solo", result(seconds=2.5)), record("duo", result(seconds=0.5), worker_seconds=0.6)]
-    assert [(t.student, t.seconds) for t in summarise(records).slowest] == [("solo", 2.5), ("duo", 0.5)]
+    assert [(t.student, t.seconds) for t in summarise(records, PYTORCH_SLOPE).slowest] == [("solo", 2.5), ("duo", 0.5)]
 
 
 def test_a_measured_own_grading_time_is_preferred():
     records = [record("ada", result(seconds=0.82), worker_seconds=6.3, extra={"grading_time_s": 0.9}),
                record("ben", result(seconds=0.5), worker_seconds=0.6, extra={"grading_time_s": 0.4})]
-    summary = summarise(records)
+    summary = summarise(records, PYTORCH_SLOPE)
     assert [(t.student, t.seconds) for t in summary.slowest] == [("ada", 0.9), ("ben", 0.4)]
     assert summary.left_out_of_timing == [] and "without worker start-up" in summary.timing_measure
 
@@ -212,7 +212,7 @@ def test_one_date_format(report, page):
     if page == "report":
         html = report["html"]
     else:
-        html = feedback_path(report["course"], ASSIGNMENT, "chen").read_text()
+        html = feedback_path(report["course"], PYTORCH_SLOPE, "chen").read_text()
         assert "submitted 2026-11-21 17:45 UTC" in html and "graded 2026-11-29 09:16 UTC" in html
     text = _visible_text(html)
     dates = re.findall(r"\d{4}-\d{2}-\d{2}[^<]{0,20}", text)
@@ -226,7 +226,7 @@ def test_what_a_ta_must_confirm_and_outputs_not_written_are_at_the_top(tmp_path)
     flagged.integrity = ["forward: 1/1 in the notebook's own state but 0/1 in a clean room"]
     records = [record("ada", result()), record("fay", flagged), record("gil", result(error=("update",)))]
     problem = "ada: feedback page (OSError: [Errno 28] No space left on device)"
-    html = write_class_report(tmp_path, ASSIGNMENT, records, {"workers": 2, "outputs not written": [problem]}).read_text()
+    html = write_class_report(tmp_path, PYTORCH_SLOPE, records, {"workers": 2, "outputs not written": [problem]}).read_text()
     top = html.split("<h2", 1)[0]
     assert problem in top and "2 graded submissions to confirm by hand" in top
     look = _sections(html)["Needs a look"]
@@ -239,6 +239,6 @@ def test_a_half_point_score_gets_its_own_bar(tmp_path, monkeypatch):
     figures = []
     original = class_report._save
     monkeypatch.setattr(class_report, "_save", lambda figure, path: figures.append(figure) or original(figure, path))
-    class_report._histogram([7.5, 7.5, 10, 3], 0, tmp_path / "h.png")
+    class_report._histogram([7.5, 7.5, 10, 3], PYTORCH_SLOPE.max_score, 0, tmp_path / "h.png")
     bars = {round(p.get_x() + p.get_width() / 2, 2): p.get_height() for p in figures[0].axes[0].patches if p.get_height()}
     assert bars == {3.0: 1, 7.5: 2, 10.0: 1}

@@ -17,7 +17,7 @@ import os
 
 import pytest
 
-from autograder.assignment import CHECKS
+from autograder.assignment import CHECKS, PYTORCH_SLOPE
 from autograder.notebook.cell_names import code_cell_labels, relabel
 from autograder.pipeline import GradingContext, grade_submission
 from autograder.release.synthetic import make_submission, write_submission
@@ -380,7 +380,7 @@ def test_the_integrity_flag_reaches_the_csv():
     from autograder.model.results import zero_result
     from autograder.outputs.csv_report import csv_row
 
-    result = zero_result("stub")
+    result = zero_result(CHECKS, "stub")
     result.integrity = ["forward: 1/1 in the notebook's own state but 0/1 in a clean room"]
     record = GradedSubmission("s1", "pytorch_slope", None, "", None, False, GRADED, result=result)
-    assert csv_row(record)["integrity"] == result.integrity[0]
+    assert csv_row(record, PYTORCH_SLOPE)["integrity"] == result.integrity[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from autograder.assignment import KIT_ROOT
+from autograder.assignment import KIT_ROOT, PYTORCH_SLOPE
 from autograder.autograde.discover import content_hash, discover
 
 A, NB = "pytorch_slope", "pytorch_slope.ipynb"
@@ -21,7 +21,7 @@ def _folder(tmp_path, student: str):
 def test_a_notebook_that_links_to_the_reference_is_not_graded(tmp_path):
     _folder(tmp_path, "linker")
     (tmp_path / "submitted" / "linker" / A / NB).symlink_to(KIT_ROOT / "solutions" / "pytorch_slope_solution.ipynb")
-    item = discover(tmp_path, A)[0]
+    item = discover(tmp_path, PYTORCH_SLOPE)[0]
     assert item.notebook is None and "links or special files" in item.problem and NB in item.problem
 
 
@@ -32,7 +32,7 @@ def test_links_and_special_files_beside_the_notebook_are_refused(tmp_path):
         (folder / NB).write_text("{}")
         make(folder / "extra")
     (_folder(tmp_path, "plain") / NB).write_text("{}")
-    items = {i.student: i for i in discover(tmp_path, A)}
+    items = {i.student: i for i in discover(tmp_path, PYTORCH_SLOPE)}
     for student in ("fifo", "dirlink", "filelink"):
         assert items[student].notebook is None and "extra" in items[student].problem, items[student]
     assert items["plain"].notebook is not None
@@ -50,7 +50,7 @@ def test_names_that_are_not_utf8_are_hashed_and_shown_with_replacement(tmp_path)
     odd_student = tmp_path / "submitted" / LATIN1 / A
     odd_student.mkdir(parents=True)
     (odd_student / NB).write_text("{}")
-    items = {i.student: i for i in discover(tmp_path, A)}
+    items = {i.student: i for i in discover(tmp_path, PYTORCH_SLOPE)}
     assert items["r"].notebook is not None and "caf\ufffd.ipynb" in items["r"].notes[0]
     assert "caf\ufffd" in items and items["caf\ufffd"].folder == odd_student
     for item in items.values():  # everything a TA reads encodes as UTF-8

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.assignment import CHECKS, MANUAL_CHECKS, MAX_SCORE
+from autograder.assignment import CHECKS, MANUAL_CHECKS, MAX_SCORE, PYTORCH_SLOPE
 from autograder.course import course_settings
 from autograder.model.records import GradedSubmission
 from autograder.model.results import CheckResult, SubmissionResult
@@ -96,7 +96,7 @@ def grades(course_dir: Path) -> dict[str, dict[str, tuple]]:
 def test_gradebook_agrees_with_nbgrader_export_and_updates_in_place(course):
     course.mkdir()
     records = class_records()
-    record_in_gradebook(course, ASSIGNMENT, records)
+    record_in_gradebook(course, PYTORCH_SLOPE, records)
 
     cells = grades(course)
     assert set(cells) == {r.student for r in records}
@@ -121,7 +121,7 @@ def test_gradebook_agrees_with_nbgrader_export_and_updates_in_place(course):
         grade = gb.find_grade("why_updates_shrink", ASSIGNMENT, ASSIGNMENT, "alice")
         grade.manual_score, grade.needs_manual_grade = 2.0, False
         gb.db.commit()
-    record_in_gradebook(course, ASSIGNMENT, [record("bob", result(failed={"final_loss": "training_diverges"})),
+    record_in_gradebook(course, PYTORCH_SLOPE, [record("bob", result(failed={"final_loss": "training_diverges"})),
                                              record("alice", result())])
     cells = grades(course)
     assert len(cells) == len(records)  # updated, not duplicated
@@ -135,7 +135,7 @@ def test_gradebook_agrees_with_nbgrader_export_and_updates_in_place(course):
 def test_gradebook_honours_the_courses_nbgrader_config(course):
     course.mkdir()
     shutil.copy(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")  # db in .nbgrader/
-    record_in_gradebook(course, ASSIGNMENT, [record("alice", result())])
+    record_in_gradebook(course, PYTORCH_SLOPE, [record("alice", result())])
     assert (course / ".nbgrader" / "gradebook.db").is_file()
     assert not (course / "gradebook.db").exists()
     assert float(export(course)["alice"]["raw_score"]) == MAX_SCORE
@@ -143,35 +143,35 @@ def test_gradebook_honours_the_courses_nbgrader_config(course):
 
 def test_feedback_pages_escape_and_hide_tests(course):
     records = class_records()
-    write_feedback_pages(course, ASSIGNMENT, records)
+    write_feedback_pages(course, PYTORCH_SLOPE, records)
     for r in records:
-        page = feedback_path(course, ASSIGNMENT, r.student)
+        page = feedback_path(course, PYTORCH_SLOPE, r.student)
         assert page.parent == course / "feedback" / r.student / ASSIGNMENT
         html = page.read_text()
         assert "<script>" not in html and "<img" not in html
         assert HIDDEN_CODE not in html and "autograder/checks" not in html
         assert f"{r.score:g} / {MAX_SCORE:g}" in html
-    hostile = feedback_path(course, ASSIGNMENT, HOSTILE_ID).read_text()
+    hostile = feedback_path(course, PYTORCH_SLOPE, HOSTILE_ID).read_text()
     assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in hostile
     assert "bad &lt;script&gt;" in hostile and "&amp; more" in hostile
     assert "Code cell 3 raised NameError" in hostile  # notebook-level notes
-    bob = feedback_path(course, ASSIGNMENT, "bob").read_text()
+    bob = feedback_path(course, PYTORCH_SLOPE, "bob").read_text()
     assert "loss is wrong" in bob and "why_updates_shrink" in bob
-    carol = feedback_path(course, ASSIGNMENT, "carol").read_text()
+    carol = feedback_path(course, PYTORCH_SLOPE, "carol").read_text()
     assert "The grader itself failed on this check" in carol
-    assert "no submission folder" in feedback_path(course, ASSIGNMENT, "erin").read_text()
+    assert "no submission folder" in feedback_path(course, PYTORCH_SLOPE, "erin").read_text()
 
 
 def test_feedback_refuses_path_like_student_ids(course):
     with pytest.raises(ValueError):
-        write_feedback_pages(course, ASSIGNMENT, [record("..", result())])
+        write_feedback_pages(course, PYTORCH_SLOPE, [record("..", result())])
     assert not (course / "feedback").exists() or not any((course / "feedback").rglob("*.html"))
 
 
 def test_class_report(course):
     records = class_records() + [record("$\\frac{a}{", result(failed={"loss": "loss_sum"}, seconds=9.0))]
     run_info = {"workers": 2, "device": "cpu", "wall time (s)": 12.345, HOSTILE: HOSTILE}
-    index = write_class_report(course, ASSIGNMENT, records, run_info)
+    index = write_class_report(course, PYTORCH_SLOPE, records, run_info)
     assert index == course / "reports" / ASSIGNMENT / "index.html"
     html = index.read_text()
     assert "<script>" not in html and "&lt;script&gt;" in html
@@ -189,5 +189,5 @@ def test_class_report(course):
 
 
 def test_class_report_of_an_empty_class(course):
-    index = write_class_report(course, ASSIGNMENT, [], {})
+    index = write_class_report(course, PYTORCH_SLOPE, [], {})
     assert "0 submissions" in index.read_text()

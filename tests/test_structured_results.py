@@ -11,7 +11,7 @@ import jsonschema
 import torch
 
 import autograder
-from autograder.assignment import CHECKS, REFERENCE_FILE, grader_fingerprint, grading_settings
+from autograder.assignment import CHECKS, PYTORCH_SLOPE, REFERENCE_FILE, grader_fingerprint, grading_settings
 from autograder.checks.runner import run_checks
 from autograder.model.records import GradedSubmission
 from autograder.model.results import SubmissionResult
@@ -47,15 +47,15 @@ def test_a_grader_fault_reaches_staff_only(tmp_path):
         assert GRADER_BUG not in check.feedback and "Traceback" not in check.feedback
         assert "The grader itself failed" in check.feedback
     record = _record(SubmissionResult(checks))
-    write_results_json(tmp_path, "pytorch_slope", [record])
-    write_feedback_pages(tmp_path, "pytorch_slope", [record])
-    student_sees = [results_json_path(tmp_path, "pytorch_slope", "amy").read_text(),
-                    feedback_path(tmp_path, "pytorch_slope", "amy").read_text(),
+    write_results_json(tmp_path, PYTORCH_SLOPE, [record])
+    write_feedback_pages(tmp_path, PYTORCH_SLOPE, [record])
+    student_sees = [results_json_path(tmp_path, PYTORCH_SLOPE, "amy").read_text(),
+                    feedback_path(tmp_path, PYTORCH_SLOPE, "amy").read_text(),
                     json.dumps(to_gradescope(record.result))]
     for text in student_sees:
         assert "grader bug" not in text and "test_forward" not in text and "autograder/" not in text
-    staff = json.loads(write_staff_report(tmp_path, "pytorch_slope", [record]).read_text())
-    assert staff_report_path(tmp_path, "pytorch_slope") == tmp_path / "reports" / "pytorch_slope" / "staff.json"
+    staff = json.loads(write_staff_report(tmp_path, PYTORCH_SLOPE, [record]).read_text())
+    assert staff_report_path(tmp_path, PYTORCH_SLOPE) == tmp_path / "reports" / "pytorch_slope" / "staff.json"
     assert staff["grader_errors"] == len(CHECKS)
     (amy,) = staff["students"]
     assert amy["grader_errors"] == list(CHECKS)

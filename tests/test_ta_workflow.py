@@ -74,7 +74,7 @@ def test_nbgrader_export_and_formgrader_see_every_students_per_check_scores(grad
     from nbgrader.apps import NbGraderAPI
 
     course, _ = graded
-    ours = grades_csv_path(course)
+    ours = grades_csv_path(course, PYTORCH_SLOPE)
     kit_rows = {row["student"]: row for row in csv.DictReader(ours.open(newline=""))}
     kit_csv = ours.read_bytes()
     proc = _nbgrader(course, "export")
@@ -105,7 +105,7 @@ def test_nbgrader_in_the_kits_root_reads_the_sample_class_gradebook():
     root_db = course_settings(KIT_ROOT).db_url
     assert root_db == course_settings(KIT_ROOT / "sample_class").db_url
     assert root_db.endswith("/sample_class/gradebook.db")
-    assert grades_csv_path(KIT_ROOT / "sample_class").name != "grades.csv"  # nbgrader export's name
+    assert grades_csv_path(KIT_ROOT / "sample_class", PYTORCH_SLOPE).name != "grades.csv"  # nbgrader export's name
 
 
 @pytest.mark.slow
@@ -117,5 +117,5 @@ def test_a_due_date_set_after_grading_marks_late_without_regrading(graded):
     info = _batch(course)
     _assert_partition(info)
     assert info["late"] == 2  # amy and bob handed in on the 20th; cara handed in nothing
-    rows = {row["student"]: row for row in csv.DictReader(grades_csv_path(course).open(newline=""))}
+    rows = {row["student"]: row for row in csv.DictReader(grades_csv_path(course, PYTORCH_SLOPE).open(newline=""))}
     assert (rows["amy"]["late"], rows["bob"]["late"], rows["cara"]["late"]) == ("yes", "yes", "no")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from autograder.assignment import NOTEBOOK
+from autograder.assignment import Assignment
 from autograder.course import due_date
 from autograder.sandbox.submitted_files import shown
 
@@ -122,8 +122,8 @@ def read_timestamp(folder: Path) -> tuple[datetime | None, str]:
         return None, f"timestamp.txt could not be read ({text[:40]!r}); the submission is not marked late"
 
 
-def _pick_notebook(folder: Path) -> tuple[Path | None, str, list[str]]:
-    """(notebook, problem, notes) for one assignment folder."""
+def _pick_notebook(folder: Path, expected_name: str) -> tuple[Path | None, str, list[str]]:
+    """(notebook, problem, notes) for one assignment folder; `expected_name` is the notebook's file name."""
     if not folder.is_dir():
         return None, f"no submission: the folder submitted/<student>/{shown(folder.name)}/ does not exist", []
     if not any(p for p in folder.iterdir() if p.name != "timestamp.txt"):
@@ -136,20 +136,20 @@ def _pick_notebook(folder: Path) -> tuple[Path | None, str, list[str]]:
     if not notebooks:
         others = ", ".join(sorted(shown(p.name) for p in folder.iterdir() if p.name != "timestamp.txt")[:5])
         return None, f"no notebook: no .ipynb file in the submission (found: {others})", []
-    expected = folder / NOTEBOOK
+    expected = folder / expected_name
     if expected in notebooks:
         notes = []
         if len(notebooks) > 1:
             ignored = ", ".join(shown(p.name) for p in notebooks if p != expected)
-            notes.append(f"several notebooks submitted: graded {NOTEBOOK}, ignored {ignored}")
+            notes.append(f"several notebooks submitted: graded {expected_name}, ignored {ignored}")
         return expected, "", notes
     if len(notebooks) == 1:
-        return notebooks[0], "", [f"renamed notebook: graded {shown(notebooks[0].name)} (expected {NOTEBOOK})"]
+        return notebooks[0], "", [f"renamed notebook: graded {shown(notebooks[0].name)} (expected {expected_name})"]
     names = ", ".join(shown(p.name) for p in notebooks)
-    return None, f"several notebooks and none named {NOTEBOOK}: {names}; cannot tell which to grade", []
+    return None, f"several notebooks and none named {expected_name}: {names}; cannot tell which to grade", []
 
 
-def discover(course_dir: Path, assignment: str, students: list[str] | None = None) -> list[WorkItem]:
+def discover(course_dir: Path, assignment: Assignment, students: list[str] | None = None) -> list[WorkItem]:
     """One WorkItem per student folder under COURSE/submitted/ (only `students`, if given; a
     named student without a folder gets an item too), sorted by student id."""
     submitted = Path(course_dir) / "submitted"
@@ -158,11 +158,11 @@ def discover(course_dir: Path, assignment: str, students: list[str] | None = Non
     else:
         names = sorted(p.name for p in submitted.iterdir() if p.is_dir() and not p.name.startswith(".")) \
             if submitted.is_dir() else []
-    deadline = due_date(course_dir, assignment) if names else None
+    deadline = due_date(course_dir, assignment.name) if names else None
     items = []
     for student in names:
-        folder = submitted / student / assignment
-        notebook, problem, notes = _pick_notebook(folder)
+        folder = submitted / student / assignment.name
+        notebook, problem, notes = _pick_notebook(folder, assignment.notebook)
         if not (submitted / student).is_dir():
             problem = f"no submission: there is no folder submitted/{shown(student)}/"
         timestamp, note = read_timestamp(folder) if folder.is_dir() else (None, "")

@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from autograder.assignment import CHECKS, MAX_SCORE, Assignment, assignment_named, grader_fingerprint
+from autograder.assignment import Assignment, assignment_named, grader_fingerprint
 from autograder.autograde.discover import WorkItem, discover
 from autograder.autograde.state import State
 from autograder.model.records import FAILED, GRADED, NOT_GRADED, GradedSubmission, result_from_dict
@@ -35,18 +35,18 @@ def _reason(item: WorkItem, result: SubmissionResult) -> str:
     return "; ".join(parts)
 
 
-def _record(item: WorkItem, assignment: str, status: str, reason: str, result: SubmissionResult) -> GradedSubmission:
+def _record(item: WorkItem, assignment: Assignment, status: str, reason: str, result: SubmissionResult) -> GradedSubmission:
     return GradedSubmission(
-        student=item.student, assignment=assignment,
+        student=item.student, assignment=assignment.name,
         notebook=str(item.notebook) if item.notebook else None, content_hash=item.content_hash,
         timestamp=item.timestamp, late=item.late, status=status, reason=reason, result=result,
         graded_at=datetime.now(UTC).replace(microsecond=0),
     )
 
 
-def not_gradable_record(item: WorkItem, assignment: str) -> GradedSubmission:
+def not_gradable_record(item: WorkItem, assignment: Assignment) -> GradedSubmission:
     return _record(item, assignment, NOT_GRADED, item.problem,
-                   zero_result(f"Not graded: {item.problem}.", [f"Not graded: {item.problem}."]))
+                   zero_result(assignment.checks, f"Not graded: {item.problem}.", [f"Not graded: {item.problem}."]))
 
 
 # A submission that made its grader fail (its worker died or hung) this many times in a row, with
@@ -55,7 +55,7 @@ def not_gradable_record(item: WorkItem, assignment: str) -> GradedSubmission:
 MAX_GRADING_ATTEMPTS = 2
 
 
-def outcome_record(item: WorkItem, assignment: str, ok: bool, result: dict | None, reason: str,
+def outcome_record(item: WorkItem, assignment: Assignment, ok: bool, result: dict | None, reason: str,
                    *, failed_before: int = 0) -> GradedSubmission:
     """The record of one worker outcome; `failed_before` is how many times in a row this same
     submission already made its grader fail."""
@@ -63,29 +63,29 @@ def outcome_record(item: WorkItem, assignment: str, ok: bool, result: dict | Non
         attempts = failed_before + 1
         if attempts >= MAX_GRADING_ATTEMPTS:
             why = f"grading it stopped the grader {attempts} times in a row (last: {reason}); it was not retried"
-            record = _record(item, assignment, GRADED, why, zero_result(
+            record = _record(item, assignment, GRADED, why, zero_result(assignment.checks,
                 f"Not graded: {why}. Every check scored 0; the course staff can look at it.", [f"Grading stopped: {why}."]))
         else:
-            record = _record(item, assignment, FAILED, reason, zero_result(
+            record = _record(item, assignment, FAILED, reason, zero_result(assignment.checks,
                 "Not graded: the grader failed on this submission; the course staff will look at it.", [f"Grading failed: {reason}."]))
         record.extra["failed_attempts"] = attempts
         return record
     graded = result_from_dict(result)
     if graded.not_graded:  # the file could not be read as a notebook
         why = graded.not_graded
-        return _record(item, assignment, NOT_GRADED, "; ".join([*item.notes, why]), zero_result(f"Not graded: {why}.", graded.notes))
+        return _record(item, assignment, NOT_GRADED, "; ".join([*item.notes, why]), zero_result(assignment.checks, f"Not graded: {why}.", graded.notes))
     return _record(item, assignment, GRADED, _reason(item, graded), graded)
 
 
 class Progress:
     """A tqdm bar with ETA on a terminal; one plain line per submission otherwise."""
 
-    def __init__(self, total: int, stream=None):
+    def __init__(self, total: int, max_score: float, stream=None):
         from tqdm import tqdm
 
         self.stream = stream or sys.stderr
         self.plain = not self.stream.isatty()
-        self.total, self.done = total, 0
+        self.total, self.done, self.max_score = total, 0, max_score
         import shutil
 
         self.bar = tqdm(total=total, unit="nb", desc="autograde", file=self.stream, disable=self.plain or total == 0,
@@ -93,13 +93,13 @@ class Progress:
 
     def update(self, record: GradedSubmission, seconds: float) -> None:
         self.done += 1
-        line = f"[{self.done}/{self.total}] {record.student}: {record.score:g}/{MAX_SCORE} {record.status} ({seconds:.1f} s)"
+        line = f"[{self.done}/{self.total}] {record.student}: {record.score:g}/{self.max_score:g} {record.status} ({seconds:.1f} s)"
         if record.status != GRADED:
             line += f": {record.reason}"
         if self.plain:
             print(line, file=self.stream, flush=True)
         else:
-            self.bar.set_postfix_str(f"{record.student} {record.score:g}/{MAX_SCORE}", refresh=False)
+            self.bar.set_postfix_str(f"{record.student} {record.score:g}/{self.max_score:g}", refresh=False)
             self.bar.update(1)
 
     def close(self) -> None:
@@ -140,10 +140,10 @@ def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device:
     start = time.monotonic()
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
     # The whole class is discovered so that every output covers it; --student only picks what is graded.
-    found = {item.student: item for item in discover(course_dir, name)}
+    found = {item.student: item for item in discover(course_dir, assignment)}
     named = set(students or ())
     if named:
-        found.update({item.student: item for item in discover(course_dir, name, sorted(named))})
+        found.update({item.student: item for item in discover(course_dir, assignment, sorted(named))})
     # a grade made by other grading code, reference, term, device or limits is stale
     grader = grader_fingerprint(device, Limits(cell_timeout_s=cell_timeout_s) if cell_timeout_s else Limits())
     state = State(course_dir)
@@ -162,23 +162,23 @@ def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device:
                 records[item.student] = current[1]
                 kept.add(item.student)
             elif not item.gradable:
-                records[item.student] = not_gradable_record(item, name)
+                records[item.student] = not_gradable_record(item, assignment)
                 records[item.student].grader = grader
                 state.save(records[item.student], run_id)
             else:
                 pending.append(item)
         for student in kept:  # late: the timestamp against the due date now set (a TA may set it after grading)
             records[student].late = found[student].late
-        progress = Progress(len(pending))
+        progress = Progress(len(pending), assignment.max_score)
         warming = warm_up()
         if pending:
             by_student = {item.student: item for item in pending}
             limits = Limits(cell_timeout_s=cell_timeout_s) if cell_timeout_s else None
-            with WorkerPool(min(workers, len(pending)), device, limits=limits) as pool:
+            with WorkerPool(min(workers, len(pending)), assignment, device, limits=limits) as pool:
                 for outcome in pool.run([{"student": i.student, "notebook": str(i.notebook)} for i in pending]):
                     item = by_student[outcome.item["student"]]
                     failed_before = 0 if outcome.ok else state.failed_attempts(name, item.student, item.content_hash)
-                    record = outcome_record(item, name, outcome.ok, outcome.result, outcome.reason,
+                    record = outcome_record(item, assignment, outcome.ok, outcome.result, outcome.reason,
                                             failed_before=failed_before)
                     record.grader = grader
                     record.extra["worker_seconds"] = round(outcome.worker_seconds, 3)
@@ -206,10 +206,10 @@ def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device:
         "grading wall time (s)": round(time.monotonic() - start, 2),
     }
     warming.join()
-    outputs = publish(course_dir, name, everything, run_info)
+    outputs = publish(course_dir, assignment, everything, run_info)
     run_info["wall time (s)"] = round(time.monotonic() - start, 2)
     outputs["run summary"] = write_run_summary(course_dir, name, run_info)
-    _print_summary(out, name, run_info, outputs, everything)
+    _print_summary(out, assignment, run_info, outputs, everything)
     return run_info
 
 
@@ -225,9 +225,8 @@ def write_run_summary(course_dir: Path, assignment: str, run_info: dict) -> Path
 SCORE_TABLE_MAX_ROWS = 50  # a larger class reads its per-check scores in grades-by-check.csv
 
 
-def _print_score_table(out, records: list[GradedSubmission]) -> None:
+def _print_score_table(out, names: list[str], records: list[GradedSubmission]) -> None:
     width = max([len("student")] + [len(r.student) for r in records])
-    names = list(CHECKS)
     print("  " + "student".ljust(width) + "".join(f"{n:>12}" for n in names) + f"{'total':>8}  status", file=out)
     for record in sorted(records, key=lambda r: r.student):
         scores = {c.name: c.score for c in record.result.checks} if record.result else {}
@@ -235,17 +234,17 @@ def _print_score_table(out, records: list[GradedSubmission]) -> None:
         print(f"  {record.student.ljust(width)}{cells}{record.score:>8g}  {record.status}", file=out)
 
 
-def _print_summary(out, assignment: str, info: dict, outputs: dict, records: list[GradedSubmission]) -> None:
+def _print_summary(out, assignment: Assignment, info: dict, outputs: dict, records: list[GradedSubmission]) -> None:
     from autograder.outputs.publish import NOT_WRITTEN
 
-    print(f"Autograded {assignment} in {info['course directory']}: {info['submissions']} submissions", file=out)
+    print(f"Autograded {assignment.name} in {info['course directory']}: {info['submissions']} submissions", file=out)
     print(f"  graded now: {info['graded now']}   skipped (unchanged): {info['skipped (unchanged)']}   "
           f"not gradable: {info['not gradable']}   failed: {info['failed']}   late: {info['late']}", file=out)
     apart = f" ({info['not graded']} not graded, listed apart)" if info["not graded"] else ""
-    print(f"  mean score of graded work: {info['mean score']:.2f}/{MAX_SCORE}{apart}   wall time: "
+    print(f"  mean score of graded work: {info['mean score']:.2f}/{assignment.max_score:g}{apart}   wall time: "
           f"{info['wall time (s)']:.1f} s with {info['workers']} worker(s) on {info['device']}", file=out)
     if len(records) <= SCORE_TABLE_MAX_ROWS:
-        _print_score_table(out, records)
+        _print_score_table(out, list(assignment.checks), records)
     print("  outputs:", file=out)
     for problem in info.get(NOT_WRITTEN, ()):
         print(f"  not written: {problem}", file=out)

@@ -21,18 +21,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 
-from autograder.assignment import CHECKS
+from autograder.assignment import Assignment
 from autograder.sandbox.limits import Limits, worst_case_seconds
 from autograder.sandbox.spawn import ZYGOTE_START_S  # a worker whose zygote died starts another
 
 GRADER_OVERHEAD_S = 30.0  # loading the notebook, running pytest around the probes
 
 
-def hard_timeout_for(limits: Limits | None) -> float:
+def hard_timeout_for(limits: Limits | None, checks: int) -> float:
     """A submission's worst case in a worker: every deadline of its sandbox and of its clean
     rooms, one per check (enforced from outside, so they hold whatever the submission does),
     plus a zygote restart. Past this the worker itself is presumed stuck."""
-    return worst_case_seconds(limits or Limits(), rooms=len(CHECKS)) + ZYGOTE_START_S + GRADER_OVERHEAD_S
+    return worst_case_seconds(limits or Limits(), rooms=checks) + ZYGOTE_START_S + GRADER_OVERHEAD_S
 
 
 def describe_exit_code(code: int | None) -> str:
@@ -60,7 +60,8 @@ def grade_item(item: dict, state: dict) -> dict:
         if zygote is not None:
             zygote.close()
         zygote = state["zygote"] = Zygote()
-    context = GradingContext(zygote=zygote, device=state["device"], limits=state.get("limits") or Limits())
+    context = GradingContext(zygote=zygote, device=state["device"], assignment=state["assignment"],
+                             limits=state.get("limits") or Limits())
     return grade_submission(Path(item["notebook"]), context).to_dict()
 
 
@@ -71,10 +72,11 @@ def _die_with_parent() -> None:
         pass
 
 
-def _worker_main(conn, task: Callable[[dict, dict], dict], device: str, limits: Limits | None) -> None:
+def _worker_main(conn, task: Callable[[dict, dict], dict], assignment: Assignment, device: str,
+                 limits: Limits | None) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    state: dict = {"device": device, "limits": limits}
+    state: dict = {"assignment": assignment, "device": device, "limits": limits}
     try:
         while True:
             try:
@@ -133,10 +135,12 @@ class Outcome:
 
 
 class WorkerPool:
-    def __init__(self, workers: int, device: str = "cpu", *, task: Callable[[dict, dict], dict] = grade_item,
-                 hard_timeout_s: float | None = None, limits: Limits | None = None):
-        self.size, self.device, self.task = max(1, workers), device, task
-        self.hard_timeout_s = hard_timeout_s if hard_timeout_s is not None else hard_timeout_for(limits)
+    def __init__(self, workers: int, assignment: Assignment, device: str = "cpu", *,
+                 task: Callable[[dict, dict], dict] = grade_item, hard_timeout_s: float | None = None,
+                 limits: Limits | None = None):
+        self.size, self.assignment, self.device, self.task = max(1, workers), assignment, device, task
+        self.hard_timeout_s = hard_timeout_s if hard_timeout_s is not None else \
+            hard_timeout_for(limits, len(assignment.checks))
         self.limits = limits
         self._context = _context()
         self._workers: list[_Worker] = []
@@ -144,7 +148,7 @@ class WorkerPool:
 
     def _start(self, slot: int) -> _Worker:
         ours, theirs = self._context.Pipe()
-        process = self._context.Process(target=_worker_main, args=(theirs, self.task, self.device, self.limits),
+        process = self._context.Process(target=_worker_main, args=(theirs, self.task, self.assignment, self.device, self.limits),
                                         name=f"autograde-worker-{slot}", daemon=True)
         process.start()
         theirs.close()

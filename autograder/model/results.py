@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from autograder.assignment import CHECKS
 from autograder.model.status import CheckStatus
 
 
@@ -60,7 +59,9 @@ class SubmissionResult:
         return data
 
 
-def zero_result(reason: str, notes: list[str] = (), *, not_graded: str | None = None) -> SubmissionResult:
-    """A result where every check scored 0 for the same `reason` (nothing could be tested)."""
-    checks = [CheckResult(name, 0, points, CheckStatus.FAILED, reason) for name, points in CHECKS.items()]
-    return SubmissionResult(checks, list(notes), not_graded=not_graded)
+def zero_result(checks: dict[str, int], reason: str, notes: list[str] = (), *,
+                not_graded: str | None = None) -> SubmissionResult:
+    """A result where every check (name -> points) scored 0 for the same `reason`: nothing
+    could be tested."""
+    zeros = [CheckResult(name, 0, points, CheckStatus.FAILED, reason) for name, points in checks.items()]
+    return SubmissionResult(zeros, list(notes), not_graded=not_graded)

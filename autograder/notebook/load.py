@@ -14,6 +14,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.assignment import PYTORCH_SLOPE
+from autograder.model.errors import ExplainedError
 from autograder.notebook.cell_names import cell_source, code_cell_labels
 
 RELEASE_NOTEBOOK = PYTORCH_SLOPE.release_notebook
@@ -22,12 +23,8 @@ RELEASE_NOTEBOOK = PYTORCH_SLOPE.release_notebook
 MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024
 
 
-class SubmissionError(Exception):
+class SubmissionError(ExplainedError):
     """The file cannot be graded at all; `reason` says why, in words for the student and TA."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass

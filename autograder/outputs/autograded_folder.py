@@ -13,9 +13,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from autograder.assignment import NOTEBOOK
+from autograder.assignment import Assignment
 from autograder.model.records import GradedSubmission
-from autograder.notebook.load import RELEASE_NOTEBOOK, SubmissionError, parse_notebook, read_notebook_file, restore_locked_cells
+from autograder.notebook.load import SubmissionError, parse_notebook, read_notebook_file, restore_locked_cells
 
 
 def _restored(notebook_path: Path, release_path: Path) -> str | None:
@@ -31,20 +31,19 @@ def _restored(notebook_path: Path, release_path: Path) -> str | None:
     return nbformat.writes(notebook)
 
 
-def write_autograded_folders(coursedir, assignment: str, records: list[GradedSubmission],
-                             release_path: Path = RELEASE_NOTEBOOK) -> None:
+def write_autograded_folders(coursedir, assignment: Assignment, records: list[GradedSubmission]) -> None:
     """`coursedir` is nbgrader's CourseDirectory of the course (its autograded_directory and
     submitted_directory settings are honoured)."""
     for record in records:
         if not record.notebook:
             continue
-        target = Path(coursedir.format_path(coursedir.autograded_directory, record.student, assignment))
-        text = _restored(Path(record.notebook), release_path)
+        target = Path(coursedir.format_path(coursedir.autograded_directory, record.student, assignment.name))
+        text = _restored(Path(record.notebook), assignment.release_notebook)
         if text is None:
             continue
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
-        (target / NOTEBOOK).write_text(text, encoding="utf-8")
-        timestamp = Path(coursedir.format_path(coursedir.submitted_directory, record.student, assignment)) / "timestamp.txt"
+        (target / assignment.notebook).write_text(text, encoding="utf-8")
+        timestamp = Path(coursedir.format_path(coursedir.submitted_directory, record.student, assignment.name)) / "timestamp.txt"
         if timestamp.is_file():
             shutil.copyfile(timestamp, target / "timestamp.txt")

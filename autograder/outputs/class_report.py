@@ -18,7 +18,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from autograder.assignment import MAX_SCORE
+from autograder.assignment import Assignment
 from autograder.feedback.misconceptions import MISCONCEPTIONS
 from autograder.model.records import GradedSubmission
 from autograder.outputs.atomic import write_atomic
@@ -78,11 +78,11 @@ def _empty(ax, text="nothing to show"):
     ax.set_yticks([])
 
 
-def _histogram(scores: list[float], n_not_graded: int, path: Path) -> str:
+def _histogram(scores: list[float], max_score: float, n_not_graded: int, path: Path) -> str:
     figure = _figure()
     ax = figure.add_subplot()
     if scores:
-        top = max(int(MAX_SCORE), math.ceil(max(scores)))
+        top = max(int(max_score), math.ceil(max(scores)))
         # one bar per possible score: whole points, or half points if partial credit gave any
         step = 1.0 if all(float(s).is_integer() for s in scores) else 0.5
         edges = [i * step - step / 2 for i in range(int(top / step) + 2)]
@@ -91,7 +91,7 @@ def _histogram(scores: list[float], n_not_graded: int, path: Path) -> str:
         _whole_numbers(ax.yaxis)
     else:
         _empty(ax, "no graded submission")
-    ax.set_xlabel(f"autograded score (out of {MAX_SCORE:g})")
+    ax.set_xlabel(f"autograded score (out of {max_score:g})")
     ax.set_ylabel("students")
     title = f"Scores of the {len(scores)} graded submissions"
     ax.set_title(title + (f" ({n_not_graded} not graded, not shown)" if n_not_graded else ""))
@@ -165,25 +165,26 @@ def _describe(value) -> str:
     return str(value)
 
 
-def write_class_report(course_dir: Path, assignment: str, records: list[GradedSubmission],
+def write_class_report(course_dir: Path, assignment: Assignment, records: list[GradedSubmission],
                        run_info: dict) -> Path:
     """Write the report and its plots; returns the path of index.html."""
-    out = Path(course_dir) / "reports" / safe_dir_name(assignment)
+    out = Path(course_dir) / "reports" / safe_dir_name(assignment.name)
     out.mkdir(parents=True, exist_ok=True)
-    summary = summarise(records, MISCONCEPTIONS)
+    summary = summarise(records, assignment, MISCONCEPTIONS)
+    max_score = assignment.max_score
     scores = summary.graded_scores
     plots = dict(
-        histogram=_histogram(scores, len(summary.not_graded), out / "score_histogram.png"),
+        histogram=_histogram(scores, max_score, len(summary.not_graded), out / "score_histogram.png"),
         pass_rate=_pass_rates(summary.per_check, out / "pass_rate_per_check.png"),
         misconceptions=_root_causes(summary.root_causes, out / "misconceptions.png"),
         slowest=_slowest(summary.slowest, out / "slowest_submissions.png"),
     )
     html = _environment().get_template("class_report.html").render(
-        assignment=assignment, max_score=MAX_SCORE, written_at=utc_text(datetime.now(UTC)),
+        assignment=assignment.name, max_score=max_score, written_at=utc_text(datetime.now(UTC)),
         n_total=summary.n_total, n_graded=len(scores), n_not_graded=len(summary.not_graded),
         n_late=sum(1 for r in records if r.late),
         mean=summary.mean, median=summary.median,
-        n_full=sum(1 for s in scores if s >= MAX_SCORE),
+        n_full=sum(1 for s in scores if s >= max_score),
         run_info=[(str(k), _describe(v)) for k, v in run_info.items() if k not in _RESTATED_IN_HEADER],
         isolation_applied=_count_isolation(records, "applied"),
         isolation_missing=_count_isolation(records, "missing"),

@@ -16,17 +16,11 @@ import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from autograder.assignment import CHECKS
+from autograder.assignment import Assignment
 from autograder.feedback.misconception_titles import misconception_title
 from autograder.model.records import GradedSubmission
 from autograder.model.status import CheckStatus, SubmissionStatus
 
-# check -> the checks whose student steps it also runs (README: "the reference supplies every
-# other step"). A check not listed here runs only its own step.
-CHECK_USES: dict[str, tuple[str, ...]] = {
-    "gradient": ("forward", "loss"),
-    "final_loss": ("forward", "loss", "gradient", "update", "zero_grad"),
-}
 # Misconceptions whose cause is whatever failed before them, in whichever check they appear: a
 # sandbox that "had ended" was ended by an earlier step; a training that fails after an earlier
 # failure shows that failure again.
@@ -85,13 +79,15 @@ def _failed(check) -> bool:
     return check.status != CheckStatus.PASSED
 
 
-def split_misconceptions(record: GradedSubmission) -> tuple[set[str], dict[str, set[str]]]:
-    """One student's (root causes, {symptom: the root causes it follows from}).
+def split_misconceptions(record: GradedSubmission, assignment: Assignment) -> tuple[set[str], dict[str, set[str]]]:
+    """One student's (root causes, {symptom: the root causes it follows from}); which check runs
+    which others' steps is the assignment's `check_uses`.
 
     A root is named by its misconception id, or by "check:<name>" when the failed check named
     none (a grader error)."""
     checks = {c.name: c for c in record.result.checks}
-    order = [name for name in CHECKS if name in checks] + [n for n in checks if n not in CHECKS]
+    known = assignment.checks
+    order = [name for name in known if name in checks] + [n for n in checks if n not in known]
     failed = [name for name in order if _failed(checks[name])]
     roots: set[str] = set()
     symptoms: dict[str, set[str]] = defaultdict(set)
@@ -100,7 +96,7 @@ def split_misconceptions(record: GradedSubmission) -> tuple[set[str], dict[str, 
         check = checks[name]
         if not _failed(check):
             continue
-        depends = [n for n in CHECK_USES.get(name, ()) if n in failed]
+        depends = [n for n in assignment.check_uses.get(name, ()) if n in failed]
         if check.misconception in AFTER_ANY_EARLIER_FAILURE:
             depends = [n for n in failed if order.index(n) < position]
         if depends:  # a symptom: its causes are whatever its failed dependencies are blamed on
@@ -121,12 +117,12 @@ def _cause_title(cause: str) -> str:
     return misconception_title(cause)
 
 
-def count_misconceptions(graded: list[GradedSubmission], explanations: dict[str, str]):
+def count_misconceptions(graded: list[GradedSubmission], assignment: Assignment, explanations: dict[str, str]):
     """(root causes, downstream symptoms), most frequent first, each counted once per student."""
     root_counts, symptom_counts = Counter(), Counter()
     causes_of: dict[str, Counter] = defaultdict(Counter)
     for record in graded:
-        roots, symptoms = split_misconceptions(record)
+        roots, symptoms = split_misconceptions(record, assignment)
         root_counts.update(roots)
         symptom_counts.update(symptoms.keys())
         for symptom, causes in symptoms.items():
@@ -196,9 +192,9 @@ def needs_a_look(graded: list[GradedSubmission]) -> list[tuple[str, list[str]]]:
     return found
 
 
-def per_check_rates(graded: list[GradedSubmission]) -> list[dict]:
+def per_check_rates(graded: list[GradedSubmission], checks: dict[str, int]) -> list[dict]:
     rows = []
-    for name, points in CHECKS.items():
+    for name, points in checks.items():
         statuses = Counter(c.status for r in graded for c in r.result.checks if c.name == name)
         total = sum(statuses.values())
         rows.append(dict(name=name, points=points, passed=statuses[CheckStatus.PASSED],
@@ -207,15 +203,16 @@ def per_check_rates(graded: list[GradedSubmission]) -> list[dict]:
     return rows
 
 
-def summarise(records: list[GradedSubmission], explanations: dict[str, str] | None = None) -> ClassSummary:
+def summarise(records: list[GradedSubmission], assignment: Assignment,
+              explanations: dict[str, str] | None = None) -> ClassSummary:
     graded = [r for r in records if is_graded(r)]
-    roots, symptoms = count_misconceptions(graded, explanations or {})
+    roots, symptoms = count_misconceptions(graded, assignment, explanations or {})
     slowest, measure, left_out = slowest_submissions(graded)
     return ClassSummary(
         n_total=len(records),
         graded_scores=[r.score for r in graded],
         not_graded=[r for r in records if not is_graded(r)],
-        per_check=per_check_rates(graded),
+        per_check=per_check_rates(graded, assignment.checks),
         root_causes=roots, symptoms=symptoms,
         slowest=slowest, timing_measure=measure, left_out_of_timing=left_out,
         needs_a_look=needs_a_look(graded),

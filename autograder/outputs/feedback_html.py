@@ -14,7 +14,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from autograder.assignment import MANUAL_CHECKS, MAX_SCORE, NOTEBOOK
+from autograder.assignment import Assignment
 from autograder.model.records import GradedSubmission
 from autograder.outputs.atomic import write_atomic
 from autograder.outputs.formats import utc_text
@@ -43,26 +43,26 @@ def safe_dir_name(name: str) -> str:
     return name
 
 
-def feedback_path(course_dir: Path, assignment: str, student: str) -> Path:
-    return (Path(course_dir) / "feedback" / safe_dir_name(student) / safe_dir_name(assignment)
-            / f"{Path(NOTEBOOK).stem}.html")
+def feedback_path(course_dir: Path, assignment: Assignment, student: str) -> Path:
+    return (Path(course_dir) / "feedback" / safe_dir_name(student) / safe_dir_name(assignment.name)
+            / f"{Path(assignment.notebook).stem}.html")
 
 
-def render_feedback(record: GradedSubmission, assignment: str) -> str:
+def render_feedback(record: GradedSubmission, assignment: Assignment) -> str:
     result = record.result
     checks = [dict(name=c.name, score=c.score, max_score=c.max_score, status=c.status,
                    feedback=c.feedback) for c in (result.checks if result else [])]
-    manual = list(MANUAL_CHECKS.items())
+    manual = list(assignment.manual_checks.items())
     return environment().get_template("feedback.html").render(
-        assignment=assignment, student=record.student,
+        assignment=assignment.name, student=record.student,
         timestamp=utc_text(record.timestamp), graded_at=utc_text(record.graded_at),  # one date format
         late=record.late, status=record.status, reason=record.reason,
-        score=record.score, max_score=result.max_score if result else MAX_SCORE,
+        score=record.score, max_score=result.max_score if result else assignment.max_score,
         notes=result.student_notes if result else [], checks=checks,
-        manual=manual, manual_points=sum(MANUAL_CHECKS.values()),
+        manual=manual, manual_points=sum(assignment.manual_checks.values()),
     )
 
 
-def write_feedback_pages(course_dir: Path, assignment: str, records: list[GradedSubmission]) -> None:
+def write_feedback_pages(course_dir: Path, assignment: Assignment, records: list[GradedSubmission]) -> None:
     for record in records:
         write_atomic(feedback_path(course_dir, assignment, record.student), render_feedback(record, assignment))

@@ -19,12 +19,10 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.assignment import CHECKS, MANUAL_CHECKS, NOTEBOOK, PYTORCH_SLOPE
+from autograder.assignment import Assignment
 from autograder.course import course_settings
 from autograder.model.records import GradedSubmission
 from autograder.outputs.autograded_folder import write_autograded_folders
-
-MASTER_NOTEBOOK = PYTORCH_SLOPE.master
 
 
 def _alembic_head() -> str:
@@ -63,16 +61,16 @@ def _fast_new_database():
             os.environ["PATH"] = saved_path
 
 
-def save_assignment_structure(coursedir, assignment: str, master: Path = MASTER_NOTEBOOK) -> None:
-    """What generate_assignment records: the assignment, then the master notebook through
+def save_assignment_structure(coursedir, assignment: Assignment) -> None:
+    """What generate_assignment records: the assignment, then its master notebook through
     nbgrader's preprocessors up to SaveCells (same checksums, same stored sources)."""
     from nbgrader.api import Gradebook
     from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, ClearSolutions, ComputeChecksums, LockCells, SaveCells
 
     with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
-        gb.update_or_create_assignment(assignment)
-    notebook = nbformat.read(master, as_version=nbformat.NO_CONVERT)
-    resources = {"nbgrader": {"notebook": Path(master).stem, "assignment": assignment,
+        gb.update_or_create_assignment(assignment.name)
+    notebook = nbformat.read(assignment.master, as_version=nbformat.NO_CONVERT)
+    resources = {"nbgrader": {"notebook": assignment.master.stem, "assignment": assignment.name,
                               "db_url": coursedir.db_url}}
     for preprocessor in (LockCells, ClearSolutions, ClearOutput, CheckCellMetadata, ComputeChecksums, SaveCells):
         notebook, resources = preprocessor(config=coursedir.config).preprocess(notebook, resources)
@@ -96,25 +94,25 @@ def _new_submission(gb, assignment, student, timestamp):
     return submission
 
 
-def _score_cells(submitted_notebook, record: GradedSubmission) -> None:
+def _score_cells(submitted_notebook, record: GradedSubmission, assignment: Assignment) -> None:
     scores = {c.name: float(c.score) for c in record.result.checks} if record.result else {}
     nothing_submitted = record.notebook is None
     for grade in submitted_notebook.grades:
         name = grade.cell.name
-        if name in MANUAL_CHECKS:
+        if name in assignment.manual_checks:
             if nothing_submitted:  # no notebook, so no written answer: 0, nothing to read
                 grade.auto_score = 0.0
                 grade.needs_manual_grade = grade.manual_score is not None
             else:  # the TA grades it; a mark already given stays
                 grade.auto_score = None
                 grade.needs_manual_grade = grade.manual_score is None
-        elif name in CHECKS:
+        elif name in assignment.checks:
             grade.auto_score = scores.get(name, 0.0)
             # nbgrader's SaveAutoGrades rule: a hand-entered score keeps the cell in the manual queue
             grade.needs_manual_grade = grade.manual_score is not None
 
 
-def record_in_gradebook(course_dir: Path, assignment: str, records: list[GradedSubmission]) -> str:
+def record_in_gradebook(course_dir: Path, assignment: Assignment, records: list[GradedSubmission]) -> str:
     """Record every record's per-check scores in the course's nbgrader gradebook, in one
     transaction (all of the class or, on an error, none of it). Returns the gradebook's URL."""
     from nbgrader import utils
@@ -124,14 +122,14 @@ def record_in_gradebook(course_dir: Path, assignment: str, records: list[GradedS
     coursedir = course_settings(course_dir)
     if coursedir.db_url.startswith("sqlite:///"):
         Path(coursedir.db_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    notebook_id = Path(NOTEBOOK).stem
+    notebook_id = Path(assignment.notebook).stem
     with _fast_new_database():
         save_assignment_structure(coursedir, assignment)
         gb = Gradebook(coursedir.db_url, coursedir.course_id)
     with gb:
         try:
             with gb.db.no_autoflush:
-                the_assignment = gb.find_assignment(assignment)
+                the_assignment = gb.find_assignment(assignment.name)
                 latest = {record.student: record for record in records}  # one row per student
                 for record in latest.values():
                     student = gb.db.get(Student, record.student)
@@ -140,13 +138,13 @@ def record_in_gradebook(course_dir: Path, assignment: str, records: list[GradedS
                         gb.db.add(student)
                     timestamp = utils.parse_utc(record.timestamp) if record.timestamp else None
                     try:
-                        submission = gb.find_submission(assignment, record.student)
+                        submission = gb.find_submission(assignment.name, record.student)
                         submission.timestamp = timestamp
                     except MissingEntry:
                         submission = _new_submission(gb, the_assignment, student, timestamp)
                     for submitted in submission.notebooks:
                         if submitted.notebook.name == notebook_id:
-                            _score_cells(submitted, record)
+                            _score_cells(submitted, record, assignment)
             gb.db.commit()
         except Exception:
             gb.db.rollback()

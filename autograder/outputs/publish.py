@@ -12,6 +12,7 @@ import importlib
 import threading
 from pathlib import Path
 
+from autograder.assignment import Assignment
 from autograder.model.records import GradedSubmission
 from autograder.model.sanitize import clean_plain, clean_text
 from autograder.outputs.class_report import write_class_report
@@ -56,7 +57,7 @@ def _problem(what: str, error: BaseException) -> str:
     return clean_text(f"{what} ({type(error).__name__}: {error})", 500)
 
 
-def publish(course_dir: Path, assignment: str, records: list[GradedSubmission], run_info: dict) -> dict[str, Path]:
+def publish(course_dir: Path, assignment: Assignment, records: list[GradedSubmission], run_info: dict) -> dict[str, Path]:
     """Write grades-by-check.csv, results.json and feedback pages per student, the gradebook and the
     class report. Returns where each output is, for the summary; what could not be written is
     listed in run_info["outputs not written"]."""
@@ -65,7 +66,7 @@ def publish(course_dir: Path, assignment: str, records: list[GradedSubmission], 
     records = sorted((safe_record(r) for r in records), key=lambda r: r.student)
     outputs: dict[str, Path] = {}
     try:
-        outputs["grades by check"] = write_grades_csv(course_dir, records, assignment)
+        outputs["grades by check"] = write_grades_csv(course_dir, assignment, records)
     except Exception as error:  # any writer's failure is reported, never fatal
         problems.append(_problem("grades-by-check.csv", error))
     for record in records:
@@ -74,7 +75,7 @@ def publish(course_dir: Path, assignment: str, records: list[GradedSubmission], 
                 writer(course_dir, assignment, [record])
             except Exception as error:
                 problems.append(_problem(f"{record.student}: {name}", error))
-    outputs["feedback"] = course_dir / "feedback" / "<student>" / assignment
+    outputs["feedback"] = course_dir / "feedback" / "<student>" / assignment.name
     gradebook_url = _record_in_gradebook(course_dir, assignment, records, problems)
     if gradebook_url:
         outputs["gradebook"] = gradebook_url.removeprefix("sqlite:///")
@@ -93,7 +94,7 @@ def publish(course_dir: Path, assignment: str, records: list[GradedSubmission], 
     return outputs
 
 
-def _record_in_gradebook(course_dir: Path, assignment: str, records: list[GradedSubmission],
+def _record_in_gradebook(course_dir: Path, assignment: Assignment, records: list[GradedSubmission],
                          problems: list[str]) -> str | None:
     """The whole class in one transaction; if that fails, student by student, so that one
     record nbgrader refuses costs only that student's row."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from autograder.assignment import Assignment
 from autograder.model.records import GradedSubmission
 from autograder.model.status import SubmissionStatus
 from autograder.outputs.atomic import write_atomic
@@ -12,8 +13,8 @@ from autograder.outputs.feedback_html import safe_dir_name
 from autograder.outputs.gradescope import to_gradescope
 
 
-def results_json_path(course_dir: Path, assignment: str, student: str) -> Path:
-    return Path(course_dir) / "feedback" / safe_dir_name(student) / safe_dir_name(assignment) / "results.json"
+def results_json_path(course_dir: Path, assignment: Assignment, student: str) -> Path:
+    return Path(course_dir) / "feedback" / safe_dir_name(student) / safe_dir_name(assignment.name) / "results.json"
 
 
 def gradescope_results(record: GradedSubmission) -> dict:
@@ -24,7 +25,7 @@ def gradescope_results(record: GradedSubmission) -> dict:
     return data
 
 
-def write_results_json(course_dir: Path, assignment: str, records: list[GradedSubmission]) -> None:
+def write_results_json(course_dir: Path, assignment: Assignment, records: list[GradedSubmission]) -> None:
     for record in records:
         if record.result is None:
             continue

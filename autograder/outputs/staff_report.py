@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from autograder.assignment import Assignment
 from autograder.model.records import GradedSubmission
 from autograder.model.status import CheckStatus
 from autograder.outputs.atomic import write_atomic
@@ -20,8 +21,8 @@ from autograder.outputs.feedback_html import safe_dir_name
 STAFF_REPORT = "staff.json"
 
 
-def staff_report_path(course_dir: Path, assignment: str) -> Path:
-    return Path(course_dir) / "reports" / safe_dir_name(assignment) / STAFF_REPORT
+def staff_report_path(course_dir: Path, assignment: Assignment) -> Path:
+    return Path(course_dir) / "reports" / safe_dir_name(assignment.name) / STAFF_REPORT
 
 
 def staff_entries(records: list[GradedSubmission]) -> list[dict]:
@@ -42,10 +43,10 @@ def staff_entries(records: list[GradedSubmission]) -> list[dict]:
     return entries
 
 
-def write_staff_report(course_dir: Path, assignment: str, records: list[GradedSubmission]) -> Path:
+def write_staff_report(course_dir: Path, assignment: Assignment, records: list[GradedSubmission]) -> Path:
     path = staff_report_path(course_dir, assignment)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"assignment": assignment,
+    data = {"assignment": assignment.name,
             "grader_errors": sum(len(e["grader_errors"]) for e in staff_entries(records)),
             "students": staff_entries(records)}
     return write_atomic(path, json.dumps(data, indent=2))  # ASCII: any student text is writable

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import textwrap
 
-from autograder.assignment import MANUAL_CHECKS
+from autograder.assignment import Assignment
 from autograder.model.results import SubmissionResult
 from autograder.model.sanitize import clean_text
 from autograder.model.status import CheckStatus
@@ -15,15 +15,16 @@ MARKS = {CheckStatus.PASSED: "PASS", CheckStatus.FAILED: "FAIL", CheckStatus.ERR
 FEEDBACK_CHARS, NOTE_CHARS, TITLE_CHARS = 20_000, 2_000, 1_000
 
 
-def to_text(result: SubmissionResult, title: str = "") -> str:
+def to_text(result: SubmissionResult, assignment: Assignment, title: str = "") -> str:
     lines = [clean_text(title, TITLE_CHARS)] if title else []
     for check in result.checks:
         lines.append(f"  {MARKS[check.status]:5} {clean_text(check.name, 100):<11} {check.score:g}/{check.max_score:g}")
         if check.status != CheckStatus.PASSED:
             lines.append(textwrap.indent(clean_text(check.feedback, FEEDBACK_CHARS), "          "))
     lines.append(f"  Total: {result.score:g}/{result.max_score:g}  ({result.execution_time_s:.2f} s)")
-    if MANUAL_CHECKS:  # the written answers are not in the automatic total
-        manual = ", ".join(f"{name} ({points} points)" for name, points in MANUAL_CHECKS.items())
-        lines.append(f"  Graded by hand later: {manual}, out of {result.max_score + sum(MANUAL_CHECKS.values()):g} in all.")
+    if assignment.manual_checks:  # the written answers are not in the automatic total
+        manual = ", ".join(f"{name} ({points} points)" for name, points in assignment.manual_checks.items())
+        total = result.max_score + sum(assignment.manual_checks.values())
+        lines.append(f"  Graded by hand later: {manual}, out of {total:g} in all.")
     lines.extend(f"  Note: {clean_text(note, NOTE_CHARS)}" for note in result.student_notes)
     return "\n".join(lines)

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from autograder.model.errors import ExplainedError
 from autograder.sandbox import protocol, tensors
 from autograder.sandbox.limits import CELL_GRACE_S, PROBE_GRACE_S, STARTUP_TIMEOUT_S, Limits
 from autograder.sandbox.processes import kill_processes_of
@@ -27,12 +28,8 @@ from autograder.sandbox.untrusted import Inbox, Violation, accept_probe_reply
 BOX_EXIT_WAIT_S = 10  # the kernel reaps a PID namespace's processes before its init counts as exited
 
 
-class SandboxDied(Exception):
+class SandboxDied(ExplainedError):
     """The sandbox process ended or stopped answering; `reason` says how, for the student."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass

@@ -22,6 +22,8 @@ import ast
 import re
 from dataclasses import dataclass, field
 
+from autograder.model.errors import ExplainedError
+
 TRUSTED_ROOTS = ("torch", "numpy", "math")
 # Lower-case callables under the trusted modules that only build a value from literals.
 FACTORIES = frozenset({
@@ -41,12 +43,8 @@ _CLASS_CREATION_HOOKS = frozenset({"__init_subclass__", "__set_name__", "__class
 _MAGIC = re.compile(r"^__\w+__$")
 
 
-class Refused(Exception):
-    """A top-level statement that is not a definition; `why` says so in words."""
-
-    def __init__(self, why: str):
-        super().__init__(why)
-        self.why = why
+class Refused(ExplainedError):
+    """A top-level statement that is not a definition; `reason` says so in words."""
 
 
 @dataclass
@@ -311,7 +309,7 @@ def definitions(tree: ast.Module, scope: Scope) -> tuple[list[Definition | Magic
             if name:
                 scope.rebind(name)
             # The statement's kind, not its text: unparsing every dropped line cost ~1 ms each.
-            dropped.append(Dropped(statement.lineno, type(statement).__name__, refused.why, name))
+            dropped.append(Dropped(statement.lineno, type(statement).__name__, refused.reason, name))
             for nested in _nested_definitions(statement) if name is None else ():
                 dropped.append(Dropped(nested.lineno, type(nested).__name__, _NESTED, nested.name))
             continue

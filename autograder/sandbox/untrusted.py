@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from autograder.model.errors import ExplainedError
 from autograder.model.sanitize import clean_text
 from autograder.sandbox import protocol, tensors
 from autograder.sandbox.probes import STEP_FUNCTIONS
@@ -45,12 +46,8 @@ PROBE_STATUSES = ("ok", "missing", "not_implemented", "error", "timeout", "crash
 _INT_LIMIT = 2**63
 
 
-class Violation(Exception):
+class Violation(ExplainedError):
     """The sandbox sent what the grader does not accept; `reason` says what, for the student."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 class Malformed(Exception):
