@@ -26,6 +26,12 @@ class Assignment:
     check_uses: dict[str, tuple[str, ...]] = field(default_factory=dict)
     root: Path = Path(__file__).resolve().parent.parent
 
+    def __post_init__(self):
+        # a misspelt or renamed check here would silently turn every symptom into a root cause
+        unknown = {name for name, uses in self.check_uses.items() for name in (name, *uses)} - set(self.checks)
+        if unknown:
+            raise ValueError(f"{self.name}: check_uses names checks that do not exist: {', '.join(sorted(unknown))}")
+
     @property
     def notebook(self) -> str:
         return f"{self.name}.ipynb"
@@ -99,21 +105,23 @@ def grading_settings() -> dict:
 _FINGERPRINT_SUFFIXES = (".py", ".json", ".ini")
 
 
-def _fingerprinted_files() -> list[Path]:
+def _fingerprinted_files(assignment: Assignment) -> list[Path]:
     package = Path(__file__).resolve().parent
     files = [p for p in package.rglob("*") if p.suffix in _FINGERPRINT_SUFFIXES and "__pycache__" not in p.parts]
-    return sorted(files) + [REFERENCE_FILE, PYTORCH_SLOPE.release_notebook]
+    return sorted(files) + [assignment.reference, assignment.release_notebook]
 
 
-def grader_fingerprint(device: str = "cpu", limits: object = None) -> str:
+def grader_fingerprint(assignment: Assignment, device: str = "cpu", limits: object = None) -> str:
     """sha256 over everything that decides a score: every .py/.json/.ini file of the grader
     package (checks, probes, sandbox, provided loop, grading secret: found by walking the package,
     not from a hand-kept list), the reference, the release (whose locked cells are restored), the
     torch version, the grading device and the limits (`repr` of sandbox.limits.Limits). A stored
     grade made with another fingerprint is stale: `autograde` grades it again."""
     digest = hashlib.sha256()
-    for path in _fingerprinted_files():
-        name = path.relative_to(KIT_ROOT).as_posix() if path.is_relative_to(KIT_ROOT) else path.name
+    for path in _fingerprinted_files(assignment):
+        # named relative to its kit (the package's, or the assignment's copy), so a copy hashes the same
+        root = next((r for r in (assignment.root, KIT_ROOT) if path.is_relative_to(r)), path.parent)
+        name = path.relative_to(root).as_posix()
         digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"") + b"\0")
     try:
         torch_version = importlib.metadata.version("torch")  # no torch import: the batch's parent avoids it

@@ -19,9 +19,10 @@ if TYPE_CHECKING:
 
 def grade_one(notebook: Path, *, device: str = "cpu", limits: Limits | None = None) -> SubmissionResult:
     with Zygote() as zygote:
+        from autograder.assignment import PYTORCH_SLOPE  # the one a Gradescope submission is
         from autograder.pipeline import GradingContext, grade_submission  # while the zygote starts
 
-        context = GradingContext(zygote=zygote, device=device, limits=limits or Limits())
+        context = GradingContext(zygote=zygote, assignment=PYTORCH_SLOPE, device=device, limits=limits or Limits())
         return grade_submission(Path(notebook), context)
 
 

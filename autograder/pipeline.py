@@ -2,7 +2,7 @@
 
   1. load     notebook/load.py   parse, restore locked cells        -> code cells
   2. execute  sandbox/           run the cells in a confined process -> the student's state
-  3. check    results.py         pytest runs autograder/checks       -> per-check results
+  3. check    checks/runner.py   pytest runs autograder/checks       -> per-check results
   4. close    sandbox/           kill everything the submission started
 
 `grade` and `autograde` both call `grade_submission`; they differ only in how many submissions
@@ -15,14 +15,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.assignment import PYTORCH_SLOPE, Assignment, grading_settings
+from autograder.assignment import Assignment, grading_settings
 from autograder.checks.runner import Pass, run_check_passes
 from autograder.model.results import CheckResult, SubmissionResult, zero_result
 from autograder.notebook.cell_names import capitalised, defined_names, label_of, relabel
 from autograder.notebook.load import SubmissionError, load_submission
 from autograder.sandbox.client import ExecutionReport
 from autograder.sandbox.limits import Limits
-from autograder.sandbox.probes import STEP_FUNCTIONS
 from autograder.sandbox.rooms import CleanRooms, preload_for
 from autograder.sandbox.spawn import Zygote
 from autograder.sandbox.submitted_files import collect as collect_submitted_files
@@ -38,8 +37,8 @@ class GradingContext:
     """What stays the same across the submissions of one run."""
 
     zygote: Zygote
+    assignment: Assignment  # its checks (in autograder/checks/) with their points, release and steps
     device: str = "cpu"
-    assignment: Assignment = PYTORCH_SLOPE  # the one whose checks autograder/checks/ holds
     limits: Limits = field(default_factory=Limits)
     grading_seed: int = field(default_factory=lambda: grading_settings()["grading_seed"])
 
@@ -165,12 +164,13 @@ def grade_submission(notebook: Path, context: GradingContext) -> SubmissionResul
     if report.died:
         sandbox.close()
     passes["clean_rooms"] = Pass(rooms, rooms.close)
-    results = run_check_passes(passes, device=context.device, grading_seed=context.grading_seed)
+    results = run_check_passes(passes, context.assignment.checks, device=context.device, grading_seed=context.grading_seed)
     own_state, checks = results.get("own_state", []), results["clean_rooms"]
     cell_notes, run_notes = execution_notes(report, loaded.labels, loaded.cells)
     notes = loaded.notes + beside.notes + run_notes
-    defined = rooms.defined if rooms.defined is not None else (report.defined if not report.died else list(STEP_FUNCTIONS))
-    missing = [name for name in STEP_FUNCTIONS if name not in defined]
+    steps = context.assignment.student_functions
+    defined = rooms.defined if rooms.defined is not None else (report.defined if not report.died else list(steps))
+    missing = [name for name in steps if name not in defined]
     return SubmissionResult(checks, notes, time.perf_counter() - start, isolation, missing_functions=missing,
                             cell_notes=cell_notes,
                             integrity=integrity_flags(own_state, checks))

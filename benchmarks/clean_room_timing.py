@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from autograder.assignment import grading_settings
+from autograder.assignment import PYTORCH_SLOPE, grading_settings
 from autograder.checks.runner import run_checks
 from autograder.notebook.load import load_submission
 from autograder.pipeline import GradingContext, grade_submission
@@ -30,10 +30,10 @@ def main() -> None:
     n = parser.parse_args().n
     path = write_submission(Path(tempfile.mkdtemp()) / "pytorch_slope.ipynb", make_submission())
     seed = grading_settings()["grading_seed"]
-    loaded = load_submission(path)
+    loaded = load_submission(path, PYTORCH_SLOPE.release_notebook)
     samples: dict[str, list[float]] = {k: [] for k in ("submission", "notebook", "own state", "rooms", "rooms: start", "rooms, box each", "rooms, box each: start")}
     with Zygote() as zygote:
-        context = GradingContext(zygote=zygote)
+        context = GradingContext(zygote=zygote, assignment=PYTORCH_SLOPE)
         grade_submission(path, context)  # warm-up
         for _ in range(n):
             start = time.perf_counter()

@@ -72,20 +72,37 @@ def test_data_model_imports_only_itself():
             assert not above, f"{module} imports {above}"
 
 
-def _names_from_assignment(path: Path) -> set[str]:
-    return {alias.name for node in ast.walk(ast.parse(path.read_text()))
-            if isinstance(node, ast.ImportFrom) and node.module == "autograder.assignment" for alias in node.names}
+# Names derived from PYTORCH_SLOPE that other modules re-export.
+_DERIVED = {"autograder.sandbox.probes": {"STEP_FUNCTIONS"}, "autograder.checks.runner": {"CHECKS"},
+            "autograder.release.synthetic": {"RELEASE_NOTEBOOK", "SOURCE_NOTEBOOK", "SOLUTION_CELLS"}}
+
+
+def _assignment_data_read(path: Path) -> set[str]:
+    """What a module takes of one assignment's data, whichever way it imports it."""
+    taken = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == "autograder.assignment":
+            taken |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module in _DERIVED:
+            taken |= {alias.name for alias in node.names} & _DERIVED[node.module]
+        elif isinstance(node, ast.ImportFrom) and node.module == "autograder":
+            taken |= {"autograder.assignment"} & {f"autograder.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.Import):
+            taken |= {alias.name for alias in node.names if alias.name == "autograder.assignment"}
+    return taken
 
 
 def test_outputs_write_for_the_assignment_they_are_given():
-    """An output takes the Assignment as an argument (its checks, points, notebook, master), so
-    the batch verb decides which one; reading PYTORCH_SLOPE or CHECKS at module level would tie
-    every report to one assignment whatever the verb was asked to grade."""
-    readers = {module: sorted(_names_from_assignment(path) - {"Assignment"}) for module, path in MODULES.items()
-               if module.startswith(("autograder.outputs", "autograder.model", "autograder.autograde"))}
-    # the fingerprint and the command line's name lookup are functions of the assignment module, not its data
-    allowed = {"grader_fingerprint", "assignment_named"}
-    assert not {m: names for m, names in readers.items() if set(names) - allowed}
+    """An output, the batch verb and the pipeline take the Assignment as an argument (its checks,
+    points, notebook, master), so the verb decides which one; reading PYTORCH_SLOPE or CHECKS
+    would tie every report to one assignment whatever the verb was asked to grade."""
+    # functions of the assignment module, not its data: the name lookup, the fingerprint, the term's secret
+    allowed = {"Assignment", "assignment_named", "grader_fingerprint", "grading_settings"}
+    readers = {module: sorted(_assignment_data_read(path) - allowed) for module, path in MODULES.items()
+               if module.startswith(("autograder.outputs", "autograder.model", "autograder.autograde"))
+               or module == "autograder.pipeline"}
+    offenders = {module: names for module, names in readers.items() if names}
+    assert not offenders, f"these read one assignment's data instead of the Assignment they are given: {offenders}"
 
 
 def test_no_import_cycles():

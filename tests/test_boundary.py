@@ -54,7 +54,7 @@ GRADER_SOCKET = (
 def _grade(zygote, tmp_path, notebook, limits: Limits = SHORT, *, within_s: float | None = None):
     """Grade `notebook`; fails the test if grading does not return within `within_s`."""
     path = write_submission(tmp_path / "pytorch_slope.ipynb", notebook)
-    context = GradingContext(zygote=zygote, limits=limits)
+    context = GradingContext(zygote=zygote, assignment=PYTORCH_SLOPE, limits=limits)
     outcome: dict = {}
 
     def run():

@@ -3,7 +3,7 @@ reported from the Feedback itself (pytest's long traceback is not built for it),
 fails any other way keeps the traceback for the staff."""
 from __future__ import annotations
 
-from autograder.assignment import CHECKS
+from autograder.assignment import CHECKS, PYTORCH_SLOPE
 from autograder.checks.runner import run_checks
 from autograder.model.status import CheckStatus
 
@@ -47,7 +47,7 @@ def test_passes_run_in_one_session_each_closed_before_the_next_starts():
 
     passes = {"first": Pass(Recording("first"), lambda: events.append("first closed")),
               "second": Pass(Recording("second"), lambda: events.append("second closed"))}
-    results = run_check_passes(passes, grading_seed="00" * 16)
+    results = run_check_passes(passes, PYTORCH_SLOPE.checks, grading_seed="00" * 16)
     assert list(results) == ["first", "second"]
     assert all([r.name for r in each] == list(CHECKS) for each in results.values())
     assert all(r.misconception == "missing_function" for each in results.values() for r in each)

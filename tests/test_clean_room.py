@@ -141,7 +141,7 @@ def grade(zygote, grading_limits, tmp_path_factory):
 
     def run(name: str, notebook, limits: Limits | None = None):
         path = write_submission(folder / name / "pytorch_slope.ipynb", notebook)
-        return grade_submission(path, GradingContext(zygote=zygote, limits=limits or grading_limits))
+        return grade_submission(path, GradingContext(zygote=zygote, assignment=PYTORCH_SLOPE, limits=limits or grading_limits))
 
     return run
 

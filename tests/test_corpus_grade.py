@@ -13,7 +13,7 @@ import nbformat
 import pytest
 from corpus.scenarios import SCENARIOS, Scenario
 
-from autograder.assignment import CHECKS, REFERENCE_FILE
+from autograder.assignment import CHECKS, PYTORCH_SLOPE, REFERENCE_FILE
 from autograder.checks.runner import CHECKS_DIR
 from autograder.feedback.misconceptions import MISCONCEPTIONS
 from autograder.pipeline import GradingContext, grade_submission
@@ -32,7 +32,7 @@ REQUIRED_MISCONCEPTIONS = {
 
 @pytest.fixture(scope="session")
 def engine_result(zygote, corpus_notebooks, grading_limits):
-    context = GradingContext(zygote=zygote, limits=grading_limits)
+    context = GradingContext(zygote=zygote, assignment=PYTORCH_SLOPE, limits=grading_limits)
     cache = {}
 
     def result(scenario: Scenario):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from autograder.assignment import MAX_SCORE
+from autograder.assignment import MAX_SCORE, PYTORCH_SLOPE
 from autograder.feedback.misconceptions import MISCONCEPTIONS
 from autograder.pipeline import GradingContext, grade_submission
 from autograder.release.synthetic import make_submission, write_submission
@@ -26,7 +26,7 @@ CPU_TENSOR_IN_UPDATE = (
 
 @pytest.fixture(scope="module")
 def cuda_context(zygote):
-    return GradingContext(zygote=zygote, device="cuda")
+    return GradingContext(zygote=zygote, assignment=PYTORCH_SLOPE, device="cuda")
 
 
 def test_reference_scores_full_marks_on_cuda(cuda_context, tmp_path):

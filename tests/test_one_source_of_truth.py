@@ -58,3 +58,15 @@ def test_tolerances_live_in_tolerances_py_only():
                     "allclose", "isclose") and any(isinstance(a, ast.Constant) for a in node.args):
                 offenders.append(f"{path.name}:{node.lineno} literal tolerance")
     assert not offenders, offenders
+
+
+def test_check_uses_names_only_checks_the_assignment_has():
+    """A misspelt or renamed check in `check_uses` would silently make every downstream symptom
+    look like a root cause in the class report; the Assignment refuses it when it is made."""
+    import dataclasses
+
+    from autograder.assignment import PYTORCH_SLOPE
+
+    with pytest.raises(ValueError, match="final_los, gradiant"):
+        dataclasses.replace(PYTORCH_SLOPE, check_uses={"final_los": ("forward",), "loss": ("gradiant",)})
+    assert set(PYTORCH_SLOPE.check_uses) <= set(PYTORCH_SLOPE.checks)

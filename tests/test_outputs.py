@@ -191,3 +191,34 @@ def test_class_report(course):
 def test_class_report_of_an_empty_class(course):
     index = write_class_report(course, PYTORCH_SLOPE, [], {})
     assert "0 submissions" in index.read_text()
+
+
+def test_outputs_follow_the_assignment_they_are_given(tmp_path):
+    """Every writer takes its checks, points, names and paths from the Assignment it is handed,
+    never from the kit's own: another assignment's class gets its own columns, totals and folders."""
+    import dataclasses
+    import json
+
+    from autograder.outputs.publish import publish
+
+    other = dataclasses.replace(PYTORCH_SLOPE, name="other_lab", checks={"alpha": 3, "beta": 4}, manual_checks={},
+                                student_functions=("f",), solution_cells={}, check_uses={"beta": ("alpha",)},
+                                root=tmp_path / "kit")
+    checks = [CheckResult("alpha", 3, 3, "passed", "Passed."), CheckResult("beta", 0, 4, "failed", "beta is wrong")]
+    alice = GradedSubmission("alice", other.name, other.notebook, "hash", datetime(2025, 3, 1, tzinfo=UTC), False,
+                             "graded", "", SubmissionResult(checks, [], 1.0, ISOLATION), datetime(2025, 3, 2, tzinfo=UTC))
+    course_dir, run_info = tmp_path / "course", {}
+    outputs = publish(course_dir, other, [alice], run_info)
+
+    reports = course_dir / "reports" / "other_lab"
+    assert outputs["grades by check"] == reports / "grades-by-check.csv"
+    with open(reports / "grades-by-check.csv", newline="") as fh:
+        (row,) = csv.DictReader(fh)
+    assert (row["alpha"], row["beta"], row["total"], row["max"]) == ("3", "0", "3", "7") and "forward" not in row
+    results = json.loads((course_dir / "feedback" / "alice" / "other_lab" / "results.json").read_text())
+    assert [t["name"] for t in results["tests"]] == ["alpha", "beta"] and results["score"] == 3
+    page = (course_dir / "feedback" / "alice" / "other_lab" / "other_lab.html").read_text()
+    assert "alpha" in page and "/ 7" in page and "forward" not in page
+    assert outputs["class report"] == reports / "index.html" and "forward" not in outputs["class report"].read_text()
+    # the gradebook reads the grade ids from the given assignment's master, which this kit lacks
+    assert any(str(other.master) in problem for problem in run_info["outputs not written"])

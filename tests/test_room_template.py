@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from autograder.assignment import CHECKS
+from autograder.assignment import CHECKS, PYTORCH_SLOPE
 from autograder.pipeline import GradingContext, grade_submission
 from autograder.release.synthetic import make_submission, write_submission
 from autograder.sandbox.room_template import Snapshot
@@ -66,7 +66,7 @@ def grade(zygote, grading_limits, tmp_path_factory):
 
     def run(name: str, notebook):
         path = write_submission(folder / name / "pytorch_slope.ipynb", notebook)
-        return grade_submission(path, GradingContext(zygote=zygote, limits=grading_limits))
+        return grade_submission(path, GradingContext(zygote=zygote, assignment=PYTORCH_SLOPE, limits=grading_limits))
 
     return run
 
@@ -96,7 +96,7 @@ def test_one_template_box_serves_every_check(zygote, grading_limits, tmp_path):
 
     if not (zygote.pid_namespace and zygote.uid is not None):
         pytest.skip("templates need a PID namespace and a sandbox uid (root)")
-    loaded = load_submission(write_submission(tmp_path / "pytorch_slope.ipynb", make_submission()))
+    loaded = load_submission(write_submission(tmp_path / "pytorch_slope.ipynb", make_submission()), PYTORCH_SLOPE.release_notebook)
     with CleanRooms(zygote, loaded.cells, device="cpu", limits=grading_limits) as rooms:
         results = run_checks(rooms, grading_seed="00" * 16)
     assert rooms.rooms_opened == len(CHECKS) and rooms.boxes_started == 1
@@ -112,7 +112,7 @@ def test_rooms_of_their_own_keep_checks_apart_too(zygote, grading_limits, tmp_pa
     from autograder.sandbox.rooms import CleanRooms
 
     steps = {"forward": forward_leaving_traces(daemon_kills), "criterion": CRITERION_SEES_TRACES}
-    loaded = load_submission(write_submission(tmp_path / "pytorch_slope.ipynb", make_submission(steps)))
+    loaded = load_submission(write_submission(tmp_path / "pytorch_slope.ipynb", make_submission(steps)), PYTORCH_SLOPE.release_notebook)
     with CleanRooms(zygote, loaded.cells, device="cpu", limits=grading_limits, template=False) as rooms:
         results = run_checks(rooms, grading_seed="00" * 16)
     assert rooms.boxes_started == rooms.rooms_opened == len(CHECKS)

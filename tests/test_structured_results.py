@@ -92,18 +92,31 @@ def test_fingerprint_covers_every_grading_file_the_device_and_the_limits(monkeyp
     from autograder import assignment
 
     package = Path(autograder.__file__).resolve().parent
-    files = set(assignment._fingerprinted_files())
+    files = set(assignment._fingerprinted_files(PYTORCH_SLOPE))
     every_py = {p for p in package.rglob("*.py") if "__pycache__" not in p.parts}
     assert every_py <= files, sorted(str(p) for p in every_py - files)
     assert package / "grading.json" in files and REFERENCE_FILE in files
-    base = grader_fingerprint("cpu", Limits())
-    assert grader_fingerprint("cpu", Limits()) == base
-    assert grader_fingerprint("cuda", Limits()) != base
-    assert grader_fingerprint("cpu", Limits(cell_timeout_s=5.0)) != base
+    base = grader_fingerprint(PYTORCH_SLOPE, "cpu", Limits())
+    assert grader_fingerprint(PYTORCH_SLOPE, "cpu", Limits()) == base
+    assert grader_fingerprint(PYTORCH_SLOPE, "cuda", Limits()) != base
+    assert grader_fingerprint(PYTORCH_SLOPE, "cpu", Limits(cell_timeout_s=5.0)) != base
     # a change to the content of a fingerprinted file changes it
     copy = tmp_path / "expect.py"
     copy.write_bytes((package / "checks" / "expect.py").read_bytes())
-    monkeypatch.setattr(assignment, "_fingerprinted_files", lambda: [copy])
-    before = grader_fingerprint("cpu", Limits())
+    monkeypatch.setattr(assignment, "_fingerprinted_files", lambda _assignment: [copy])
+    before = grader_fingerprint(PYTORCH_SLOPE, "cpu", Limits())
     copy.write_text(copy.read_text() + "\n# changed\n")
-    assert grader_fingerprint("cpu", Limits()) != before
+    assert grader_fingerprint(PYTORCH_SLOPE, "cpu", Limits()) != before
+
+
+def test_fingerprint_follows_the_assignment_it_is_given(tmp_path):
+    """Stored grades go stale when the graded assignment's own reference or release changes,
+    wherever its kit lies (`autograde` hands the fingerprint the Assignment it grades)."""
+    copy = PYTORCH_SLOPE.at(tmp_path)
+    for source, target in ((PYTORCH_SLOPE.reference, copy.reference),
+                           (PYTORCH_SLOPE.release_notebook, copy.release_notebook)):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(source.read_bytes())
+    assert grader_fingerprint(copy, "cpu", Limits()) == grader_fingerprint(PYTORCH_SLOPE, "cpu", Limits())
+    copy.reference.write_text(copy.reference.read_text() + "\n# another term's reference\n")
+    assert grader_fingerprint(copy, "cpu", Limits()) != grader_fingerprint(PYTORCH_SLOPE, "cpu", Limits())

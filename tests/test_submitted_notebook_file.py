@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.assignment import KIT_ROOT
+from autograder.assignment import KIT_ROOT, PYTORCH_SLOPE
 from autograder.autograde.discover import content_hash
 from autograder.notebook.load import MAX_NOTEBOOK_BYTES, SubmissionError, load_submission
 from autograder.pipeline import GradingContext, grade_submission
@@ -19,7 +19,7 @@ SOLUTION = KIT_ROOT / "solutions" / "pytorch_slope_solution.ipynb"
 
 def _not_graded(path: Path) -> str:
     """grade_submission's reason; the sandbox is never needed (the file is refused first)."""
-    result = grade_submission(path, GradingContext(zygote=None, grading_seed="00" * 32))
+    result = grade_submission(path, GradingContext(zygote=None, assignment=PYTORCH_SLOPE, grading_seed="00" * 32))
     assert result.score == 0 and result.not_graded, result
     return result.not_graded
 
@@ -48,7 +48,7 @@ def test_a_huge_notebook_is_refused_before_it_is_read(tmp_path):
     with huge.open("wb") as handle:
         handle.truncate(MAX_NOTEBOOK_BYTES + 1)  # sparse: no disk used
     with pytest.raises(SubmissionError, match="larger than 64 MiB"):
-        load_submission(huge)
+        load_submission(huge, PYTORCH_SLOPE.release_notebook)
 
 
 def test_the_content_hash_reads_files_in_chunks_with_the_same_digest(tmp_path):

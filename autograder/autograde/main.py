@@ -145,7 +145,7 @@ def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device:
     if named:
         found.update({item.student: item for item in discover(course_dir, assignment, sorted(named))})
     # a grade made by other grading code, reference, term, device or limits is stale
-    grader = grader_fingerprint(device, Limits(cell_timeout_s=cell_timeout_s) if cell_timeout_s else Limits())
+    grader = grader_fingerprint(assignment, device, Limits(cell_timeout_s=cell_timeout_s) if cell_timeout_s else Limits())
     state = State(course_dir)
     try:
         stored = state.load(name)

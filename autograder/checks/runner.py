@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from _pytest.reports import TestReport
 
-from autograder.assignment import CHECKS
+from autograder.assignment import CHECKS  # the checks this folder holds, with their points: run_checks' default
 from autograder.feedback.misconceptions import Feedback
 from autograder.model.results import CheckResult
 from autograder.model.status import CheckStatus
@@ -49,8 +49,8 @@ GRADING_RUN = pytest.StashKey[GradingRun]()
 
 
 class _GradingPlugin:
-    def __init__(self, run: GradingRun):
-        self.run = run
+    def __init__(self, run: GradingRun, checks: dict[str, int]):
+        self.run, self.checks = run, checks
         self.results: dict[str, CheckResult] = {}
 
     def pytest_configure(self, config):
@@ -64,9 +64,9 @@ class _GradingPlugin:
     def pytest_runtest_logreport(self, report):
         test, _, rest = report.nodeid.split("::")[-1].partition("[")
         name, key = test.removeprefix("test_"), (rest.rstrip("]"), test.removeprefix("test_"))
-        if name not in CHECKS or (report.when != "call" and not report.failed):
+        if name not in self.checks or (report.when != "call" and not report.failed):
             return
-        points = CHECKS[name]
+        points = self.checks[name]
         if report.passed:
             self.results[key] = CheckResult(name, points, points, CheckStatus.PASSED, "Passed.", None, report.duration)
             return
@@ -90,26 +90,30 @@ class _GradingPlugin:
         return report
 
 
-def run_checks(submission, *, device: str = "cpu", grading_seed: str, only: list[str] | None = None) -> list[CheckResult]:
-    """Run the named checks (all by default) against `submission`; one result per check."""
-    return _run(GradingRun(submission, device, grading_seed), [""], only)
+def run_checks(submission, *, device: str = "cpu", grading_seed: str, only: list[str] | None = None,
+               checks: dict[str, int] = CHECKS) -> list[CheckResult]:
+    """Run the named checks (all of `checks`, check name -> points, by default) against
+    `submission`; one result per check."""
+    return _run(GradingRun(submission, device, grading_seed), [""], {name: checks[name] for name in only or checks})
 
 
-def run_check_passes(passes: dict[str, Pass], *, device: str = "cpu", grading_seed: str) -> dict[str, list[CheckResult]]:
-    """Every check against each pass's submission in turn, in one pytest session (a session
-    costs about 30 ms to set up); each pass is closed when its checks are done (and again, at
-    the end, whatever happened). Returns one result per check, per pass."""
+def run_check_passes(passes: dict[str, Pass], checks: dict[str, int], *, device: str = "cpu",
+                     grading_seed: str) -> dict[str, list[CheckResult]]:
+    """Every check of `checks` (check name -> points: the Assignment's) against each pass's
+    submission in turn, in one pytest session (a session costs about 30 ms to set up); each pass
+    is closed when its checks are done (and again, at the end, whatever happened). Returns one
+    result per check, per pass."""
     try:
-        results = _run(GradingRun(None, device, grading_seed, dict(passes)), list(passes), None)
+        results = _run(GradingRun(None, device, grading_seed, dict(passes)), list(passes), checks)
     finally:
         for each in passes.values():
             each.close()
-    return {name: results[i * len(CHECKS):(i + 1) * len(CHECKS)] for i, name in enumerate(passes)}
+    return {name: results[i * len(checks):(i + 1) * len(checks)] for i, name in enumerate(passes)}
 
 
-def _run(run: GradingRun, pass_names: list[str], only: list[str] | None) -> list[CheckResult]:
-    names = list(only or CHECKS)
-    plugin = _GradingPlugin(run)
+def _run(run: GradingRun, pass_names: list[str], checks: dict[str, int]) -> list[CheckResult]:
+    names = list(checks)
+    plugin = _GradingPlugin(run, checks)
     node_ids = [f"{CHECKS_DIR / f'test_{name}.py'}::test_{name}" for name in names]
     # Plugins a grading run does not need; unraisableexception and threadexception each run
     # gc.collect() at exit, which costs ~0.5 s in a process holding torch.
@@ -125,7 +129,7 @@ def _run(run: GradingRun, pass_names: list[str], only: list[str] | None) -> list
             "--rootdir", str(CHECKS_DIR), "-c", str(CHECKS_DIR / "pytest.ini"), *node_ids]
     pytest.main(args, plugins=[plugin])
     return [
-        plugin.results.get((pass_name, name)) or CheckResult(name, 0, CHECKS[name], CheckStatus.ERROR, GRADER_ERROR,
+        plugin.results.get((pass_name, name)) or CheckResult(name, 0, checks[name], CheckStatus.ERROR, GRADER_ERROR,
                                                              staff_detail="the check did not run (collection or set-up failed)")
         for pass_name in pass_names for name in names
     ]

@@ -13,11 +13,9 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.assignment import PYTORCH_SLOPE
 from autograder.model.errors import ExplainedError
 from autograder.notebook.cell_names import cell_source, code_cell_labels
 
-RELEASE_NOTEBOOK = PYTORCH_SLOPE.release_notebook
 # Far above any real notebook (the lesson's, with every plot rendered, is under 1 MiB), and below
 # what would strain the grader's memory: a larger file is refused before it is read.
 MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024
@@ -101,7 +99,7 @@ def read_notebook_file(path: Path) -> bytes:
     return data
 
 
-def restore_locked_cells(notebook, release_path: Path = RELEASE_NOTEBOOK) -> list[str]:
+def restore_locked_cells(notebook, release_path: Path) -> list[str]:
     """Put the release's locked code cells back into `notebook` (changed in place), as nbgrader's
     OverwriteCells does, so edited tests or provided code change nothing; returns the grade ids
     of the cells that had been changed."""
@@ -115,7 +113,7 @@ def restore_locked_cells(notebook, release_path: Path = RELEASE_NOTEBOOK) -> lis
     return restored
 
 
-def load_submission(path: Path, release_path: Path = RELEASE_NOTEBOOK) -> LoadedNotebook:
+def load_submission(path: Path, release_path: Path) -> LoadedNotebook:
     notebook, notes = parse_notebook(read_notebook_file(Path(path)))
     restored = restore_locked_cells(notebook, release_path)
     cells = [cell_source(cell) for cell in notebook.cells if cell.get("cell_type") == "code"]

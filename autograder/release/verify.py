@@ -31,7 +31,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.assignment import ASSIGNMENT, CHECKS, MAX_SCORE, NOTEBOOK, PYTORCH_SLOPE
+from autograder.assignment import ASSIGNMENT, CHECKS, MAX_SCORE, NOTEBOOK, PYTORCH_SLOPE, Assignment
 from autograder.model.status import CheckStatus
 from autograder.release.generate import released_files
 from autograder.release.synthetic import solution_lines
@@ -66,17 +66,19 @@ def reference_notebook(master_path: Path, release_path: Path):
 
 class Grader:
     """Grades notebooks the way `grade` does, with one zygote for all of them (each `grade` would
-    start its own, about 3 s of CPU)."""
+    start its own, about 3 s of CPU), against `assignment`: the kit being released, whose locked
+    cells come from the release just generated."""
 
-    def __init__(self):
+    def __init__(self, assignment: Assignment):
         from autograder.sandbox.spawn import Zygote
 
+        self.assignment = assignment
         self.zygote = Zygote()
 
     def __call__(self, path: Path, device: str):
         from autograder.pipeline import GradingContext, grade_submission
 
-        return grade_submission(path, GradingContext(zygote=self.zygote, device=device))
+        return grade_submission(path, GradingContext(zygote=self.zygote, assignment=self.assignment, device=device))
 
     def close(self) -> None:
         self.zygote.close()
@@ -322,7 +324,7 @@ def verify(root: Path, params: TermParameters, master_run: Future, *, log=print)
         shutil.copy(release_path, release_copy)
 
         def gradings() -> dict[str, list[str]]:
-            grade = Grader()
+            grade = Grader(PYTORCH_SLOPE.at(root))
             try:
                 return {"reference_scores": _attempt("reference_scores", reference_scores, reference_path,
                                                      grading_devices(), grade),
