@@ -208,17 +208,18 @@ def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device:
     warming.join()
     outputs = publish(course_dir, assignment, everything, run_info)
     run_info["wall time (s)"] = round(time.monotonic() - start, 2)
-    outputs["run summary"] = write_run_summary(course_dir, name, run_info)
+    outputs["run summary"] = write_run_summary(course_dir, assignment, run_info)
     _print_summary(out, assignment, run_info, outputs, everything)
     return run_info
 
 
-def write_run_summary(course_dir: Path, assignment: str, run_info: dict) -> Path:
+def write_run_summary(course_dir: Path, assignment: Assignment, run_info: dict) -> Path:
     """The run's summary as data, `COURSE/reports/<assignment>/run.json`, for scripts and tests
     (the printed summary is for people)."""
     from autograder.outputs.atomic import write_atomic
+    from autograder.outputs.feedback_html import safe_dir_name
 
-    path = Path(course_dir) / "reports" / assignment / "run.json"
+    path = Path(course_dir) / "reports" / safe_dir_name(assignment.name) / "run.json"
     return write_atomic(path, json.dumps(run_info, indent=2, default=str))
 
 
