@@ -55,3 +55,76 @@ def test_names_that_are_not_utf8_are_hashed_and_shown_with_replacement(tmp_path)
     assert "caf\ufffd" in items and items["caf\ufffd"].folder == odd_student
     for item in items.values():  # everything a TA reads encodes as UTF-8
         " ".join([item.student, item.problem, *item.notes]).encode("utf-8")
+
+
+def _nest(folder, depth: int) -> None:
+    """`depth` folders, one inside the other, built relative to each parent (a path this deep is
+    longer than PATH_MAX, which is how an attacker builds it too)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=fd)
+            child = os.open("d", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    finally:
+        os.close(fd)
+
+
+def test_a_folder_nested_too_deep_makes_that_student_not_gradable_and_the_others_are_found(tmp_path):
+    """1,500 nested folders made os.walk raise RecursionError in the grader: the batch stopped."""
+    deep = _folder(tmp_path, "deep")
+    (deep / NB).write_text("{}")
+    _nest(deep, 1500)
+    (_folder(tmp_path, "plain") / NB).write_text("{}")
+    items = {i.student: i for i in discover(tmp_path, PYTORCH_SLOPE)}
+    assert items["deep"].notebook is None and "levels deep" in items["deep"].problem, items["deep"]
+    assert items["plain"].notebook is not None
+
+
+def test_a_folder_with_too_many_files_is_not_walked_whole(tmp_path):
+    from autograder.sandbox import submitted_files
+
+    crowded = _folder(tmp_path, "crowded")
+    (crowded / NB).write_text("{}")
+    for i in range(50):
+        (crowded / f"f{i}").write_text("")
+    listing = submitted_files.walk(crowded)
+    assert listing.complete and len(listing.entries) == 51
+    original, submitted_files.MAX_ENTRIES = submitted_files.MAX_ENTRIES, 20
+    try:
+        assert submitted_files.walk(crowded).too_many
+        item = discover(tmp_path, PYTORCH_SLOPE)[0]
+    finally:
+        submitted_files.MAX_ENTRIES = original
+    assert item.notebook is None and "more than 20 files" in item.problem
+
+
+def test_files_beside_a_notebook_in_a_deep_tree_are_copied_within_the_bounds(tmp_path):
+    """`grade` copies the files beside the notebook: a deep tree there is walked to MAX_DEPTH and noted."""
+    from autograder.sandbox.submitted_files import MAX_DEPTH, collect
+
+    (tmp_path / "steps.py").write_text("x = 1\n")
+    _nest(tmp_path, 1500)
+    found = collect(tmp_path, max_bytes=10**6, max_count=1000)
+    assert "steps.py" in found.files and any("levels deep" in note for note in found.notes)
+    assert max(name.count(os.sep) for name in found.files) <= MAX_DEPTH
+
+
+def test_a_folder_that_cannot_be_read_makes_only_that_student_not_gradable(tmp_path, monkeypatch):
+    """Whatever a student's folder raises in discovery stays with that student."""
+    from autograder.autograde import discover as module
+
+    (_folder(tmp_path, "a_odd") / NB).write_text("{}")
+    (_folder(tmp_path, "b_plain") / NB).write_text("{}")
+    real = module.read_timestamp
+
+    def failing(folder):
+        if "a_odd" in str(folder):
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(folder)
+
+    monkeypatch.setattr(module, "read_timestamp", failing)
+    items = {i.student: i for i in discover(tmp_path, PYTORCH_SLOPE)}
+    assert items["a_odd"].notebook is None and "RecursionError" in items["a_odd"].problem
+    assert items["b_plain"].notebook is not None

@@ -19,9 +19,10 @@ from pathlib import Path
 
 from autograder.assignment import Assignment
 from autograder.course import due_date
-from autograder.sandbox.submitted_files import shown
+from autograder.sandbox.submitted_files import Walk, shown, walk
 
 MISSING_HASH = "missing"
+SKIPPED = frozenset({".ipynb_checkpoints"})  # Jupyter's autosaves: not part of what was submitted
 
 
 @dataclass
@@ -40,49 +41,28 @@ class WorkItem:
         return self.notebook is not None
 
 
-def _entries(folder: Path) -> list[tuple[bytes, str]]:
-    """(relative name as bytes, path) of every entry under `folder`, links never followed,
-    .ipynb_checkpoints left out; sorted by name."""
-    found = []
-    for parent, dirs, names in os.walk(folder, followlinks=False):
-        dirs[:] = [d for d in dirs if d != ".ipynb_checkpoints"]
-        for name in dirs + names:
-            path = os.path.join(parent, name)
-            found.append((os.fsencode(os.path.relpath(path, folder)), path))
-    return sorted(found)
+def links_and_special_files(listing: Walk) -> list[str]:
+    """Names (as a TA can read them) of the links, fifos, sockets and devices in `listing`."""
+    return [shown(e.relative) for e in listing.entries if not (stat.S_ISREG(e.mode) or stat.S_ISDIR(e.mode))]
 
 
-def links_and_special_files(folder: Path) -> list[str]:
-    """Names (as a TA can read them) of the links, fifos, sockets and devices under `folder`."""
-    odd = []
-    for relative, path in _entries(folder):
-        try:
-            mode = os.lstat(path).st_mode
-        except OSError:
-            continue
-        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-            odd.append(shown(relative))
-    return odd
-
-
-def content_hash(folder: Path) -> str:
+def content_hash(folder: Path, listing: Walk | None = None) -> str:
     """sha256 over the relative name (as bytes: a name need not be UTF-8) and bytes of every
     regular file under `folder`, and the name and target of every link."""
     if not folder.is_dir():
         return MISSING_HASH
     digest = hashlib.sha256()
-    for relative, path in _entries(folder):
-        try:
-            mode = os.lstat(path).st_mode
-        except OSError:
-            continue
-        if stat.S_ISLNK(mode):
-            digest.update(b"link\0" + relative + b"\0" + os.fsencode(os.readlink(path)) + b"\0")
-            continue
-        if not stat.S_ISREG(mode):
-            continue
-        digest.update(relative + b"\0")
-        _hash_file(digest, path)
+    for entry in (listing if listing is not None else walk(folder, SKIPPED)).entries:
+        relative = os.fsencode(entry.relative)
+        if stat.S_ISLNK(entry.mode):
+            try:
+                target = os.fsencode(os.readlink(entry.path))
+            except OSError:
+                target = UNREADABLE
+            digest.update(b"link\0" + relative + b"\0" + target + b"\0")
+        elif stat.S_ISREG(entry.mode):
+            digest.update(relative + b"\0")
+            _hash_file(digest, entry.path)
     return digest.hexdigest()
 
 
@@ -122,13 +102,16 @@ def read_timestamp(folder: Path) -> tuple[datetime | None, str]:
         return None, f"timestamp.txt could not be read ({text[:40]!r}); the submission is not marked late"
 
 
-def _pick_notebook(folder: Path, expected_name: str) -> tuple[Path | None, str, list[str]]:
-    """(notebook, problem, notes) for one assignment folder; `expected_name` is the notebook's file name."""
+def _pick_notebook(folder: Path, expected_name: str, listing: Walk) -> tuple[Path | None, str, list[str]]:
+    """(notebook, problem, notes) for one assignment folder; `expected_name` is the notebook's
+    file name, `listing` the walk of the folder."""
     if not folder.is_dir():
         return None, f"no submission: the folder submitted/<student>/{shown(folder.name)}/ does not exist", []
     if not any(p for p in folder.iterdir() if p.name != "timestamp.txt"):
         return None, "empty submission: the folder holds no files", []
-    odd = links_and_special_files(folder)
+    if not listing.complete:  # what lies beyond the walk's bounds cannot be checked for links
+        return None, f"the submission cannot be checked: {listing.why_incomplete()}", []
+    odd = links_and_special_files(listing)
     if odd:  # a link could point at the reference or another student's work: never followed
         return None, ("the submission holds links or special files, which are never followed: "
                       + ", ".join(odd[:5])), []
@@ -159,16 +142,24 @@ def discover(course_dir: Path, assignment: Assignment, students: list[str] | Non
         names = sorted(p.name for p in submitted.iterdir() if p.is_dir() and not p.name.startswith(".")) \
             if submitted.is_dir() else []
     deadline = due_date(course_dir, assignment.name) if names else None
-    items = []
-    for student in names:
-        folder = submitted / student / assignment.name
-        notebook, problem, notes = _pick_notebook(folder, assignment.notebook)
+    return [_work_item(submitted, student, assignment, deadline) for student in names]
+
+
+def _work_item(submitted: Path, student: str, assignment: Assignment, deadline: datetime | None) -> WorkItem:
+    folder = submitted / student / assignment.name
+    try:
+        listing = walk(folder, SKIPPED)
+        notebook, problem, notes = _pick_notebook(folder, assignment.notebook, listing)
         if not (submitted / student).is_dir():
             problem = f"no submission: there is no folder submitted/{shown(student)}/"
         timestamp, note = read_timestamp(folder) if folder.is_dir() else (None, "")
         if note:
             notes.append(note)
         late = bool(deadline and timestamp and timestamp > deadline)
-        # The student id as a TA reads it (a folder name need not be UTF-8); the folder keeps the real name.
-        items.append(WorkItem(shown(student), folder, notebook, content_hash(folder), timestamp, late, problem, notes))
-    return items
+        digest = content_hash(folder, listing)
+    except Exception as error:  # a folder no check foresaw: this student is not gradable, the batch goes on
+        notebook, problem, notes, timestamp, late = None, "", [], None, False
+        problem = f"the submission folder could not be read: {type(error).__name__}: {shown(str(error))[:200]}"
+        digest = MISSING_HASH
+    # The student id as a TA reads it (a folder name need not be UTF-8); the folder keeps the real name.
+    return WorkItem(shown(student), folder, notebook, digest, timestamp, late, problem, notes)

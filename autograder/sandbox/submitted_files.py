@@ -29,6 +29,70 @@ def shown(name: str | bytes) -> str:
     return (name if isinstance(name, bytes) else os.fsencode(name)).decode("utf-8", "replace")
 
 
+# How far a walk of a submission folder goes. A student's folder is hostile: 1,500 nested folders
+# made os.walk (recursive in Python 3.11) raise RecursionError in the grader and stop the batch.
+MAX_DEPTH = 32  # folders below the submission folder
+MAX_ENTRIES = 20_000  # files and folders in all
+
+
+@dataclass
+class Entry:
+    relative: str  # the path below the walked folder (os.fsdecode'd: bytes round-trip through os.fsencode)
+    path: str
+    mode: int  # lstat's st_mode: links are never followed
+    size: int
+
+
+@dataclass
+class Walk:
+    entries: list[Entry] = field(default_factory=list)  # sorted by name as bytes
+    too_deep: bool = False  # some folder lies deeper than MAX_DEPTH: it was not entered
+    too_many: bool = False  # the walk stopped at MAX_ENTRIES
+
+    @property
+    def complete(self) -> bool:
+        return not (self.too_deep or self.too_many)
+
+    def why_incomplete(self) -> str:
+        if self.too_many:
+            return f"the folder holds more than {MAX_ENTRIES} files and folders"
+        return f"the folder nests folders more than {MAX_DEPTH} levels deep" if self.too_deep else ""
+
+
+def walk(folder: Path | str, skip: frozenset[str] | set[str] = frozenset()) -> Walk:
+    """Every entry under `folder`, iteratively and within MAX_DEPTH and MAX_ENTRIES; links and
+    special files are listed, never followed or entered; folders named in `skip` are left out.
+    An entry that vanishes or cannot be read while walking is left out, never an exception."""
+    found = Walk()
+    pending = [(os.fspath(folder), "", 0)]
+    while pending:
+        path, relative, depth = pending.pop()
+        try:
+            with os.scandir(path) as listing:
+                children = sorted(listing, key=lambda e: os.fsencode(e.name))
+        except OSError:
+            continue
+        for child in children:
+            if child.name in skip:
+                continue
+            if len(found.entries) >= MAX_ENTRIES:
+                found.too_many = True
+                break
+            try:
+                info = child.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            name = os.path.join(relative, child.name) if relative else child.name
+            found.entries.append(Entry(name, child.path, info.st_mode, info.st_size))
+            if stat.S_ISDIR(info.st_mode):
+                if depth + 1 > MAX_DEPTH:
+                    found.too_deep = True
+                else:
+                    pending.append((child.path, name, depth + 1))
+    found.entries.sort(key=lambda e: os.fsencode(e.relative))
+    return found
+
+
 @dataclass
 class SubmittedFiles:
     files: dict[str, bytes] = field(default_factory=dict)  # relative name -> content
@@ -61,27 +125,26 @@ def collect(folder: Path, *, max_bytes: int, max_count: int) -> SubmittedFiles:
         found.notes.append("files beside the notebook were not copied into the sandbox: its folder is part of the grading kit")
         return found
     refused, over, total = [], [], 0
-    for parent, dirs, names in os.walk(folder, followlinks=False):
-        linked = [d for d in dirs if os.path.islink(os.path.join(parent, d))]  # listed as folders, never entered
-        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_FOLDERS and d not in linked)
-        for name in sorted(names) + sorted(linked):
-            path = os.path.join(parent, name)
-            relative = os.path.relpath(path, folder)
-            info = os.lstat(path)
-            if not stat.S_ISREG(info.st_mode):
-                refused.append(shown(relative))
-                continue
-            if len(found.files) >= max_count or total + info.st_size > max_bytes:
-                over.append(shown(relative))
-                continue
-            data = _read_regular(path, max_bytes - total + 1)
-            if data is None:
-                refused.append(shown(relative))
-            elif total + len(data) > max_bytes:  # it grew while we read it
-                over.append(shown(relative))
-            else:
-                found.files[relative] = data
-                total += len(data)
+    listing = walk(folder, SKIPPED_FOLDERS)
+    for entry in listing.entries:
+        if stat.S_ISDIR(entry.mode):
+            continue
+        if not stat.S_ISREG(entry.mode):
+            refused.append(shown(entry.relative))
+            continue
+        if len(found.files) >= max_count or total + entry.size > max_bytes:
+            over.append(shown(entry.relative))
+            continue
+        data = _read_regular(entry.path, max_bytes - total + 1)
+        if data is None:
+            refused.append(shown(entry.relative))
+        elif total + len(data) > max_bytes:  # it grew while we read it
+            over.append(shown(entry.relative))
+        else:
+            found.files[entry.relative] = data
+            total += len(data)
+    if not listing.complete:
+        found.notes.append(f"some files beside the notebook were not copied into the sandbox: {listing.why_incomplete()}")
     if refused:
         found.notes.append("not copied into the sandbox (links and special files are never followed): " + ", ".join(refused[:10]))
     if over:
