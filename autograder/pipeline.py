@@ -135,6 +135,8 @@ def grade_submission(notebook: Path, context: GradingContext) -> SubmissionResul
         reason = error.reason
     except OSError as error:
         reason = f"the file could not be read ({error.strerror})"
+    except Exception as error:  # a notebook no check foresaw: this submission is not graded, the run goes on
+        reason = f"the notebook could not be read ({type(error).__name__}): re-save it from Jupyter and submit it again"
     else:
         reason = None
     if reason is not None:

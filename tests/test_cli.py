@@ -12,6 +12,7 @@ import functools
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import jsonschema
@@ -273,3 +274,41 @@ def test_the_command_line_hands_autograde_the_assignment_value(monkeypatch, tmp_
     monkeypatch.setattr(autograder.autograde.main, "main", lambda **options: received.update(options) or 0)
     assert cli_main(["autograde", "pytorch_slope", "--course-dir", str(tmp_path)]) == 0
     assert received["assignment"] is PYTORCH_SLOPE
+
+
+@pytest.mark.slow
+def test_grade_past_its_own_bound_prints_a_not_graded_result(reference_notebook):
+    """A slip in the grader's own work on a notebook (here a regex that backtracks for hours, a C
+    call that holds the GIL, as the heading regex once did) must not hold `grade`: its watchdog
+    ends it at the bound and the student gets a result that says so."""
+    code = """
+import re, sys
+import autograder.autograde.workers as workers, autograder.pipeline as pipeline
+from autograder.cli import main
+workers.hard_timeout_for = lambda limits, checks: 3.0
+pipeline.grade_submission = lambda *_: re.match(r"(a+)+$", "a" * 64 + "b")
+sys.exit(main(["grade", sys.argv[1], "--format", "gradescope"]))
+"""
+    proc = subprocess.run([sys.executable, "-c", code, str(reference_notebook)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -9, (proc.returncode, proc.stderr[-2000:])
+    report = json.loads(proc.stdout)
+    _assert_gradescope_schema(report)
+    assert report["score"] == 0 and "did not finish within 3 s" in report["output"], report
+
+
+def test_the_watchdog_ends_by_itself_when_the_grader_ends_first():
+    """A grader that dies without disarming (a crash) must not be followed by a fallback result."""
+    code = """
+import os, sys, time
+from autograder.watchdog import Watchdog
+with Watchdog(2.0, "FALLBACK") as dog:
+    print(dog.pid, flush=True)
+    os._exit(1)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    watchdog = int(proc.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{watchdog}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{watchdog}").exists() and "FALLBACK" not in proc.stdout

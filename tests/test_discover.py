@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from autograder.assignment import KIT_ROOT, PYTORCH_SLOPE
 from autograder.autograde.discover import content_hash, discover
 
@@ -57,9 +59,27 @@ def test_names_that_are_not_utf8_are_hashed_and_shown_with_replacement(tmp_path)
         " ".join([item.student, item.problem, *item.notes]).encode("utf-8")
 
 
+@pytest.fixture
+def nest(tmp_path):
+    """nest(folder, depth): `depth` folders, one inside the other; removed after the test with
+    the kit's remove_tree (pytest's own clean-up recurses, and stops at such a tree)."""
+    from autograder.sandbox.submitted_files import remove_tree
+
+    made = []
+
+    def make(folder, depth: int):
+        made.append(folder / "d")
+        _nest(folder, depth)
+
+    yield make
+    for top in made:
+        remove_tree(top)
+        assert not top.exists()
+
+
 def _nest(folder, depth: int) -> None:
-    """`depth` folders, one inside the other, built relative to each parent (a path this deep is
-    longer than PATH_MAX, which is how an attacker builds it too)."""
+    """Built relative to each parent (a path this deep is longer than PATH_MAX, which is how an
+    attacker builds it too)."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         for _ in range(depth):
@@ -71,11 +91,11 @@ def _nest(folder, depth: int) -> None:
         os.close(fd)
 
 
-def test_a_folder_nested_too_deep_makes_that_student_not_gradable_and_the_others_are_found(tmp_path):
+def test_a_folder_nested_too_deep_makes_that_student_not_gradable_and_the_others_are_found(tmp_path, nest):
     """1,500 nested folders made os.walk raise RecursionError in the grader: the batch stopped."""
     deep = _folder(tmp_path, "deep")
     (deep / NB).write_text("{}")
-    _nest(deep, 1500)
+    nest(deep, 1500)
     (_folder(tmp_path, "plain") / NB).write_text("{}")
     items = {i.student: i for i in discover(tmp_path, PYTORCH_SLOPE)}
     assert items["deep"].notebook is None and "levels deep" in items["deep"].problem, items["deep"]
@@ -100,12 +120,12 @@ def test_a_folder_with_too_many_files_is_not_walked_whole(tmp_path):
     assert item.notebook is None and "more than 20 files" in item.problem
 
 
-def test_files_beside_a_notebook_in_a_deep_tree_are_copied_within_the_bounds(tmp_path):
+def test_files_beside_a_notebook_in_a_deep_tree_are_copied_within_the_bounds(tmp_path, nest):
     """`grade` copies the files beside the notebook: a deep tree there is walked to MAX_DEPTH and noted."""
     from autograder.sandbox.submitted_files import MAX_DEPTH, collect
 
     (tmp_path / "steps.py").write_text("x = 1\n")
-    _nest(tmp_path, 1500)
+    nest(tmp_path, 1500)
     found = collect(tmp_path, max_bytes=10**6, max_count=1000)
     assert "steps.py" in found.files and any("levels deep" in note for note in found.notes)
     assert max(name.count(os.sep) for name in found.files) <= MAX_DEPTH

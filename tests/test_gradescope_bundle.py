@@ -127,3 +127,21 @@ def test_setup_installs_the_cpu_build_of_the_pinned_torch(bundle, tmp_path):
         lock = archive.read("requirements.lock").decode()
     assert "whl/cpu" in setup and "+cpu" in setup and "requirements.lock" in setup
     assert "torch==" in lock
+
+
+@pytest.mark.slow
+def test_run_autograder_keeps_the_watchdogs_result_of_a_grader_it_ended(gradescope, tmp_path, monkeypatch):
+    """The watchdog prints a complete results.json and the grader ends with a SIGKILL status:
+    run_autograder must keep that result, not replace it with "the grader itself failed"."""
+    fake = tmp_path / "python"
+    fake.write_text(f"""#!/usr/bin/env bash
+if [ "$1 $2 $3" = "-m autograder grade" ]; then
+    echo '{{"score": 0, "output": "Not graded: the grader did not finish", "tests": []}}'
+    kill -KILL $$
+fi
+exec {sys.executable} "$@"
+""")
+    fake.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake))  # the fixture's AUTOGRADER_PYTHON
+    results = gradescope({"pytorch_slope.ipynb": make_submission()})
+    assert results["output"] == "Not graded: the grader did not finish", results

@@ -69,3 +69,78 @@ def test_the_autograded_copy_reads_the_notebook_as_grading_does(tmp_path):
     link = tmp_path / "link.ipynb"
     link.symlink_to(SOLUTION)
     assert _restored(link, KIT_ROOT / "release" / "pytorch_slope" / "pytorch_slope.ipynb") is None
+
+
+def _deeply_nested(depth: int) -> bytes:
+    return b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {"x": ' + b"[" * depth + b"]" * depth + b'}, "cells": []}'
+
+
+def _solved_with(change) -> bytes:
+    import json
+
+    from autograder.release.synthetic import make_submission
+
+    data = json.loads(json.dumps(make_submission()))
+    change(data)
+    return json.dumps(data).encode()
+
+
+MALFORMED = {  # each made grade crash (or, in a batch, stopped the worker) before
+    "JSON nested 100,000 deep": (_deeply_nested(100_000), "nested too deeply"),
+    "nbformat as text": (b'{"nbformat": "4", "nbformat_minor": 5, "metadata": {}, "cells": []}', "whole number"),
+    "nbgrader metadata as text": (lambda: _solved_with(lambda d: d["cells"][0]["metadata"].update(nbgrader="x")), "metadata of cell 1"),
+    "grade_id as a number": (lambda: _solved_with(lambda d: d["cells"][1]["metadata"].update(nbgrader={"grade_id": 7})), "grade_id"),
+    "metadata as a list": (lambda: _solved_with(lambda d: d["cells"][2].update(metadata=[1])), "not a readable Jupyter notebook"),
+    "a 17 MB code cell": (lambda: _solved_with(lambda d: d["cells"].append(
+        {"cell_type": "code", "metadata": {}, "source": "x = 1  # " + "y" * 17_000_000, "outputs": [], "execution_count": None})),
+        "more than 8 MiB of source"),
+}
+
+
+@pytest.mark.parametrize("name", MALFORMED)
+def test_a_malformed_notebook_is_not_graded_with_a_reason(tmp_path, name):
+    """Refused while loading (the sandbox is never started) with a reason a student can act on,
+    and the copy formgrader gets is skipped rather than raising."""
+    from autograder.outputs.autograded_folder import _restored
+
+    raw, expected = MALFORMED[name]
+    path = tmp_path / "pytorch_slope.ipynb"
+    path.write_bytes(raw() if callable(raw) else raw)
+    reason = _not_graded(path)
+    assert expected in reason and len(reason) < 400, reason
+    _restored(path, PYTORCH_SLOPE.release_notebook)  # raised for several of these before
+
+
+def test_any_error_while_loading_makes_that_notebook_not_graded(tmp_path, monkeypatch):
+    """The last net: whatever loading raises is this submission's reason, never the run's crash."""
+    from autograder import pipeline
+
+    def broken(*_):
+        raise AttributeError("'str' object has no attribute 'get'")
+
+    monkeypatch.setattr(pipeline, "load_submission", broken)
+    assert "could not be read (AttributeError)" in _not_graded(tmp_path / "any.ipynb")
+
+
+def test_a_heading_line_of_a_million_spaces_is_labelled_in_linear_time(tmp_path):
+    """The heading regex was quadratic on such a line: `grade` waited 13 minutes in load. Run in
+    a child process with a generous bound (a hang guard, not a benchmark)."""
+    import subprocess
+    import sys
+
+    from autograder.release.synthetic import make_submission, write_submission
+
+    notebook = make_submission()
+    notebook.cells.insert(3, nbformat_markdown("# x" + " " * 1_000_000 + "y\n## 1. Data\n# z" + " " * 300_000 + "#"))
+    path = write_submission(tmp_path / "pytorch_slope.ipynb", notebook)
+    code = ("import sys; from autograder.notebook.load import load_submission; from autograder.assignment import PYTORCH_SLOPE\n"
+            "print(load_submission(sys.argv[1], PYTORCH_SLOPE.release_notebook).labels[1])")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("the code cell under '# z"), done.stdout[:300]
+
+
+def nbformat_markdown(source: str):
+    import nbformat
+
+    return nbformat.v4.new_markdown_cell(source)

@@ -19,6 +19,9 @@ from autograder.notebook.cell_names import cell_source, code_cell_labels
 # Far above any real notebook (the lesson's, with every plot rendered, is under 1 MiB), and below
 # what would strain the grader's memory: a larger file is refused before it is read.
 MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024
+# All code cells together, as sent to the sandbox (one message of at most 16 MiB): the lesson's
+# code is under 20 KiB; a 17 MB cell failed the request's framing and stopped the worker.
+MAX_CODE_BYTES = 8 * 1024 * 1024
 
 
 class SubmissionError(ExplainedError):
@@ -33,8 +36,26 @@ class LoadedNotebook:
 
 
 def grade_id_of(cell) -> str | None:
-    """The cell's nbgrader grade id, if it has one."""
+    """The cell's nbgrader grade id, if it has one (checked to be a str by `checked_cells`)."""
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def checked_cells(notebook) -> None:
+    """Raise SubmissionError unless every cell has the shape the grader reads: a dict with a str
+    cell_type and source, dict metadata, a dict `nbgrader` entry in it (if any) whose grade_id
+    is a str. nbformat does not check these (a notebook cannot be refused for a field it does
+    not know), and every later step may rely on them."""
+    for number, cell in enumerate(notebook.cells, 1):
+        where = f"cell {number}"
+        if not isinstance(cell, dict):
+            raise SubmissionError(f"the notebook is not valid: {where} is not a JSON object")
+        if not isinstance(cell.get("cell_type"), str) or not isinstance(cell.get("source", ""), str):
+            raise SubmissionError(f"the notebook is not valid: {where} has no text cell_type or source")
+        metadata = cell.get("metadata", {})
+        nbgrader = metadata.get("nbgrader", {}) if isinstance(metadata, dict) else None
+        if not isinstance(nbgrader, dict) or not isinstance(nbgrader.get("grade_id", ""), str):
+            raise SubmissionError(f"the notebook is not valid: the metadata of {where} is malformed "
+                                  "(its 'nbgrader' entry must be an object with a text grade_id)")
 
 
 def locked_sources(release_path: Path) -> dict[str, str]:
@@ -62,18 +83,23 @@ def parse_notebook(raw: bytes):
     try:
         data = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as error:
-        raise SubmissionError(f"the file is not a valid notebook: it is not JSON ({error})") from None
+        raise SubmissionError(f"the file is not a valid notebook: it is not JSON ({str(error)[:200]})") from None
+    except RecursionError:
+        raise SubmissionError("the file is not a valid notebook: its JSON is nested too deeply") from None
     if not isinstance(data, dict) or "nbformat" not in data:
         raise SubmissionError("the file is JSON but not a Jupyter notebook (it has no 'nbformat' field)")
+    if type(data["nbformat"]) is not int:
+        raise SubmissionError("the file is not a valid notebook: its 'nbformat' field is not a whole number")
     notes = []
-    if data.get("nbformat", 4) < 4:
+    if data["nbformat"] < 4:
         notes.append(f"The notebook was saved in the old format v{data['nbformat']}; it was converted to v4 for grading.")
     try:
         notebook = nbformat.reads(json.dumps(data), as_version=4)
     except Exception as error:  # nbformat raises several unrelated types for malformed files
-        raise SubmissionError(f"the file is not a readable Jupyter notebook ({type(error).__name__}: {error})") from None
+        raise SubmissionError(f"the file is not a readable Jupyter notebook ({type(error).__name__}: {str(error)[:200]})") from None
     if not isinstance(notebook.get("cells"), list):
         raise SubmissionError("the notebook has no list of cells")
+    checked_cells(notebook)
     return notebook, notes
 
 
@@ -117,6 +143,9 @@ def load_submission(path: Path, release_path: Path) -> LoadedNotebook:
     notebook, notes = parse_notebook(read_notebook_file(Path(path)))
     restored = restore_locked_cells(notebook, release_path)
     cells = [cell_source(cell) for cell in notebook.cells if cell.get("cell_type") == "code"]
+    if len(json.dumps(cells)) > MAX_CODE_BYTES:  # as it will be sent
+        raise SubmissionError(f"the notebook's code cells hold more than {MAX_CODE_BYTES // 2**20} MiB of source: "
+                              "keep data in a file beside the notebook, not pasted into a cell")
     if restored:
         notes.append("Locked cells were changed and have been restored from the assignment: " + ", ".join(restored) + ".")
     if not cells:

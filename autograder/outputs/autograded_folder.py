@@ -25,10 +25,10 @@ def _restored(notebook_path: Path, release_path: Path) -> str | None:
 
     try:
         notebook, _ = parse_notebook(read_notebook_file(notebook_path))
-    except (SubmissionError, OSError):
+        restore_locked_cells(notebook, release_path)
+        return nbformat.writes(notebook)
+    except (SubmissionError, OSError, RecursionError, ValueError, TypeError):  # what a hostile notebook can raise
         return None
-    restore_locked_cells(notebook, release_path)
-    return nbformat.writes(notebook)
 
 
 def write_autograded_folders(coursedir, assignment: Assignment, records: list[GradedSubmission]) -> None:

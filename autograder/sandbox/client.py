@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import select
-import shutil
 import signal
 import socket
 import time
@@ -23,6 +22,7 @@ from autograder.model.errors import ExplainedError
 from autograder.sandbox import protocol, tensors
 from autograder.sandbox.limits import CELL_GRACE_S, PROBE_GRACE_S, STARTUP_TIMEOUT_S, Limits
 from autograder.sandbox.processes import kill_processes_of
+from autograder.sandbox.submitted_files import remove_tree
 from autograder.sandbox.untrusted import Inbox, Violation, accept_probe_reply
 
 BOX_EXIT_WAIT_S = 10  # the kernel reaps a PID namespace's processes before its init counts as exited
@@ -92,6 +92,8 @@ class Sandbox:
             self._die(f"it stopped reading the grader's requests while {doing}")
         except OSError:
             self._die(f"its process had ended before {doing}")
+        except protocol.ProtocolError as error:  # the request itself is too large to send
+            self._die(f"the grader could not send its request while {doing} ({error})")
 
     def _die(self, reason: str) -> None:
         self.dead = reason
@@ -192,7 +194,7 @@ class Sandbox:
         except OSError:
             pass
         if self.workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            remove_tree(self.workdir)
 
     def close(self) -> None:
         self.kill()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from autograder.sandbox import protocol
 from autograder.sandbox.cgroups import BoxCgroup, cgroups_worth_it
 from autograder.sandbox.limits import Limits
 from autograder.sandbox.processes import kill_processes_of
-from autograder.sandbox.submitted_files import to_memfd
+from autograder.sandbox.submitted_files import remove_tree, to_memfd
 
 if TYPE_CHECKING:
     from autograder.sandbox.client import Sandbox
@@ -151,7 +150,7 @@ class Zygote:
                               pidfd=pidfd, cgroup=cgroup)
         except BaseException:  # nothing of a box that never started may stay on the host
             if workdir:
-                shutil.rmtree(workdir, ignore_errors=True)
+                remove_tree(workdir)
             if cgroup is not None:
                 cgroup.kill()
                 cgroup.remove()

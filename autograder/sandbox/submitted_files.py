@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import stat
+import subprocess
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,6 +93,17 @@ def walk(folder: Path | str, skip: frozenset[str] | set[str] = frozenset()) -> W
                     pending.append((child.path, name, depth + 1))
     found.entries.sort(key=lambda e: os.fsencode(e.relative))
     return found
+
+
+def remove_tree(path: Path | str) -> None:
+    """Remove a folder a sandbox or a student may have filled, whatever it holds: shutil.rmtree
+    recurses once per level and raises RecursionError (not an OSError, so ignore_errors does not
+    catch it) on a tree 1,000 folders deep; GNU rm walks any depth."""
+    try:
+        shutil.rmtree(path, ignore_errors=True)
+    except RecursionError:
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", os.fspath(path)], check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 @dataclass
