@@ -54,7 +54,7 @@ def test_names_that_are_not_utf8_are_hashed_and_shown_with_replacement(tmp_path)
     (odd_student / NB).write_text("{}")
     items = {i.student: i for i in discover(tmp_path, PYTORCH_SLOPE)}
     assert items["r"].notebook is not None and "caf\ufffd.ipynb" in items["r"].notes[0]
-    assert "caf\ufffd" in items and items["caf\ufffd"].folder == odd_student
+    assert "caf\\xe9" in items and items["caf\\xe9"].folder == odd_student
     for item in items.values():  # everything a TA reads encodes as UTF-8
         " ".join([item.student, item.problem, *item.notes]).encode("utf-8")
 
@@ -148,3 +148,16 @@ def test_a_folder_that_cannot_be_read_makes_only_that_student_not_gradable(tmp_p
     items = {i.student: i for i in discover(tmp_path, PYTORCH_SLOPE)}
     assert items["a_odd"].notebook is None and "RecursionError" in items["a_odd"].problem
     assert items["b_plain"].notebook is not None
+
+
+def test_student_folders_whose_names_decode_alike_keep_apart(tmp_path):
+    """b"bob\\xff" decoded with replacement reads "bob\ufffd", the id of another folder: the two
+    shared one record and one grade. Each id now names one folder."""
+    names = [os.fsdecode(b"bob\xff"), "bob\ufffd", "bob\\xff", "bob"]
+    for name in names:
+        (_folder(tmp_path, name) / NB).write_text("{}")
+    items = discover(tmp_path, PYTORCH_SLOPE)
+    assert len({item.student for item in items}) == len(names) == len(items)
+    assert {item.student: item.folder.parent.name for item in items}["bob\\xff"] == os.fsdecode(b"bob\xff")
+    for item in items:
+        item.student.encode("utf-8")

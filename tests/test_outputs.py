@@ -222,3 +222,19 @@ def test_outputs_follow_the_assignment_they_are_given(tmp_path):
     assert outputs["class report"] == reports / "index.html" and "forward" not in outputs["class report"].read_text()
     # the gradebook reads the grade ids from the given assignment's master, which this kit lacks
     assert any(str(other.master) in problem for problem in run_info["outputs not written"])
+
+
+def test_the_csv_never_holds_a_formula(tmp_path):
+    """A student id (a folder name: the student chose it) or a reason that begins like a formula
+    runs as one when a TA opens the CSV in a spreadsheet (CSV injection)."""
+    from autograder.outputs.csv_report import write_grades_csv
+
+    hostile = ['=HYPERLINK("http://evil","x")', "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"]
+    records = [record(name, reason=name) for name in hostile] + [record("plain", reason="fine")]
+    with open(write_grades_csv(tmp_path, PYTORCH_SLOPE, records), newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        for column in ("student", "reason", "integrity"):
+            assert not row[column].startswith(("=", "+", "-", "@", "\t", "\r")), row
+    assert {row["student"] for row in rows} == {"'" + name for name in hostile} | {"plain"}
+    assert all(float(row["total"]) >= 0 for row in rows)

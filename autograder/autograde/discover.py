@@ -145,6 +145,13 @@ def discover(course_dir: Path, assignment: Assignment, students: list[str] | Non
     return [_work_item(submitted, student, assignment, deadline) for student in names]
 
 
+def student_id(name: str) -> str:
+    """A student folder's name as the id a TA reads, one-to-one: undecodable bytes as \\xNN,
+    backslashes doubled. Decoding with replacement was not one-to-one: folders `bob\\xff` and
+    `bob\ufffd` both read `bob\ufffd` and shared one record, one feedback page and one grade."""
+    return os.fsencode(name).replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
+
+
 def _work_item(submitted: Path, student: str, assignment: Assignment, deadline: datetime | None) -> WorkItem:
     folder = submitted / student / assignment.name
     try:
@@ -161,5 +168,5 @@ def _work_item(submitted: Path, student: str, assignment: Assignment, deadline: 
         notebook, problem, notes, timestamp, late = None, "", [], None, False
         problem = f"the submission folder could not be read: {type(error).__name__}: {shown(str(error))[:200]}"
         digest = MISSING_HASH
-    # The student id as a TA reads it (a folder name need not be UTF-8); the folder keeps the real name.
-    return WorkItem(shown(student), folder, notebook, digest, timestamp, late, problem, notes)
+    # The folder keeps the real name.
+    return WorkItem(student_id(student), folder, notebook, digest, timestamp, late, problem, notes)

@@ -26,6 +26,16 @@ def grades_csv_path(course_dir: Path, assignment: Assignment) -> Path:
     return Path(course_dir) / "reports" / assignment.name / CSV_NAME
 
 
+# A cell that starts with one of these is a formula to Excel, LibreOffice and Google Sheets: a
+# student id or a reason beginning "=HYPERLINK(..." would run when a TA opens the CSV. Such a
+# cell gets a leading apostrophe (OWASP's advice on CSV injection); numbers are never text here.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def as_text_cell(text: str) -> str:
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
 def _number(value: float) -> str:
     return f"{float(value):g}"
 
@@ -33,14 +43,14 @@ def _number(value: float) -> str:
 def csv_row(record: GradedSubmission, assignment: Assignment) -> dict:
     scores = {c.name: c.score for c in record.result.checks} if record.result else {}
     return {
-        "student": record.student,
+        "student": as_text_cell(record.student),
         **{name: _number(scores.get(name, 0)) for name in assignment.checks},
         "total": _number(record.score),
         "max": _number(record.result.max_score if record.result else assignment.max_score),
         "status": record.status,
         "late": "yes" if record.late else "no",
-        "reason": record.reason,
-        "integrity": "; ".join(record.result.integrity) if record.result else "",
+        "reason": as_text_cell(record.reason),
+        "integrity": as_text_cell("; ".join(record.result.integrity) if record.result else ""),
     }
 
 
