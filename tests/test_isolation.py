@@ -247,6 +247,28 @@ def test_a_cgroup_v2_box_is_killed_whole_and_removed(box_zygote):
     assert live_processes_of(box_zygote.uid) == []
 
 
+def test_a_box_cgroup_asks_for_every_cap_its_controllers_offer(tmp_path, monkeypatch):
+    """On a fake v2 tree (none of this project's machines offers the controllers): memory, pids
+    and cpu are enabled for the boxes and each cap is written."""
+    (tmp_path / "cgroup.controllers").write_text("cpu io memory pids\n")
+    written = {}
+    real_write = cgroups._write
+
+    def write(path, text):
+        written[os.path.relpath(path, tmp_path)] = text
+        if path.endswith("subtree_control"):
+            return real_write(path, " ".join(c.lstrip("+") for c in text.split()))  # as the kernel shows it
+        return real_write(path, text)
+
+    monkeypatch.setattr(cgroups, "v2_root", lambda: str(tmp_path))
+    monkeypatch.setattr(cgroups, "_write", write)
+    box = cgroups.BoxCgroup.create("box-1", memory_bytes=2**30, processes=64)
+    assert written[os.path.join(cgroups.PARENT_NAME, "cgroup.subtree_control")] == "+memory +pids +cpu"
+    assert written[os.path.join(cgroups.PARENT_NAME, "box-1", "cpu.max")] == "200000 100000"
+    assert written[os.path.join(cgroups.PARENT_NAME, "box-1", "pids.max")] == "64"
+    assert len(box.limits) == 3
+
+
 @needs_root
 def test_cgroup_v2_limits_where_the_controllers_are_available():
     root = cgroups.v2_root()
@@ -255,8 +277,11 @@ def test_cgroup_v2_limits_where_the_controllers_are_available():
         pytest.skip(f"cgroup v2 memory and pids controllers not available here ({controllers})")
     box = cgroups.BoxCgroup.create(f"test-{os.getpid()}", memory_bytes=256 * 2**20, processes=10)
     try:
-        assert box is not None and len(box.limits) == 2
+        assert box is not None and len(box.limits) == 2 + ("cpu" in controllers)
         assert Path(box.path, "pids.max").read_text().strip() == "10"
+        if "cpu" in controllers:
+            assert Path(box.path, "cpu.max").read_text().split() == [str(cgroups.BOX_CPUS * cgroups.CPU_PERIOD_US),
+                                                                  str(cgroups.CPU_PERIOD_US)]
         assert Path(box.path, "memory.max").read_text().strip() == str(256 * 2**20)
     finally:
         box.kill()

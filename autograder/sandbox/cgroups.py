@@ -2,7 +2,9 @@
 
 It gives what rlimits cannot: `cgroup.kill` ends every process of the box in one write, and
 `cgroup.events` says when none is left; with the `memory` and `pids` controllers enabled it also
-caps the box's resident memory (memory.max) and its number of tasks (pids.max) as a whole.
+caps the box's resident memory (memory.max) and its number of tasks (pids.max) as a whole, and
+with `cpu` its share of the processors (cpu.max): without it, 64 spinning processes of one box
+slowed another worker's boxes about 28x.
 
 Machines differ: a pure v2 host has every controller at /sys/fs/cgroup; a hybrid host (this
 project's) mounts v2 at /sys/fs/cgroup/unified with the controllers bound to v1, so only
@@ -16,7 +18,10 @@ import time
 from dataclasses import dataclass, field
 
 PARENT_NAME = "autograder-boxes"
-WANTED_CONTROLLERS = ("memory", "pids")
+WANTED_CONTROLLERS = ("memory", "pids")  # what makes a cgroup worth it where a PID namespace ends boxes
+OPTIONAL_CONTROLLERS = ("cpu",)
+BOX_CPUS = 2  # cpu.max: a box may use two processors' time at most, whatever it starts
+CPU_PERIOD_US = 100_000
 
 
 def v2_root() -> str | None:
@@ -54,7 +59,7 @@ def _write(path: str, text: str) -> bool:
 def _enable_controllers(parent: str) -> set[str]:
     """Enable the wanted controllers for the children of `parent` (and of its own parent)."""
     available = set(_read(os.path.join(os.path.dirname(parent), "cgroup.controllers")).split())
-    wanted = [c for c in WANTED_CONTROLLERS if c in available]
+    wanted = [c for c in (*WANTED_CONTROLLERS, *OPTIONAL_CONTROLLERS) if c in available]
     if wanted:
         _write(os.path.join(os.path.dirname(parent), "cgroup.subtree_control"), " ".join(f"+{c}" for c in wanted))
         _write(os.path.join(parent, "cgroup.subtree_control"), " ".join(f"+{c}" for c in wanted))
@@ -94,6 +99,8 @@ class BoxCgroup:
             box.limits.append(f"memory.max {memory_bytes // 2**20} MiB for the whole box")
         if "pids" in enabled and processes and _write(os.path.join(path, "pids.max"), str(processes)):
             box.limits.append(f"pids.max {processes} for the whole box")
+        if "cpu" in enabled and _write(os.path.join(path, "cpu.max"), f"{BOX_CPUS * CPU_PERIOD_US} {CPU_PERIOD_US}"):
+            box.limits.append(f"cpu.max {BOX_CPUS} processors for the whole box")
         return box
 
     def populated(self) -> bool:

@@ -22,6 +22,8 @@ import signal
 import sys
 import tarfile
 
+from autograder.sandbox import syscall_filter
+
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWNET = 0x00020000, 0x04000000, 0x08000000, 0x40000000
 CLONE_NEWPID = 0x20000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
@@ -243,6 +245,11 @@ def confine(workdir: str | None, uid: int | None, limits: dict) -> dict:
     applied.append("cpu, memory, file-size, open-file and process limits")
     _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after setuid, which clears it
+    refused = syscall_filter.install()  # keyrings, namespaces, bpf...: see syscall_filter.py
+    if refused:
+        missing.append(f"system call filter ({refused})")
+    else:
+        applied.append("system call filter (keyrings, namespaces, bpf, perf, userfaultfd, io_uring)")
     os.environ.update(HOME=os.getcwd(), MPLCONFIGDIR=os.getcwd(), TMPDIR="/tmp" if os.path.isdir("/tmp") else os.getcwd())
     sys.path.insert(0, os.getcwd())  # as in a Jupyter kernel: `import helper` finds a submitted helper.py
     return {"applied": applied, "missing": missing}
