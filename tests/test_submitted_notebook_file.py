@@ -92,7 +92,7 @@ MALFORMED = {  # each made grade crash (or, in a batch, stopped the worker) befo
     "grade_id as a number": (lambda: _solved_with(lambda d: d["cells"][1]["metadata"].update(nbgrader={"grade_id": 7})), "grade_id"),
     "metadata as a list": (lambda: _solved_with(lambda d: d["cells"][2].update(metadata=[1])), "not a readable Jupyter notebook"),
     "a 17 MB code cell": (lambda: _solved_with(lambda d: d["cells"].append(
-        {"cell_type": "code", "metadata": {}, "source": "x = 1  # " + "y" * 17_000_000, "outputs": [], "execution_count": None})),
+        {"cell_type": "code", "id": "big", "metadata": {}, "source": "x = 1  # " + "y" * 17_000_000, "outputs": [], "execution_count": None})),
         "more than 8 MiB of source"),
 }
 
