@@ -22,17 +22,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 
 from autograder.assignment import Assignment
-from autograder.sandbox.limits import Limits, worst_case_seconds
-from autograder.sandbox.spawn import ZYGOTE_START_S  # a worker whose zygote died starts another
-
-GRADER_OVERHEAD_S = 30.0  # loading the notebook, running pytest around the probes
-
-
-def hard_timeout_for(limits: Limits | None, checks: int) -> float:
-    """A submission's worst case in a worker: every deadline of its sandbox and of its clean
-    rooms, one per check (enforced from outside, so they hold whatever the submission does),
-    plus a zygote restart. Past this the worker itself is presumed stuck."""
-    return worst_case_seconds(limits or Limits(), rooms=checks) + ZYGOTE_START_S + GRADER_OVERHEAD_S
+from autograder.pipeline import hard_timeout_for
+from autograder.sandbox.limits import Limits
 
 
 def describe_exit_code(code: int | None) -> str:
