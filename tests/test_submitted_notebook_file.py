@@ -144,3 +144,32 @@ def nbformat_markdown(source: str):
     import nbformat
 
     return nbformat.v4.new_markdown_cell(source)
+
+
+def test_labels_stay_bounded_whatever_the_notebook_names(tmp_path):
+    """Variants found by an attacker pass: a 1 MB function name (each `<cell 0>` of a message
+    became the label: gigabytes), a lone surrogate in a heading, 100,000 defining cells (labels
+    were counted in quadratic time), a 5,000-digit cell number (int() refused it)."""
+    import time
+
+    from autograder.notebook.cell_names import RELABELLED_CHARS, code_cell_labels, relabel
+
+    cells = [{"cell_type": "code", "source": f"def {'A' * 1_000_000}(): pass"},
+             {"cell_type": "markdown", "source": "## bad \ud800 heading"}, {"cell_type": "code", "source": "x = 1"}]
+    cells += [{"cell_type": "code", "source": f"def f{i}(): pass"} for i in range(100_000)]
+    started = time.process_time()
+    labels = code_cell_labels(cells)
+    assert time.process_time() - started < 30  # a hang guard (was quadratic: hours), not a benchmark
+    assert max(map(len, labels)) < 200 and "\ud800" not in labels[1]
+    labels[1].encode("utf-8")
+    message = relabel("<cell 0>" * 1000 + " <cell " + "9" * 5000 + ">", labels)
+    assert len(message) <= RELABELLED_CHARS + 100
+
+
+def test_a_notebook_of_too_many_cells_is_refused_before_nbformat_reads_it(tmp_path):
+    from autograder.notebook.load import MAX_CELLS
+
+    cell = '{"cell_type": "raw", "metadata": {}, "source": ""}'
+    path = tmp_path / "pytorch_slope.ipynb"
+    path.write_text('{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [' + ",".join([cell] * (MAX_CELLS + 1)) + "]}")
+    assert "more than 10,000 cells" in _not_graded(path)

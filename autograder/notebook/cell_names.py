@@ -7,11 +7,20 @@ and messages into these labels, so notes and feedback name cells the same way.
 from __future__ import annotations
 
 import re
+from collections import Counter
+
+from autograder.model.sanitize import clean_text
 
 _DEFINES = re.compile(r"^(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)", re.M)
 _WRITEFILE = re.compile(r"\A\s*%%writefile\s+(?:-a\s+)?(\S+)")
 HEADING_CHARS = 200  # a heading is shown in feedback: longer ones are cut
-_CELL_NAME = re.compile(r"<cell (\d+)>")
+# At most 9 digits: int() refuses a 5,000-digit one (Python's int limit), and no notebook has
+# a billion cells.
+_CELL_NAME = re.compile(r"<cell (\d{1,9})>")
+_CELL_FILE = re.compile(r'File "<cell (\d{1,9})>"')
+NAME_CHARS = 40  # a defined name in a label: labels replace every `<cell i>` of a message, so
+# they must stay short (a 1 MB function name turned a 2,000-character message into gigabytes)
+RELABELLED_CHARS = 20_000
 
 
 def _ordinal(n: int) -> str:
@@ -40,7 +49,7 @@ def last_heading(source: str) -> str | None:
             continue
         text = body[level:].strip(" \t\r").rstrip(" \t#\r")
         if text:
-            found = f"{'#' * level} {text[:HEADING_CHARS]}"
+            found = f"{'#' * level} {clean_text(text, HEADING_CHARS)}"
     return found
 
 
@@ -71,9 +80,9 @@ def code_cell_labels(cells) -> list[str]:
         names = [n for n in defined_names(source) if not n.startswith("_")] or defined_names(source)
         writefile = _WRITEFILE.match(source)
         if writefile:
-            raw.append(("writefile", writefile.group(1), 0))
+            raw.append(("writefile", clean_text(writefile.group(1), NAME_CHARS), 0))
         elif names:
-            raw.append(("defines", ", ".join(f"`{n}`" for n in names[:3]), 0))
+            raw.append(("defines", ", ".join(f"`{clean_text(n, NAME_CHARS)}`" for n in names[:3]), 0))
         elif heading:
             raw.append(("under", heading, under_heading))
         else:
@@ -82,12 +91,9 @@ def code_cell_labels(cells) -> list[str]:
 
 
 def _phrase(raw: list[tuple[str, str | None, int]]) -> list[str]:
-    per_heading: dict[str, int] = {}
-    for kind, subject, _ in raw:
-        if kind == "under":
-            per_heading[subject] = per_heading.get(subject, 0) + 1
+    per_heading = Counter(subject for kind, subject, _ in raw if kind == "under")
     seen: dict[tuple[str, str | None], int] = {}
-    total = {key: sum(1 for k, s, _ in raw if (k, s) == key) for key in {(k, s) for k, s, _ in raw}}
+    total = Counter((kind, subject) for kind, subject, _ in raw)  # one pass: 100,000 cells were quadratic
     labels = []
     for kind, subject, position in raw:
         seen[(kind, subject)] = seen.get((kind, subject), 0) + 1
@@ -113,8 +119,8 @@ def relabel(text: str, labels: list[str]) -> str:
     `File "<cell 7>", line 3` becomes `In the cell that defines `update`, line 3`."""
     if not text:
         return text
-    text = re.sub(r'File "<cell (\d+)>"', lambda m: "In " + label_of(int(m.group(1)), labels), text)
-    return _CELL_NAME.sub(lambda m: label_of(int(m.group(1)), labels), text)
+    text = _CELL_FILE.sub(lambda m: "In " + label_of(int(m.group(1)), labels), text)
+    return clean_text(_CELL_NAME.sub(lambda m: label_of(int(m.group(1)), labels), text), RELABELLED_CHARS)
 
 
 def capitalised(text: str) -> str:

@@ -22,6 +22,7 @@ MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024
 # All code cells together, as sent to the sandbox (one message of at most 16 MiB): the lesson's
 # code is under 20 KiB; a 17 MB cell failed the request's framing and stopped the worker.
 MAX_CODE_BYTES = 8 * 1024 * 1024
+MAX_CELLS = 10_000  # the lesson has about 40; nbformat's validation of millions took minutes
 
 
 class SubmissionError(ExplainedError):
@@ -88,6 +89,8 @@ def parse_notebook(raw: bytes):
         raise SubmissionError("the file is not a valid notebook: its JSON is nested too deeply") from None
     if not isinstance(data, dict) or "nbformat" not in data:
         raise SubmissionError("the file is JSON but not a Jupyter notebook (it has no 'nbformat' field)")
+    if isinstance(data.get("cells"), list) and len(data["cells"]) > MAX_CELLS:
+        raise SubmissionError(f"the notebook has more than {MAX_CELLS:,} cells: submit the assignment's notebook")
     if type(data["nbformat"]) is not int:
         raise SubmissionError("the file is not a valid notebook: its 'nbformat' field is not a whole number")
     notes = []
