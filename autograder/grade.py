@@ -25,7 +25,8 @@ def main(*, notebook: Path, device: str = "cpu", format: str = "text", cell_time
     with Zygote() as zygote:
         from autograder.assignment import PYTORCH_SLOPE  # the one a Gradescope submission is
         from autograder.model.results import zero_result  # (imported while the zygote starts)
-        from autograder.pipeline import GradingContext, grade_submission, hard_timeout_for
+        from autograder.pipeline import GradingContext, grade_submission
+        from autograder.sandbox.limits import hard_timeout_for
         from autograder.watchdog import Watchdog
 
         context = GradingContext(zygote=zygote, assignment=PYTORCH_SLOPE, device=device, limits=limits)

@@ -21,26 +21,15 @@ from autograder.model.results import CheckResult, SubmissionResult, zero_result
 from autograder.notebook.cell_names import capitalised, defined_names, label_of, relabel
 from autograder.notebook.load import SubmissionError, load_submission
 from autograder.sandbox.client import ExecutionReport
-from autograder.sandbox.limits import Limits, worst_case_seconds
+from autograder.sandbox.limits import Limits
 from autograder.sandbox.rooms import CleanRooms, preload_for
-from autograder.sandbox.spawn import ZYGOTE_START_S, Zygote
+from autograder.sandbox.spawn import Zygote
 from autograder.sandbox.submitted_files import collect as collect_submitted_files
 
 # The message of a cell the kernel interrupted because the notebook's budget ran out (cells.py).
 BUDGET_SPENT = "the notebook's time budget ran out"
 OWN_STATE_PROBE_TIMEOUT_S = 2.0
 _NOT_A_SIGN = ("timeout", "crashed", "sandbox_died")
-
-
-GRADER_OVERHEAD_S = 30.0  # loading the notebook, running pytest around the probes
-
-
-def hard_timeout_for(limits: Limits | None, checks: int) -> float:
-    """A submission's worst case in the grader: every deadline of its sandbox and of its clean
-    rooms, one per check (enforced from outside, so they hold whatever the submission does),
-    plus a zygote restart. Past this a batch worker is presumed stuck, and `grade`'s watchdog
-    ends the grader."""
-    return worst_case_seconds(limits or Limits(), rooms=checks) + ZYGOTE_START_S + GRADER_OVERHEAD_S
 
 
 @dataclass

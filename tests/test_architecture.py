@@ -135,3 +135,15 @@ def test_grade_starts_its_zygote_before_it_imports_torch():
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                          cwd=PACKAGE.parent).stdout.strip()
     assert out == "False"
+
+
+def test_the_batch_parent_imports_neither_torch_nor_pytest():
+    """The parent of `autograde`'s workers stays small (torch is about 80 MiB of RSS): moving the
+    grader's bound into pipeline.py made it import both, and its largest process grew from 263 to
+    346 MiB."""
+    import subprocess
+    import sys
+
+    code = "import sys, autograder.autograde.main, autograder.autograde.workers; print('torch' in sys.modules, 'pytest' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["False", "False"], done.stdout + done.stderr[-1000:]

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 
 from autograder.assignment import Assignment
-from autograder.pipeline import hard_timeout_for
-from autograder.sandbox.limits import Limits
+from autograder.sandbox.limits import Limits, hard_timeout_for
 
 
 def describe_exit_code(code: int | None) -> str:

@@ -45,6 +45,8 @@ STARTUP_TIMEOUT_S = 30.0  # the sandbox's "ready" after the fork
 CELL_GRACE_S = 10.0  # past a cell's own limit (enforced inside), before the grader gives up on it
 PROBE_GRACE_S = 5.0  # past a probe's own limit (enforced inside, plus 2 s for its worker)
 CLOSE_S = 10.0  # killing a sandbox's processes and removing its folder
+ZYGOTE_START_S = 120.0  # importing torch on a loaded machine; a zygote slower than this failed
+GRADER_OVERHEAD_S = 30.0  # loading the notebook, running pytest around the probes
 
 
 def worst_case_seconds(limits: Limits, *, rooms: int = 0) -> float:
@@ -55,3 +57,11 @@ def worst_case_seconds(limits: Limits, *, rooms: int = 0) -> float:
     one_sandbox = STARTUP_TIMEOUT_S + limits.execute_timeout_s + limits.checks_timeout_s + CLOSE_S
     clean_rooms = rooms * (STARTUP_TIMEOUT_S + CLOSE_S) + limits.checks_timeout_s if rooms else 0.0
     return one_sandbox + clean_rooms
+
+
+def hard_timeout_for(limits: Limits | None, checks: int) -> float:
+    """A submission's worst case in the grader: every deadline of its sandbox and of its clean
+    rooms, one per check (enforced from outside, so they hold whatever the submission does),
+    plus a zygote restart. Past this a batch worker is presumed stuck, and `grade`'s watchdog
+    ends the grader. Here, torch-free: the batch's parent uses it."""
+    return worst_case_seconds(limits or Limits(), rooms=checks) + ZYGOTE_START_S + GRADER_OVERHEAD_S

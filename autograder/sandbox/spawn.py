@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from autograder.sandbox import protocol
 from autograder.sandbox.cgroups import BoxCgroup, cgroups_worth_it
-from autograder.sandbox.limits import Limits
+from autograder.sandbox.limits import ZYGOTE_START_S, Limits
 from autograder.sandbox.processes import kill_processes_of
 from autograder.sandbox.submitted_files import remove_tree, to_memfd
 
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 SANDBOX_UID_BASE = 61000
 SANDBOX_UID_COUNT = 1000
-ZYGOTE_START_S = 120.0  # importing torch on a loaded machine; a zygote slower than this failed
 LEASE_DIR = Path("/run/lock") if Path("/run/lock").is_dir() else Path(tempfile.gettempdir())
 
 
