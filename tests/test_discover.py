@@ -114,6 +114,12 @@ def test_a_folder_with_too_many_files_is_not_walked_whole(tmp_path):
     original, submitted_files.MAX_ENTRIES = submitted_files.MAX_ENTRIES, 20
     try:
         assert submitted_files.walk(crowded).too_many
+        assert len(submitted_files.walk(crowded).entries) == 20  # read one past the bound, kept to it
+        exact = tmp_path / "exact"
+        (exact / ".ipynb_checkpoints").mkdir(parents=True)
+        for i in range(20):
+            (exact / f"f{i}").write_text("")
+        assert submitted_files.walk(exact, frozenset({".ipynb_checkpoints"})).complete  # skipped names never count
         item = discover(tmp_path, PYTORCH_SLOPE)[0]
     finally:
         submitted_files.MAX_ENTRIES = original

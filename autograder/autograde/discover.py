@@ -165,8 +165,7 @@ def _work_item(submitted: Path, student: str, assignment: Assignment, deadline: 
         late = bool(deadline and timestamp and timestamp > deadline)
         digest = content_hash(folder, listing)
     except Exception as error:  # a folder no check foresaw: this student is not gradable, the batch goes on
-        notebook, problem, notes, timestamp, late = None, "", [], None, False
+        notebook, notes, timestamp, late, digest = None, [], None, False, MISSING_HASH
         problem = f"the submission folder could not be read: {type(error).__name__}: {shown(str(error))[:200]}"
-        digest = MISSING_HASH
     # The folder keeps the real name.
     return WorkItem(student_id(student), folder, notebook, digest, timestamp, late, problem, notes)

@@ -11,11 +11,13 @@ The files travel to the sandbox as a tar archive in a memfd: nothing is written 
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import shutil
 import stat
 import subprocess
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +63,15 @@ class Walk:
         return f"the folder nests folders more than {MAX_DEPTH} levels deep" if self.too_deep else ""
 
 
+def _unskipped(path: str, skip) -> Iterator[os.DirEntry]:
+    """The entries of one folder not named in `skip`, as they are read; none if it cannot be read."""
+    try:
+        with os.scandir(path) as listing:
+            yield from (entry for entry in listing if entry.name not in skip)
+    except OSError:
+        return
+
+
 def walk(folder: Path | str, skip: frozenset[str] | set[str] = frozenset()) -> Walk:
     """Every entry under `folder`, iteratively and within MAX_DEPTH and MAX_ENTRIES; links and
     special files are listed, never followed or entered; folders named in `skip` are left out.
@@ -69,14 +80,9 @@ def walk(folder: Path | str, skip: frozenset[str] | set[str] = frozenset()) -> W
     pending = [(os.fspath(folder), "", 0)]
     while pending:
         path, relative, depth = pending.pop()
-        try:
-            with os.scandir(path) as listing:
-                children = sorted(listing, key=lambda e: os.fsencode(e.name))
-        except OSError:
-            continue
-        for child in children:
-            if child.name in skip:
-                continue
+        # A folder of a million files is read only one past the bound (the walk is then incomplete).
+        wanted = itertools.islice(_unskipped(path, skip), MAX_ENTRIES - len(found.entries) + 1)
+        for child in sorted(wanted, key=lambda e: os.fsencode(e.name)):
             if len(found.entries) >= MAX_ENTRIES:
                 found.too_many = True
                 break
