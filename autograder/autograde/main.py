@@ -134,8 +134,10 @@ def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device:
     from autograder.autograde.workers import WorkerPool, start_forkserver
     from autograder.outputs.publish import publish, warm_up
     from autograder.sandbox.limits import Limits
+    from autograder.sandbox.spawn import ZygoteServer
 
-    start_forkserver()  # first: it imports torch while the class is discovered
+    start_forkserver()  # first: it and the zygote server import torch while the class is discovered
+    zygote_server = ZygoteServer()
     out = out or sys.stdout
     start = time.monotonic()
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
@@ -169,12 +171,15 @@ def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device:
                 pending.append(item)
         for student in kept:  # late: the timestamp against the due date now set (a TA may set it after grading)
             records[student].late = found[student].late
+        if not pending:
+            zygote_server.close()  # nothing to grade: no need for it to finish importing torch
         progress = Progress(len(pending), assignment.max_score)
         warming = warm_up()
         if pending:
             by_student = {item.student: item for item in pending}
             limits = Limits(cell_timeout_s=cell_timeout_s) if cell_timeout_s else None
-            with WorkerPool(min(workers, len(pending)), assignment, device, limits=limits) as pool:
+            with WorkerPool(min(workers, len(pending)), assignment, device, limits=limits,
+                            zygote_server=zygote_server) as pool:
                 for outcome in pool.run([{"student": i.student, "notebook": str(i.notebook)} for i in pending]):
                     item = by_student[outcome.item["student"]]
                     failed_before = 0 if outcome.ok else state.failed_attempts(name, item.student, item.content_hash)
@@ -187,6 +192,7 @@ def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device:
                     progress.update(record, outcome.worker_seconds)
         progress.close()
     finally:
+        zygote_server.close()
         state.close()
     everything = [records[item.student] for item in items]
     # Every submission is counted once: skipped (its stored grade stands) or handled in this run.

@@ -3,7 +3,10 @@ submissions handed out by the parent one at a time.
 
 Workers are started with multiprocessing's "forkserver" method: a fresh interpreter (never a
 fork of the parent, so the parent's state, CUDA included, cannot leak into them) imports the
-grader once and forks each worker from there, so replacing a dead worker is cheap. A work item
+grader once and forks each worker from there, so replacing a dead worker is cheap. Given a
+`ZygoteServer`, each worker (a replacement too) gets a zygote forked by it, warm at once,
+instead of starting its own interpreter: the batch imports torch twice (forkserver and server),
+not once per worker plus once. A work item
 goes out and a result comes back as plain dicts. A worker that dies, or holds one submission
 past `hard_timeout_s` (by default the sandbox's worst case from the limits, plus a zygote's
 start-up), is killed and replaced, and that submission comes back as a failure with a reason;
@@ -23,6 +26,7 @@ from multiprocessing.connection import wait
 
 from autograder.assignment import Assignment
 from autograder.sandbox.limits import Limits, hard_timeout_for
+from autograder.sandbox.spawn import ZygoteServer
 
 
 def describe_exit_code(code: int | None) -> str:
@@ -36,6 +40,19 @@ def describe_exit_code(code: int | None) -> str:
     return f"exited with status {code}"
 
 
+def worker_zygote(state: dict):
+    """This worker's live zygote: the one the pool's zygote server forked for it at first, then,
+    should that one die, a zygote of the worker's own. `state` holds it across items."""
+    from autograder.sandbox.spawn import Zygote
+
+    zygote = state.get("zygote")
+    if zygote is None or not zygote.alive():
+        if zygote is not None:
+            zygote.close()
+        zygote = state["zygote"] = Zygote(control=state.pop("zygote_control", None))
+    return zygote
+
+
 def grade_item(item: dict, state: dict) -> dict:
     """The default task: grade item["notebook"] in this worker's warm zygote.
 
@@ -43,14 +60,8 @@ def grade_item(item: dict, state: dict) -> dict:
     from pathlib import Path
 
     from autograder.pipeline import GradingContext, grade_submission
-    from autograder.sandbox.spawn import Zygote
 
-    zygote = state.get("zygote")
-    if zygote is None or zygote.process.poll() is not None:
-        if zygote is not None:
-            zygote.close()
-        zygote = state["zygote"] = Zygote()
-    context = GradingContext(zygote=zygote, device=state["device"], assignment=state["assignment"],
+    context = GradingContext(zygote=worker_zygote(state), device=state["device"], assignment=state["assignment"],
                              limits=state.get("limits") or Limits())
     return grade_submission(Path(item["notebook"]), context).to_dict()
 
@@ -63,10 +74,12 @@ def _die_with_parent() -> None:
 
 
 def _worker_main(conn, task: Callable[[dict, dict], dict], assignment: Assignment, device: str,
-                 limits: Limits | None) -> None:
+                 limits: Limits | None, zygote_control=None) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     state: dict = {"assignment": assignment, "device": device, "limits": limits}
+    if zygote_control is not None:
+        state["zygote_control"] = zygote_control
     try:
         while True:
             try:
@@ -85,6 +98,8 @@ def _worker_main(conn, task: Callable[[dict, dict], dict], assignment: Assignmen
         zygote = state.get("zygote")
         if zygote is not None:
             zygote.close()
+        if state.get("zygote_control") is not None:  # handed over, never used
+            state["zygote_control"].close()
 
 
 def _context():
@@ -127,21 +142,31 @@ class Outcome:
 class WorkerPool:
     def __init__(self, workers: int, assignment: Assignment, device: str = "cpu", *,
                  task: Callable[[dict, dict], dict] = grade_item, hard_timeout_s: float | None = None,
-                 limits: Limits | None = None):
+                 limits: Limits | None = None, zygote_server: ZygoteServer | None = None):
         self.size, self.assignment, self.device, self.task = max(1, workers), assignment, device, task
         self.hard_timeout_s = hard_timeout_s if hard_timeout_s is not None else \
             hard_timeout_for(limits, len(assignment.checks))
-        self.limits = limits
+        self.limits, self.zygote_server = limits, zygote_server
         self._context = _context()
         self._workers: list[_Worker] = []
         self.replaced = 0
 
     def _start(self, slot: int) -> _Worker:
         ours, theirs = self._context.Pipe()
-        process = self._context.Process(target=_worker_main, args=(theirs, self.task, self.assignment, self.device, self.limits),
-                                        name=f"autograde-worker-{slot}", daemon=True)
-        process.start()
-        theirs.close()
+        zygote_control = None
+        if self.zygote_server is not None:
+            try:
+                zygote_control = self.zygote_server.new_zygote()
+            except OSError:  # the server is gone: the worker starts a zygote of its own
+                zygote_control = None
+        process = self._context.Process(target=_worker_main, name=f"autograde-worker-{slot}", daemon=True,
+                                        args=(theirs, self.task, self.assignment, self.device, self.limits, zygote_control))
+        try:
+            process.start()  # passes the worker a duplicate of the zygote's socket
+        finally:
+            theirs.close()
+            if zygote_control is not None:  # only the worker may hold it: the zygote ends with the worker
+                zygote_control.close()
         return _Worker(slot, process, ours)
 
     def _replace(self, worker: _Worker) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import select
+import signal
 import socket
 import subprocess
 import sys
@@ -58,7 +60,9 @@ class Zygote:
     grader imports its own (this module imports no torch), and the first `spawn` waits for it.
     That overlap is most of what `grade` costs above the bare import of torch."""
 
-    def __init__(self):
+    def __init__(self, control: socket.socket | None = None):
+        """`control`: a zygote a `ZygoteServer` forked (`ZygoteServer.new_zygote`); by default a
+        new interpreter is started."""
         self.uid, self._lease_fd = lease_sandbox_uid() if os.geteuid() == 0 else (None, None)
         self._retired_leases: list[tuple[int, int]] = []  # (uid, lease fd): survivors could not be killed; never reused
         self.uid_notes: list[str] = []
@@ -67,17 +71,8 @@ class Zygote:
         self._boxes: list[Sandbox] = []  # spawned since the uid was last found clean
         if self.uid is not None:  # leftovers of a grader that died holding this uid
             self._ensure_uid_is_clean()
-        ours, theirs = socket.socketpair()
-        package_parent = str(Path(__file__).resolve().parents[2])
-        env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
-        env.update(MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", PYTHONPATH=package_parent)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "autograder.sandbox.zygote", str(theirs.fileno())],
-            pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
-            cwd=tempfile.gettempdir(),
-        )
-        theirs.close()
-        self.control = ours
+        self.process, self.control = (None, control) if control is not None else _start_zygote_interpreter()
+        self._pidfd: int | None = None  # the zygote's, from its "ready" message
         # AUTOGRADER_PID_NAMESPACE=0 forces the fallback (what platforms without namespaces get), for tests.
         self._namespaces_allowed = os.environ.get("AUTOGRADER_PID_NAMESPACE") != "0"
 
@@ -91,7 +86,19 @@ class Zygote:
             raise RuntimeError(f"the sandbox zygote did not start ({error})") from None
         if ready.get("event") != "ready":
             raise RuntimeError("the sandbox zygote did not start")
+        if ready.get("pidfd"):
+            try:
+                _, fds, _, _ = socket.recv_fds(self.control, 1, 1)
+            except OSError as error:
+                raise RuntimeError(f"the sandbox zygote did not start ({error})") from None
+            self._pidfd = fds[0] if fds else None
         return ready
+
+    def alive(self) -> bool:
+        """False once the zygote has exited (a zygote still starting counts as alive)."""
+        if self.process is not None:
+            return self.process.poll() is None
+        return self._pidfd is None or not select.select([self._pidfd], [], [], 0)[0]
 
     @cached_property
     def pid_namespace(self) -> bool:
@@ -168,12 +175,22 @@ class Zygote:
         return sandbox
 
     def close(self) -> None:
-        self.control.close()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        self.control.close()  # the zygote ends its boxes and exits when its control socket closes
+        if self.process is not None:
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        elif self._pidfd is not None and not select.select([self._pidfd], [], [], 5)[0]:
+            try:  # forked by a server, which reaps it; the pidfd still names it
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            select.select([self._pidfd], [], [], 5)
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
         if self.uid is not None:
             kill_all_of_uid(self.uid)
             os.close(self._lease_fd)
@@ -182,6 +199,58 @@ class Zygote:
             kill_all_of_uid(uid)
             os.close(fd)
         self._retired_leases = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _start_zygote_interpreter(*args: str) -> tuple[subprocess.Popen, socket.socket]:
+    """`python -m autograder.sandbox.zygote FD [args]` with only `_PASSED_ENV` of this process's
+    environment; returns the process and this side's control socket."""
+    ours, theirs = socket.socketpair()
+    package_parent = str(Path(__file__).resolve().parents[2])
+    env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
+    env.update(MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", PYTHONPATH=package_parent)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "autograder.sandbox.zygote", str(theirs.fileno()), *args],
+        pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
+        cwd=tempfile.gettempdir(),
+    )
+    theirs.close()
+    return process, ours
+
+
+class ZygoteServer:
+    """One warm zygote interpreter that forks ready zygotes on request (zygote.py, "fork-server"):
+    a batch of N workers imports torch for its zygotes once, not N times, and a replaced
+    worker's zygote is ready in milliseconds. Like `Zygote`, creating one returns at once; a
+    request sent before the server is warm waits in its socket. Its zygotes are what a freshly
+    started zygote is: the server is never sent anything of a submission."""
+
+    def __init__(self):
+        self.process, self.control = _start_zygote_interpreter("fork-server")
+
+    def new_zygote(self) -> socket.socket:
+        """The control socket of a new zygote, for `Zygote(control=...)` (in this process or,
+        passed along, in another). The zygote ends when every copy of this socket is closed."""
+        ours, theirs = socket.socketpair()
+        try:
+            protocol.send_message(self.control, {"op": "fork"})
+            socket.send_fds(self.control, [b"Z"], [theirs.fileno()])
+        finally:
+            theirs.close()
+        return ours
+
+    def close(self) -> None:
+        """Stop forking, at once (a server still importing torch is not waited for); zygotes
+        already forked live on until their own control sockets close."""
+        self.control.close()
+        if self.process.poll() is None:
+            self.process.kill()  # it holds nothing but its warm interpreter
+            self.process.wait()
 
     def __enter__(self):
         return self

@@ -9,6 +9,12 @@ box's socket and a pidfd on its first process go back to the grader with SCM_RIG
 submitted files come as a memfd holding a tar archive, so nothing of them touches the host's
 disk. On a GPU the zygote must not initialise CUDA: each sandbox initialises its own after the
 fork.
+
+Run as `python -m autograder.sandbox.zygote FD fork-server`, it is a zygote server instead: it
+warms up the same way, then only forks zygotes, one per request ({"op": "fork"} with the new
+zygote's control socket passed along), so that a batch pays for torch in one zygote however
+many workers it has. It never receives anything of a submission: each forked zygote holds
+exactly what a freshly started one holds, and the boxes it forks are the same.
 """
 from __future__ import annotations
 
@@ -63,17 +69,34 @@ def _preload(names) -> None:
             hugepages.collapse_into_huge_pages()
 
 
-def main(control_fd: int) -> None:
+def _warm_up() -> None:
     _warm_up_matplotlib()
     gc.freeze()  # forks then share these objects' pages instead of copying them on the first collection
     hugepages.collapse_into_huge_pages()  # a fork then copies ~360 page-table entries, not ~45,000
-    control = socket.socket(fileno=control_fd)
-    inits = box.Inits() if box.pid_namespace_available() else None
+
+
+def _announce_ready(control: socket.socket, pid_namespace: bool) -> None:
+    """The "ready" message, then a pidfd on this process (the grader watches the zygote through
+    it: a forked zygote is not the grader's child)."""
+    try:
+        own_pidfd = os.pidfd_open(os.getpid())
+    except (AttributeError, OSError):
+        own_pidfd = None
+    protocol.send_message(control, {"event": "ready", "pid": os.getpid(), "pid_namespace": pid_namespace,
+                                    "pidfd": own_pidfd is not None})
+    if own_pidfd is not None:
+        socket.send_fds(control, [b"P"], [own_pidfd])
+        os.close(own_pidfd)
+
+
+def serve(control: socket.socket, pid_namespace: bool) -> None:
+    """Fork one box per spawn request on `control` until it closes; never returns."""
+    inits = box.Inits() if pid_namespace else None  # this zygote's own: its boxes end with it
     # Children are reaped by the kernel at once: a box's init exits only once every process of
     # its namespace is reaped, the kernel process (the zygote's child) included.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     live_boxes: list[int] = []  # pidfds of the boxes' first processes, ended when the zygote ends
-    protocol.send_message(control, {"event": "ready", "pid": os.getpid(), "pid_namespace": inits is not None})
+    _announce_ready(control, inits is not None)
     while True:
         try:
             request = protocol.recv_message(control)
@@ -110,5 +133,34 @@ def main(control_fd: int) -> None:
             live_boxes.append(pidfd)
 
 
+def serve_forks(control: socket.socket, pid_namespace: bool) -> None:
+    """The zygote server: one forked zygote per {"op": "fork"} request, whose control socket
+    comes with the request; ends when `control` closes. Its zygotes outlive it: each ends when
+    its own control socket closes."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # forked zygotes are reaped by the kernel
+    while True:
+        try:
+            request = protocol.recv_message(control)
+            _, fds, _, _ = socket.recv_fds(control, 1, 1) if request.get("op") == "fork" else (None, [], 0, None)
+        except (EOFError, OSError, protocol.ProtocolError):
+            os._exit(0)
+        if not fds:
+            continue
+        if os.fork() == 0:
+            try:
+                control.close()  # a zygote holds its own control socket, and nothing else of the server
+                serve(socket.socket(fileno=fds[0]), pid_namespace)
+            finally:
+                os._exit(1)
+        os.close(fds[0])
+
+
+def main(control_fd: int, role: str = "zygote") -> None:
+    _warm_up()
+    control = socket.socket(fileno=control_fd)
+    pid_namespace = box.pid_namespace_available()
+    (serve_forks if role == "fork-server" else serve)(control, pid_namespace)
+
+
 if __name__ == "__main__":
-    main(int(sys.argv[1]))
+    main(int(sys.argv[1]), *sys.argv[2:3])
