@@ -457,13 +457,24 @@ def test_a_dying_or_stuck_worker_is_replaced_and_the_batch_goes_on():
     assert replaced == 2
 
 
-def test_the_workers_forkserver_starts_before_the_class_is_discovered(tmp_path, monkeypatch):
-    """Its import of torch overlaps discovery (which imports nbgrader to read the due date)."""
+def test_the_workers_forkserver_and_zygote_server_start_before_the_class_is_discovered(tmp_path, monkeypatch):
+    """Their imports of torch overlap discovery (which imports nbgrader to read the due date);
+    the server is closed when the run stops there."""
     import autograder.autograde.main as batch
     import autograder.autograde.workers as workers
+    import autograder.sandbox.spawn as spawn
     from autograder.assignment import PYTORCH_SLOPE
 
     calls = []
+
+    class Server:
+        def __init__(self):
+            calls.append("zygote server")
+
+        def close(self):
+            calls.append("zygote server closed")
+
+    monkeypatch.setattr(spawn, "ZygoteServer", Server)
 
     class Stop(Exception):
         pass
@@ -476,7 +487,7 @@ def test_the_workers_forkserver_starts_before_the_class_is_discovered(tmp_path, 
     monkeypatch.setattr(batch, "discover", discovering)
     with pytest.raises(Stop):
         batch.run_batch(assignment=PYTORCH_SLOPE, course_dir=tmp_path, workers=1, device="cpu", students=None, force=False)
-    assert calls == ["forkserver", "discover"]
+    assert calls == ["forkserver", "zygote server", "discover", "zygote server closed"]
 
 
 def test_a_failed_submission_is_recorded_and_graded_again_next_time(tmp_path):

@@ -141,14 +141,18 @@ def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device:
     out = out or sys.stdout
     start = time.monotonic()
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
-    # The whole class is discovered so that every output covers it; --student only picks what is graded.
-    found = {item.student: item for item in discover(course_dir, assignment)}
-    named = set(students or ())
-    if named:
-        found.update({item.student: item for item in discover(course_dir, assignment, sorted(named))})
-    # a grade made by other grading code, reference, term, device or limits is stale
-    grader = grader_fingerprint(assignment, device, Limits(cell_timeout_s=cell_timeout_s) if cell_timeout_s else Limits())
-    state = State(course_dir)
+    try:
+        # The whole class is discovered so that every output covers it; --student only picks what is graded.
+        found = {item.student: item for item in discover(course_dir, assignment)}
+        named = set(students or ())
+        if named:
+            found.update({item.student: item for item in discover(course_dir, assignment, sorted(named))})
+        # a grade made by other grading code, reference, term, device or limits is stale
+        grader = grader_fingerprint(assignment, device, Limits(cell_timeout_s=cell_timeout_s) if cell_timeout_s else Limits())
+        state = State(course_dir)
+    except BaseException:  # the server goes with the run, whatever stopped it
+        zygote_server.close()
+        raise
     try:
         stored = state.load(name)
         items = [found[s] for s in sorted(found) if not named or s in named or s in stored]
