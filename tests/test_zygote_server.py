@@ -59,6 +59,37 @@ def test_forked_zygotes_grade_like_fresh_ones_and_hold_nothing_of_the_graders_en
     assert all(_ended(pid) for pid in pids)
 
 
+def _socket_inodes(pid: int) -> set[str]:
+    links = (os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir())
+    return {link for link in links if link.startswith("socket:")}
+
+
+def test_a_forked_zygote_holds_no_socket_of_the_server():
+    with ZygoteServer() as server:
+        zygote = Zygote(control=server.new_zygote())
+        try:
+            pid = zygote._ready["pid"]
+            assert not _socket_inodes(pid) & _socket_inodes(server.process.pid)
+        finally:
+            zygote.close()
+
+
+def test_a_zygote_the_server_never_forked_is_replaced_by_the_workers_own():
+    server = ZygoteServer()
+    control = server.new_zygote()
+    server.close()  # killed while importing torch: the fork request is never served
+    state = {"zygote_control": control}
+    first = worker_zygote(state)
+    try:
+        with pytest.raises(RuntimeError, match="did not start"):
+            first.pid_namespace  # noqa: B018  waits for its "ready", which never comes
+        assert not first.alive()
+        second = worker_zygote(state)
+        assert second is not first and second.process is not None and second.alive()
+    finally:
+        state["zygote"].close()
+
+
 def test_a_forked_zygote_outlives_the_server_and_ends_when_its_socket_closes():
     server = ZygoteServer()
     zygote = Zygote(control=server.new_zygote())

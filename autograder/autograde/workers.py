@@ -26,7 +26,7 @@ from multiprocessing.connection import wait
 
 from autograder.assignment import Assignment
 from autograder.sandbox.limits import Limits, hard_timeout_for
-from autograder.sandbox.spawn import ZygoteServer
+from autograder.sandbox.spawn import Zygote, ZygoteServer
 
 
 def describe_exit_code(code: int | None) -> str:
@@ -43,8 +43,6 @@ def describe_exit_code(code: int | None) -> str:
 def worker_zygote(state: dict):
     """This worker's live zygote: the one the pool's zygote server forked for it at first, then,
     should that one die, a zygote of the worker's own. `state` holds it across items."""
-    from autograder.sandbox.spawn import Zygote
-
     zygote = state.get("zygote")
     if zygote is None or not zygote.alive():
         if zygote is not None:
@@ -77,9 +75,7 @@ def _worker_main(conn, task: Callable[[dict, dict], dict], assignment: Assignmen
                  limits: Limits | None, zygote_control=None) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    state: dict = {"assignment": assignment, "device": device, "limits": limits}
-    if zygote_control is not None:
-        state["zygote_control"] = zygote_control
+    state: dict = {"assignment": assignment, "device": device, "limits": limits, "zygote_control": zygote_control}
     try:
         while True:
             try:
@@ -98,8 +94,9 @@ def _worker_main(conn, task: Callable[[dict, dict], dict], assignment: Assignmen
         zygote = state.get("zygote")
         if zygote is not None:
             zygote.close()
-        if state.get("zygote_control") is not None:  # handed over, never used
-            state["zygote_control"].close()
+        unused = state.pop("zygote_control", None)  # handed over, never used
+        if unused is not None:
+            unused.close()
 
 
 def _context():
@@ -158,7 +155,7 @@ class WorkerPool:
             try:
                 zygote_control = self.zygote_server.new_zygote()
             except OSError:  # the server is gone: the worker starts a zygote of its own
-                zygote_control = None
+                pass
         process = self._context.Process(target=_worker_main, name=f"autograde-worker-{slot}", daemon=True,
                                         args=(theirs, self.task, self.assignment, self.device, self.limits, zygote_control))
         try:

@@ -73,6 +73,7 @@ class Zygote:
             self._ensure_uid_is_clean()
         self.process, self.control = (None, control) if control is not None else _start_zygote_interpreter()
         self._pidfd: int | None = None  # the zygote's, from its "ready" message
+        self._start_failed = False
         # AUTOGRADER_PID_NAMESPACE=0 forces the fallback (what platforms without namespaces get), for tests.
         self._namespaces_allowed = os.environ.get("AUTOGRADER_PID_NAMESPACE") != "0"
 
@@ -82,20 +83,20 @@ class Zygote:
         self.control.settimeout(ZYGOTE_START_S)
         try:
             ready = protocol.recv_message(self.control)
-        except (OSError, EOFError, protocol.ProtocolError) as error:
-            raise RuntimeError(f"the sandbox zygote did not start ({error})") from None
-        if ready.get("event") != "ready":
-            raise RuntimeError("the sandbox zygote did not start")
-        if ready.get("pidfd"):
-            try:
+            if ready.get("event") != "ready":
+                raise protocol.ProtocolError(f"its first message was not \"ready\": {str(ready)[:200]}")
+            if ready.get("pidfd"):
                 _, fds, _, _ = socket.recv_fds(self.control, 1, 1)
-            except OSError as error:
-                raise RuntimeError(f"the sandbox zygote did not start ({error})") from None
-            self._pidfd = fds[0] if fds else None
+                self._pidfd = fds[0] if fds else None
+        except (OSError, EOFError, protocol.ProtocolError) as error:
+            self._start_failed = True  # alive() says so: a forked zygote has no process to poll
+            raise RuntimeError(f"the sandbox zygote did not start ({error})") from None
         return ready
 
     def alive(self) -> bool:
-        """False once the zygote has exited (a zygote still starting counts as alive)."""
+        """False once the zygote has exited or failed to start (one still starting counts as alive)."""
+        if self._start_failed:
+            return False
         if self.process is not None:
             return self.process.poll() is None
         return self._pidfd is None or not select.select([self._pidfd], [], [], 0)[0]

@@ -47,9 +47,10 @@ def _warm_up_matplotlib() -> None:
     matplotlib.pyplot.close(figure)
 
 
-def _receive_files_fd(control: socket.socket, request: dict) -> int | None:
-    """The memfd with the submitted files, sent right after a request that announces it."""
-    if not request.get("files"):
+def _receive_announced_fd(control: socket.socket, announced: bool) -> int | None:
+    """The descriptor sent right after a request that announces one (the memfd with the
+    submitted files; a new zygote's control socket)."""
+    if not announced:
         return None
     _, fds, _, _ = socket.recv_fds(control, 1, 1)
     return fds[0] if fds else None
@@ -100,7 +101,7 @@ def serve(control: socket.socket, pid_namespace: bool) -> None:
     while True:
         try:
             request = protocol.recv_message(control)
-            files_fd = _receive_files_fd(control, request)
+            files_fd = _receive_announced_fd(control, bool(request.get("files")))
         except (EOFError, OSError, protocol.ProtocolError):
             box.end_boxes(live_boxes)
             os._exit(0)
@@ -141,18 +142,18 @@ def serve_forks(control: socket.socket, pid_namespace: bool) -> None:
     while True:
         try:
             request = protocol.recv_message(control)
-            _, fds, _, _ = socket.recv_fds(control, 1, 1) if request.get("op") == "fork" else (None, [], 0, None)
+            zygote_fd = _receive_announced_fd(control, request.get("op") == "fork")
         except (EOFError, OSError, protocol.ProtocolError):
             os._exit(0)
-        if not fds:
+        if zygote_fd is None:
             continue
         if os.fork() == 0:
             try:
                 control.close()  # a zygote holds its own control socket, and nothing else of the server
-                serve(socket.socket(fileno=fds[0]), pid_namespace)
+                serve(socket.socket(fileno=zygote_fd), pid_namespace)
             finally:
                 os._exit(1)
-        os.close(fds[0])
+        os.close(zygote_fd)
 
 
 def main(control_fd: int, role: str = "zygote") -> None:
