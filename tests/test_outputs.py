@@ -238,3 +238,45 @@ def test_the_csv_never_holds_a_formula(tmp_path):
             assert not row[column].startswith(("=", "+", "-", "@", "\t", "\r")), row
     assert {row["student"] for row in rows} == {"'" + name for name in hostile} | {"plain"}
     assert all(float(row["total"]) >= 0 for row in rows)
+
+
+@pytest.mark.slow
+def test_a_gradebook_writer_process_that_dies_loses_nothing(course, monkeypatch):
+    """publish() writes the gradebook in a forked process; if that process dies (killed, out of
+    memory), the gradebook is written in this one: every student is in it and nothing is reported
+    missing."""
+    import autograder.outputs.publish as publish_module
+
+    here, write = os.getpid(), publish_module._record_in_gradebook
+
+    def dies_in_a_fork(*args):
+        if os.getpid() != here:
+            os._exit(3)
+        return write(*args)
+
+    monkeypatch.setattr(publish_module, "_record_in_gradebook", dies_in_a_fork)
+    records, run_info = class_records(), {}
+    outputs = publish_module.publish(course, PYTORCH_SLOPE, records, run_info)
+    assert "outputs not written" not in run_info, run_info
+    assert set(grades(course)) == {r.student for r in records}
+    assert Path(outputs["gradebook"]).is_file()
+
+
+@pytest.mark.slow
+def test_the_gradebook_writer_reports_each_student_it_could_not_write(course, monkeypatch):
+    """One student nbgrader refuses costs that student's row only, and the refusal, found in the
+    writer process, is named in run_info like any other output that was not written."""
+    import autograder.outputs.publish as publish_module
+
+    write = publish_module.record_in_gradebook
+
+    def refuses_bob(course_dir, assignment, records):
+        if any(r.student == "bob" for r in records):
+            raise ValueError("nbgrader refused bob")
+        return write(course_dir, assignment, records)
+
+    monkeypatch.setattr(publish_module, "record_in_gradebook", refuses_bob)
+    records, run_info = class_records(), {}
+    publish_module.publish(course, PYTORCH_SLOPE, records, run_info)
+    assert run_info["outputs not written"] == ["bob: gradebook (ValueError: nbgrader refused bob)"]
+    assert set(grades(course)) == {r.student for r in records} - {"bob"}

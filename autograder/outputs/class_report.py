@@ -165,20 +165,38 @@ def _describe(value) -> str:
     return str(value)
 
 
-def write_class_report(course_dir: Path, assignment: Assignment, records: list[GradedSubmission],
-                       run_info: dict) -> Path:
-    """Write the report and its plots; returns the path of index.html."""
+def _report_folder(course_dir: Path, assignment: Assignment) -> Path:
     out = Path(course_dir) / "reports" / safe_dir_name(assignment.name)
     out.mkdir(parents=True, exist_ok=True)
-    summary = summarise(records, assignment, MISCONCEPTIONS)
-    max_score = assignment.max_score
-    scores = summary.graded_scores
-    plots = dict(
-        histogram=_histogram(scores, max_score, len(summary.not_graded), out / "score_histogram.png"),
+    return out
+
+
+def _draw(out: Path, summary, max_score: float) -> dict[str, str]:
+    return dict(
+        histogram=_histogram(summary.graded_scores, max_score, len(summary.not_graded), out / "score_histogram.png"),
         pass_rate=_pass_rates(summary.per_check, out / "pass_rate_per_check.png"),
         misconceptions=_root_causes(summary.root_causes, out / "misconceptions.png"),
         slowest=_slowest(summary.slowest, out / "slowest_submissions.png"),
     )
+
+
+def draw_class_plots(course_dir: Path, assignment: Assignment, records: list[GradedSubmission]) -> dict[str, str]:
+    """Draw the report's plots (they depend on the records only); returns their file names, for
+    `write_class_report(..., plots=)`. Most of the report's time is here."""
+    return _draw(_report_folder(course_dir, assignment), summarise(records, assignment, MISCONCEPTIONS),
+                 assignment.max_score)
+
+
+def write_class_report(course_dir: Path, assignment: Assignment, records: list[GradedSubmission],
+                       run_info: dict, *, plots: dict[str, str] | None = None) -> Path:
+    """Write the report, and its plots unless `plots` (draw_class_plots' answer for these records)
+    are given; returns the path of index.html."""
+    out = _report_folder(course_dir, assignment)
+    summary = summarise(records, assignment, MISCONCEPTIONS)
+    max_score = assignment.max_score
+    scores = summary.graded_scores
+    if plots is None:
+        plots = _draw(out, summary, max_score)
     html = _environment().get_template("class_report.html").render(
         assignment=assignment.name, max_score=max_score, written_at=utc_text(datetime.now(UTC)),
         n_total=summary.n_total, n_graded=len(scores), n_not_graded=len(summary.not_graded),
