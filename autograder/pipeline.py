@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.assignment import Assignment, grading_settings
-from autograder.checks.runner import Pass, run_check_passes
+from autograder.checks.runner import CheckSession, Pass, run_check_passes
 from autograder.model.results import CheckResult, SubmissionResult, zero_result
 from autograder.notebook.cell_names import capitalised, defined_names, label_of, relabel
 from autograder.notebook.load import SubmissionError, load_submission
@@ -30,6 +30,7 @@ from autograder.sandbox.submitted_files import collect as collect_submitted_file
 BUDGET_SPENT = "the notebook's time budget ran out"
 OWN_STATE_PROBE_TIMEOUT_S = 2.0
 _NOT_A_SIGN = ("timeout", "crashed", "sandbox_died")
+OWN_STATE, CLEAN_ROOMS = "own_state", "clean_rooms"  # the two passes of checks, in the order they run
 
 
 @dataclass
@@ -41,6 +42,13 @@ class GradingContext:
     device: str = "cpu"
     limits: Limits = field(default_factory=Limits)
     grading_seed: int = field(default_factory=lambda: grading_settings()["grading_seed"])
+    check_session: CheckSession | None = None  # a worker's open pytest session (open_check_session)
+
+
+def open_check_session(context: GradingContext) -> CheckSession:
+    """A pytest session that a worker keeps for its submissions (checks/runner.py)."""
+    return CheckSession(context.assignment.checks, (OWN_STATE, CLEAN_ROOMS), device=context.device,
+                        grading_seed=context.grading_seed)
 
 
 def execution_notes(report: ExecutionReport, labels: list[str] = (), sources: list[str] = ()) -> tuple[list[str], list[str]]:
@@ -170,13 +178,17 @@ def grade_submission(notebook: Path, context: GradingContext) -> SubmissionResul
     # student's score); the sandbox is closed once they are done. Then the checks that count,
     # in clean rooms: a fresh room per check, holding only definitions (opened after the
     # notebook's sandbox is gone: a sandbox uid serves one box at a time).
-    passes = {} if report.died else {"own_state": Pass(
+    passes = {} if report.died else {OWN_STATE: Pass(
         _Hurried(sandbox, min(context.limits.probe_timeout_s, OWN_STATE_PROBE_TIMEOUT_S)), sandbox.close)}
     if report.died:
         sandbox.close()
-    passes["clean_rooms"] = Pass(rooms, rooms.close)
-    results = run_check_passes(passes, context.assignment.checks, device=context.device, grading_seed=context.grading_seed)
-    own_state, checks = results.get("own_state", []), results["clean_rooms"]
+    passes[CLEAN_ROOMS] = Pass(rooms, rooms.close)
+    checks_of, session = context.assignment.checks, context.check_session
+    if session is not None and session.serves(passes, checks_of, context.device, context.grading_seed):
+        results = session.run(passes)
+    else:
+        results = run_check_passes(passes, checks_of, device=context.device, grading_seed=context.grading_seed)
+    own_state, checks = results.get(OWN_STATE, []), results[CLEAN_ROOMS]
     cell_notes, run_notes = execution_notes(report, loaded.labels, loaded.cells)
     notes = loaded.notes + beside.notes + run_notes
     steps = context.assignment.student_functions

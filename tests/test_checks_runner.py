@@ -56,3 +56,98 @@ def test_passes_run_in_one_session_each_closed_before_the_next_starts():
     after = events[closed + 1:]
     assert "second" in after and "second closed" in after and after.index("second closed") > max(
         i for i, e in enumerate(after) if e == "second")
+
+
+# ------------------------------------------------------------------ a worker's open session
+
+class InProcess:
+    """A submission whose steps run here (no sandbox): `namespace` holds its functions."""
+
+    def __init__(self, namespace: dict):
+        self.namespace = namespace
+
+    def probe(self, name, inputs, timeout_s=None):
+        from autograder.sandbox import tensors
+        from autograder.sandbox.probes import PROBE_NEEDS, PROBES
+        from autograder.sandbox.untrusted import accept_probe_reply
+
+        missing = [f for f in PROBE_NEEDS[name] if f not in self.namespace]
+        if missing:
+            return {"status": "missing", "missing": missing}
+        steps = {f: self.namespace[f] for f in PROBE_NEEDS[name]}
+        observations = PROBES[name](steps, **tensors.decode(tensors.encode(inputs), "cpu"))
+        return accept_probe_reply({"status": "ok", "observations": tensors.encode(observations)}, "cpu")
+
+
+def _reference_steps(**replaced) -> dict:
+    from autograder.assignment import REFERENCE_FILE
+
+    namespace: dict = {}
+    exec(compile(REFERENCE_FILE.read_text(), str(REFERENCE_FILE), "exec"), namespace)
+    for source in replaced.values():
+        exec(source, namespace)
+    return namespace
+
+
+def _seen(results: dict) -> dict:
+    return {name: [(r.name, r.score, r.status, r.feedback, r.misconception) for r in each] for name, each in results.items()}
+
+
+def test_an_open_session_grades_each_submission_as_a_fresh_session_would():
+    """One session for many submissions (what a worker keeps): each run's results are those of
+    run_check_passes, whatever ran before it; each pass is closed when its checks end, and
+    a run with fewer passes (a notebook whose box died has no own-state pass) runs only those."""
+    from autograder.checks.runner import CheckSession, Pass, run_check_passes
+
+    seed, checks = "00" * 16, PYTORCH_SLOPE.checks
+    submissions = [_reference_steps(),
+                   _reference_steps(update="def update(w, lr):\n    w.data = w.data + lr * w.grad.data\n"),
+                   {}, _reference_steps()]
+    session = CheckSession(checks, ("own_state", "clean_rooms"), device="cpu", grading_seed=seed)
+    try:
+        for i, namespace in enumerate(submissions):
+            events: list[str] = []
+            names = ("clean_rooms",) if i == 2 else ("own_state", "clean_rooms")
+
+            def passes(namespace=namespace, events=events, names=names):
+                return {n: Pass(InProcess(namespace), lambda n=n: events.append(n)) for n in names}
+
+            assert session.serves(passes(), checks, "cpu", seed)
+            ours = session.run(passes())
+            assert events[:len(names)] == list(names)  # each closed when its checks end, in order (then again at the end)
+            fresh = run_check_passes(passes(), checks, grading_seed=seed)
+            assert _seen(ours) == _seen(fresh), i
+        assert [r.score for r in ours["clean_rooms"]] == list(checks.values())
+    finally:
+        session.close()
+    assert not session.alive()
+
+
+def test_a_session_whose_pytest_ended_answers_grader_errors_and_is_not_used_again():
+    from autograder.checks.runner import CheckSession, Pass
+
+    seed, checks = "00" * 16, PYTORCH_SLOPE.checks
+    session = CheckSession(checks, ("clean_rooms",), device="cpu", grading_seed=seed)
+    session.close()
+    closed = []
+    passes = {"clean_rooms": Pass(InProcess(_reference_steps()), lambda: closed.append(True))}
+    assert not session.serves(passes, checks, "cpu", seed)
+    results = session.run(passes)
+    assert closed == [True]
+    assert all(r.status == CheckStatus.ERROR and "did not run" in r.staff_detail for r in results["clean_rooms"])
+
+
+def test_a_session_serves_only_the_run_it_was_opened_for():
+    from autograder.checks.runner import CheckSession, Pass
+
+    seed, checks = "00" * 16, PYTORCH_SLOPE.checks
+    session = CheckSession(checks, ("clean_rooms",), device="cpu", grading_seed=seed)
+    try:
+        one = {"clean_rooms": Pass(NothingDefined())}
+        assert session.serves(one, checks, "cpu", seed)
+        assert not session.serves({"other": Pass(NothingDefined())}, checks, "cpu", seed)
+        assert not session.serves(one, {"forward": 1}, "cpu", seed)
+        assert not session.serves(one, checks, "cpu", "11" * 16)
+        assert not session.serves(one, checks, "cuda", seed)
+    finally:
+        session.close()

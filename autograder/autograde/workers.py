@@ -57,10 +57,14 @@ def grade_item(item: dict, state: dict) -> dict:
     `state` persists across the items of one worker (it holds the zygote)."""
     from pathlib import Path
 
-    from autograder.pipeline import GradingContext, grade_submission
+    from autograder.pipeline import GradingContext, grade_submission, open_check_session
 
     context = GradingContext(zygote=worker_zygote(state), device=state["device"], assignment=state["assignment"],
                              limits=state.get("limits") or Limits())
+    session = state.get("check_session")
+    if session is None or not session.alive():  # one pytest session for the worker's submissions
+        session = state["check_session"] = open_check_session(context)
+    context.check_session = session
     return grade_submission(Path(item["notebook"]), context).to_dict()
 
 
@@ -91,6 +95,9 @@ def _worker_main(conn, task: Callable[[dict, dict], dict], assignment: Assignmen
                          "traceback": traceback.format_exc()[-4000:]}
             conn.send(reply)
     finally:
+        session = state.get("check_session")
+        if session is not None:
+            session.close()
         zygote = state.get("zygote")
         if zygote is not None:
             zygote.close()

@@ -9,6 +9,8 @@ only. Checks read observations through checks/expect.py, so a student's unexpect
 """
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,10 +113,8 @@ def run_check_passes(passes: dict[str, Pass], checks: dict[str, int], *, device:
     return {name: results[i * len(checks):(i + 1) * len(checks)] for i, name in enumerate(passes)}
 
 
-def _run(run: GradingRun, pass_names: list[str], checks: dict[str, int]) -> list[CheckResult]:
-    names = list(checks)
-    plugin = _GradingPlugin(run, checks)
-    node_ids = [f"{CHECKS_DIR / f'test_{name}.py'}::test_{name}" for name in names]
+def _pytest_args(checks: dict[str, int]) -> list[str]:
+    node_ids = [f"{CHECKS_DIR / f'test_{name}.py'}::test_{name}" for name in checks]
     # Plugins a grading run does not need; unraisableexception and threadexception each run
     # gc.collect() at exit, which costs ~0.5 s in a process holding torch.
     # The others only serve a person at a terminal (doctest, junitxml, pastebin, stepwise,
@@ -125,11 +125,95 @@ def _run(run: GradingRun, pass_names: list[str], checks: dict[str, int]) -> list
     quiet = ["terminal", "cacheprovider", "warnings", "logging", "unraisableexception", "threadexception", "faulthandler",
              "doctest", "junitxml", "pastebin", "stepwise", "legacypath", "tmpdir", "monkeypatch", "recwarn",
              "setuponly", "setupplan", "debugging"]
-    args = ["-s", "--disable-plugin-autoload", *(arg for name in quiet for arg in ("-p", f"no:{name}")),
+    return ["-s", "--disable-plugin-autoload", *(arg for name in quiet for arg in ("-p", f"no:{name}")),
             "--rootdir", str(CHECKS_DIR), "-c", str(CHECKS_DIR / "pytest.ini"), *node_ids]
-    pytest.main(args, plugins=[plugin])
+
+
+def _in_order(results: dict, pass_names: list[str], checks: dict[str, int]) -> list[CheckResult]:
+    """One result per check per pass, in order; a check that did not run is a grader error."""
     return [
-        plugin.results.get((pass_name, name)) or CheckResult(name, 0, checks[name], CheckStatus.ERROR, GRADER_ERROR,
+        results.get((pass_name, name)) or CheckResult(name, 0, checks[name], CheckStatus.ERROR, GRADER_ERROR,
                                                              staff_detail="the check did not run (collection or set-up failed)")
-        for pass_name in pass_names for name in names
+        for pass_name in pass_names for name in checks
     ]
+
+
+def _run(run: GradingRun, pass_names: list[str], checks: dict[str, int]) -> list[CheckResult]:
+    plugin = _GradingPlugin(run, checks)
+    pytest.main(_pytest_args(checks), plugins=[plugin])
+    return _in_order(plugin.results, pass_names, checks)
+
+
+class _SessionPlugin(_GradingPlugin):
+    """The grading plugin of a CheckSession: collects once, then runs pytest's own runtest loop
+    once per submission handed over `inbox`."""
+
+    def __init__(self, checks: dict[str, int], pass_names: tuple[str, ...], device: str, grading_seed: str):
+        super().__init__(GradingRun(None, device, grading_seed, dict.fromkeys(pass_names)), checks)
+        self.inbox: queue.Queue = queue.Queue()
+        self.outbox: queue.Queue = queue.Queue()
+
+    def pytest_configure(self, config):
+        self.config = config
+        super().pytest_configure(config)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session):
+        while (passes := self.inbox.get()) is not None:
+            self.results = {}
+            self.config.stash[GRADING_RUN] = GradingRun(None, self.run.device, self.run.grading_seed, passes)
+            items = [item for item in session.items if item.callspec.params.get("submission") in passes]
+            try:
+                for i, item in enumerate(items):  # the last one's nextitem=None tears every fixture down
+                    item.config.hook.pytest_runtest_protocol(item=item, nextitem=items[i + 1] if i + 1 < len(items) else None)
+            finally:
+                self.outbox.put(self.results)
+        return True
+
+
+class CheckSession:
+    """One pytest session, kept open across the submissions of a worker: pytest's set-up and the
+    collection of the checks (about 15 ms of CPU) happen once, not once a submission. Each `run`
+    is pytest's own runtest loop over the collected checks and ends with every fixture torn down
+    (`nextitem=None`), as a fresh session ends; an item is run again the way pytest-rerunfailures
+    runs it. pytest runs in a thread of its own (`pytest.main` owns its loop); if it ever ends,
+    `run` answers with what it had (the rest are grader errors) and the next session is fresh."""
+
+    def __init__(self, checks: dict[str, int], pass_names: tuple[str, ...], *, device: str, grading_seed: str):
+        self.checks, self.pass_names = dict(checks), tuple(pass_names)
+        self._plugin = _SessionPlugin(self.checks, self.pass_names, device, grading_seed)
+        self._thread = threading.Thread(target=pytest.main, args=(_pytest_args(self.checks),),
+                                        kwargs={"plugins": [self._plugin]}, name="check-session", daemon=True)
+        self._thread.start()
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def serves(self, passes: dict[str, Pass], checks: dict[str, int], device: str, grading_seed: str) -> bool:
+        """Whether `run` can take these passes (else: run_check_passes)."""
+        run = self._plugin.run
+        return (self.alive() and set(passes) <= set(self.pass_names) and dict(checks) == self.checks
+                and (device, grading_seed) == (run.device, run.grading_seed))
+
+    def run(self, passes: dict[str, Pass]) -> dict[str, list[CheckResult]]:
+        """Like run_check_passes, for passes named in this session's pass_names."""
+        names = [name for name in self.pass_names if name in passes]
+        try:
+            self._plugin.inbox.put(dict(passes))
+            while True:
+                try:
+                    results = self._plugin.outbox.get(timeout=1.0)
+                    break
+                except queue.Empty:
+                    if not self._thread.is_alive():  # pytest itself ended: what it recorded stands
+                        results = self._plugin.results
+                        break
+        finally:
+            for each in passes.values():
+                each.close()
+        found = _in_order(results, names, self.checks)
+        return {name: found[i * len(self.checks):(i + 1) * len(self.checks)] for i, name in enumerate(names)}
+
+    def close(self) -> None:
+        self._plugin.inbox.put(None)
+        self._thread.join(10)
