@@ -151,3 +151,39 @@ def test_a_session_serves_only_the_run_it_was_opened_for():
         assert not session.serves(one, checks, "cuda", seed)
     finally:
         session.close()
+
+
+class Interrupting(InProcess):
+    """Answers `answers` probes, then raises KeyboardInterrupt, which ends a pytest session."""
+
+    def __init__(self, namespace: dict, answers: int):
+        super().__init__(namespace)
+        self.answers = answers
+
+    def probe(self, name, inputs, timeout_s=None):
+        self.answers -= 1
+        if self.answers < 0:
+            raise KeyboardInterrupt
+        return super().probe(name, inputs, timeout_s)
+
+
+def test_a_session_that_ends_mid_run_answers_with_that_run_only_and_never_the_last_ones():
+    """A submission that ends the session (here a KeyboardInterrupt in a probe) gets what its own
+    checks recorded, the rest grader errors; the passes are closed; the session is not served
+    again, and a run on it finds nothing of an earlier submission."""
+    from autograder.checks.runner import CheckSession, Pass
+
+    seed, checks = "00" * 16, PYTORCH_SLOPE.checks
+    session = CheckSession(checks, ("clean_rooms",), device="cpu", grading_seed=seed)
+    try:
+        first = session.run({"clean_rooms": Pass(InProcess(_reference_steps()))})["clean_rooms"]
+        assert all(r.status == CheckStatus.PASSED for r in first)
+        closed = []
+        ended = session.run({"clean_rooms": Pass(Interrupting(_reference_steps(), answers=3), lambda: closed.append(1))})
+        statuses = [r.status for r in ended["clean_rooms"]]
+        assert CheckStatus.PASSED in statuses and CheckStatus.ERROR in statuses and closed
+        assert not session.alive() and not session.serves({"clean_rooms": Pass(NothingDefined())}, checks, "cpu", seed)
+        after = session.run({"clean_rooms": Pass(InProcess(_reference_steps()))})["clean_rooms"]
+        assert all(r.status == CheckStatus.ERROR for r in after)  # not the first submission's passes
+    finally:
+        session.close()

@@ -280,3 +280,45 @@ def test_the_gradebook_writer_reports_each_student_it_could_not_write(course, mo
     publish_module.publish(course, PYTORCH_SLOPE, records, run_info)
     assert run_info["outputs not written"] == ["bob: gradebook (ValueError: nbgrader refused bob)"]
     assert set(grades(course)) == {r.student for r in records} - {"bob"}
+
+
+@pytest.mark.slow
+def test_the_gradebook_is_written_once_by_a_process_beside_the_batch(course, monkeypatch, tmp_path):
+    import autograder.outputs.publish as publish_module
+
+    writers, write = tmp_path / "writers", publish_module._record_in_gradebook
+
+    def noting_its_pid(*args):
+        with open(writers, "a") as out:
+            out.write(f"{os.getpid()}\n")
+        return write(*args)
+
+    monkeypatch.setattr(publish_module, "_record_in_gradebook", noting_its_pid)
+    records, run_info = class_records(), {}
+    publish_module.publish(course, PYTORCH_SLOPE, records, run_info)
+    (pid,) = writers.read_text().split()
+    assert int(pid) != os.getpid() and "outputs not written" not in run_info
+    assert set(grades(course)) == {r.student for r in records}
+
+
+@pytest.mark.slow
+def test_a_gradebook_writer_that_hangs_is_killed_and_nothing_is_lost(course, monkeypatch):
+    import time
+
+    import autograder.outputs.publish as publish_module
+
+    here, write = os.getpid(), publish_module._record_in_gradebook
+
+    def hangs_in_a_fork(*args):
+        while os.getpid() != here:
+            time.sleep(1)
+        return write(*args)
+
+    monkeypatch.setattr(publish_module, "_record_in_gradebook", hangs_in_a_fork)
+    monkeypatch.setattr(publish_module, "writer_timeout_s", lambda n: 1.0)
+    records, run_info = class_records(), {}
+    started = time.monotonic()
+    publish_module.publish(course, PYTORCH_SLOPE, records, run_info)
+    assert time.monotonic() - started < 60
+    assert "outputs not written" not in run_info
+    assert set(grades(course)) == {r.student for r in records}

@@ -83,6 +83,7 @@ class Progress:
     def __init__(self, total: int, max_score: float, stream=None):
         from tqdm import tqdm
 
+        tqdm.monitor_interval = 0  # no monitor thread (tqdm starts one even when disabled): publish forks this process
         self.stream = stream or sys.stderr
         self.plain = not self.stream.isatty()
         self.total, self.done, self.max_score = total, 0, max_score

@@ -159,25 +159,32 @@ class _SessionPlugin(_GradingPlugin):
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session):
+        if session.testsfailed or len(session.items) != len(self.checks) * len(self.run.passes):
+            return True  # as pytest's own loop runs nothing after a collection error: the session ends, the next collects again
         while (passes := self.inbox.get()) is not None:
             self.results = {}
             self.config.stash[GRADING_RUN] = GradingRun(None, self.run.device, self.run.grading_seed, passes)
             items = [item for item in session.items if item.callspec.params.get("submission") in passes]
-            try:
-                for i, item in enumerate(items):  # the last one's nextitem=None tears every fixture down
-                    item.config.hook.pytest_runtest_protocol(item=item, nextitem=items[i + 1] if i + 1 < len(items) else None)
-            finally:
-                self.outbox.put(self.results)
+            for i, item in enumerate(items):  # the last one's nextitem=None tears every fixture down
+                item.config.hook.pytest_runtest_protocol(item=item, nextitem=items[i + 1] if i + 1 < len(items) else None)
+                if session.shouldfail or session.shouldstop:
+                    return True
+            # Only a whole run answers. One that raised (KeyboardInterrupt, an internal error) ends the
+            # session instead: pytest's own teardown then closes its fixtures in this thread, and
+            # `run` takes what it recorded once the thread has ended.
+            self.outbox.put(self.results)
         return True
 
 
 class CheckSession:
     """One pytest session, kept open across the submissions of a worker: pytest's set-up and the
     collection of the checks (about 15 ms of CPU) happen once, not once a submission. Each `run`
-    is pytest's own runtest loop over the collected checks and ends with every fixture torn down
-    (`nextitem=None`), as a fresh session ends; an item is run again the way pytest-rerunfailures
-    runs it. pytest runs in a thread of its own (`pytest.main` owns its loop); if it ever ends,
-    `run` answers with what it had (the rest are grader errors) and the next session is fresh."""
+    goes over the collected checks as pytest's own runtest loop does and ends with every fixture
+    torn down (`nextitem=None`), as a fresh session ends; an item is run again the way
+    pytest-rerunfailures runs it. pytest runs in a thread of its own (`pytest.main` owns its loop).
+    A collection error ends the session before its first run, as it stops a fresh one. If the
+    session ends, `run` answers with what this run recorded (the rest are grader errors), and the
+    worker opens a new session for the next submission."""
 
     def __init__(self, checks: dict[str, int], pass_names: tuple[str, ...], *, device: str, grading_seed: str):
         self.checks, self.pass_names = dict(checks), tuple(pass_names)
@@ -199,6 +206,7 @@ class CheckSession:
         """Like run_check_passes, for passes named in this session's pass_names."""
         names = [name for name in self.pass_names if name in passes]
         try:
+            self._plugin.results = {}  # what a session that ends before this run starts leaves: never the last run's
             self._plugin.inbox.put(dict(passes))
             while True:
                 try:

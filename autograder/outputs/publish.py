@@ -2,8 +2,9 @@
 
 nbgrader's gradebook and autograded/ folder (about 60% of the time) are written by a fork of
 this process while this one writes the students' pages and draws the class report's plots: on
-two cores that halves the wait after the last submission. A writer process that fails in any
-way is replaced by writing the same outputs here, so nothing is lost.
+two cores that halves the wait after the last submission. If the writer process gives no answer
+(it died, or is still at it after `writer_timeout_s`, when it is killed), the same outputs are
+written here, so nothing is lost.
 
 Whatever one submission contains, every other output is written: the records' text is made
 safe first (model/sanitize.py), and each student's pages, the CSV, the gradebook and the reports
@@ -17,7 +18,7 @@ import importlib
 import multiprocessing
 import sys
 import threading
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 
 from autograder.assignment import Assignment
@@ -73,24 +74,28 @@ def publish(course_dir: Path, assignment: Assignment, records: list[GradedSubmis
     problems: list[str] = []
     records = sorted((safe_record(r) for r in records), key=lambda r: r.student)
     outputs: dict[str, Path] = {}
-    with _writer_beside() as beside:
-        gradebook = _start_gradebook(beside, course_dir, assignment, records)
-        try:
-            outputs["grades by check"] = write_grades_csv(course_dir, assignment, records)
-        except Exception as error:  # any writer's failure is reported, never fatal
-            problems.append(_problem("grades-by-check.csv", error))
-        for record in records:
-            for name, writer in (("results.json", write_results_json), ("feedback page", write_feedback_pages)):
-                try:
-                    writer(course_dir, assignment, [record])
-                except Exception as error:
-                    problems.append(_problem(f"{record.student}: {name}", error))
-        outputs["feedback"] = course_dir / "feedback" / "<student>" / assignment.name
-        try:
-            plots = draw_class_plots(course_dir, assignment, records)
-        except Exception:  # write_class_report draws them again, and what fails is reported there
-            plots = None
-        gradebook_url = _finish_gradebook(gradebook, course_dir, assignment, records, problems)
+    gradebook = ForkedWriter(_gradebook_job, course_dir, assignment, records)
+    try:
+        outputs["grades by check"] = write_grades_csv(course_dir, assignment, records)
+    except Exception as error:  # any writer's failure is reported, never fatal
+        problems.append(_problem("grades-by-check.csv", error))
+    for record in records:
+        for name, writer in (("results.json", write_results_json), ("feedback page", write_feedback_pages)):
+            try:
+                writer(course_dir, assignment, [record])
+            except Exception as error:
+                problems.append(_problem(f"{record.student}: {name}", error))
+    outputs["feedback"] = course_dir / "feedback" / "<student>" / assignment.name
+    try:
+        plots = draw_class_plots(course_dir, assignment, records)
+    except Exception:  # write_class_report draws them again, and what fails is reported there
+        plots = None
+    answer = gradebook.result(writer_timeout_s(len(records)))
+    if answer is None:  # the writer gave no answer: its transaction, if any, was not committed
+        gradebook_url = _record_in_gradebook(course_dir, assignment, records, problems)
+    else:
+        gradebook_url, written_problems = answer
+        problems.extend(written_problems)
     if gradebook_url:
         outputs["gradebook"] = gradebook_url.removeprefix("sqlite:///")
     if problems:
@@ -108,53 +113,64 @@ def publish(course_dir: Path, assignment: Assignment, records: list[GradedSubmis
     return outputs
 
 
-class _writer_beside:
-    """One forked writer process, or None where fork is unavailable (then all is written here)."""
+def writer_timeout_s(n_records: int) -> float:
+    """How long the gradebook writer may take: 100 students take under a second here."""
+    return 120.0 + 0.5 * n_records
 
-    def __enter__(self) -> ProcessPoolExecutor | None:
-        self.pool = None
-        if "fork" in multiprocessing.get_all_start_methods():
-            for stream in (sys.stdout, sys.stderr):  # a fork must not write this process's buffered text again
-                try:
-                    stream.flush()
-                except (OSError, ValueError, AttributeError):
-                    pass
-            self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
-        return self.pool
 
-    def __exit__(self, *exc):
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+class ForkedWriter:
+    """`job(*args)` in a fork of this process (it inherits the imports, nothing is sent to it);
+    `result()` is its answer, or None where it gave none. Where fork is unavailable, there is no
+    process and no answer (the caller then does the job itself)."""
+
+    def __init__(self, job: Callable, *args):
+        self.process = self.answers = None
+        if "fork" not in multiprocessing.get_all_start_methods():
+            return
+        for stream in (sys.stdout, sys.stderr):  # a fork must not write this process's buffered text again
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
+        context = multiprocessing.get_context("fork")
+        self.answers, sender = context.Pipe(duplex=False)
+        try:
+            self.process = context.Process(target=_answer, args=(sender, job, args), name="publish-writer", daemon=True)
+            self.process.start()
+        except OSError:  # no process could be started
+            self.process = None
+        finally:
+            sender.close()
+
+    def result(self, timeout_s: float):
+        if self.process is None:
+            if self.answers is not None:
+                self.answers.close()
+            return None
+        try:
+            if self.answers.poll(timeout_s):  # also true at end of file: the writer ended without answering
+                return self.answers.recv()
+        except (EOFError, OSError):
+            pass
+        finally:
+            if self.process.is_alive():
+                self.process.kill()
+            self.process.join(5)
+            self.answers.close()
+        return None
+
+
+def _answer(sender, job: Callable, args: tuple) -> None:
+    try:
+        answer = job(*args)
+    except BaseException:  # no answer: the caller does the job itself, and reports what fails there
+        return
+    sender.send(answer)
 
 
 def _gradebook_job(course_dir: Path, assignment: Assignment, records: list[GradedSubmission]) -> tuple[str | None, list[str]]:
     problems: list[str] = []
     return _record_in_gradebook(course_dir, assignment, records, problems), problems
-
-
-def _start_gradebook(beside: ProcessPoolExecutor | None, course_dir: Path, assignment: Assignment,
-                     records: list[GradedSubmission]) -> Future | None:
-    if beside is None:
-        return None
-    try:
-        return beside.submit(_gradebook_job, course_dir, assignment, records)
-    except Exception:  # no process could be started: _finish_gradebook writes it here
-        return None
-
-
-def _finish_gradebook(gradebook: Future | None, course_dir: Path, assignment: Assignment,
-                      records: list[GradedSubmission], problems: list[str]) -> str | None:
-    """The writer process's answer; if it could not give one (it died, or its arguments could not
-    reach it), the gradebook is written here: whatever it had written was in one transaction."""
-    if gradebook is not None:
-        try:
-            url, written_problems = gradebook.result()
-        except Exception:  # BrokenProcessPool, a pickling error: the process is no proof of anything
-            pass
-        else:
-            problems.extend(written_problems)
-            return url
-    return _record_in_gradebook(course_dir, assignment, records, problems)
 
 
 def _record_in_gradebook(course_dir: Path, assignment: Assignment, records: list[GradedSubmission],
