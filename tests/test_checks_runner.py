@@ -187,3 +187,19 @@ def test_a_session_that_ends_mid_run_answers_with_that_run_only_and_never_the_la
         assert all(r.status == CheckStatus.ERROR for r in after)  # not the first submission's passes
     finally:
         session.close()
+
+
+def test_a_session_whose_collection_fails_grades_as_a_fresh_session_does():
+    """A check that cannot be collected stops a fresh session before any check runs; an open
+    session does the same (it ends, and the worker opens another for the next submission)."""
+    from autograder.checks.runner import CheckSession, Pass, run_check_passes
+
+    seed, checks = "00" * 16, {**PYTORCH_SLOPE.checks, "not_a_check_file": 1}
+    session = CheckSession(checks, ("clean_rooms",), device="cpu", grading_seed=seed)
+    try:
+        ours = session.run({"clean_rooms": Pass(InProcess(_reference_steps()))})
+        fresh = run_check_passes({"clean_rooms": Pass(InProcess(_reference_steps()))}, checks, grading_seed=seed)
+        assert [r.status for r in ours["clean_rooms"]] == [r.status for r in fresh["clean_rooms"]]
+        assert not session.alive()
+    finally:
+        session.close()
