@@ -96,7 +96,7 @@ def run_checks(submission, *, device: str = "cpu", grading_seed: str, only: list
                checks: dict[str, int] = CHECKS) -> list[CheckResult]:
     """Run the named checks (all of `checks`, check name -> points, by default) against
     `submission`; one result per check."""
-    return _run(GradingRun(submission, device, grading_seed), [""], {name: checks[name] for name in only or checks})
+    return _run(GradingRun(submission, device, grading_seed), [""], {name: checks[name] for name in only or checks})[""]
 
 
 def run_check_passes(passes: dict[str, Pass], checks: dict[str, int], *, device: str = "cpu",
@@ -106,11 +106,10 @@ def run_check_passes(passes: dict[str, Pass], checks: dict[str, int], *, device:
     is closed when its checks are done (and again, at the end, whatever happened). Returns one
     result per check, per pass."""
     try:
-        results = _run(GradingRun(None, device, grading_seed, dict(passes)), list(passes), checks)
+        return _run(GradingRun(None, device, grading_seed, dict(passes)), list(passes), checks)
     finally:
         for each in passes.values():
             each.close()
-    return {name: results[i * len(checks):(i + 1) * len(checks)] for i, name in enumerate(passes)}
 
 
 def _pytest_args(checks: dict[str, int]) -> list[str]:
@@ -129,19 +128,19 @@ def _pytest_args(checks: dict[str, int]) -> list[str]:
             "--rootdir", str(CHECKS_DIR), "-c", str(CHECKS_DIR / "pytest.ini"), *node_ids]
 
 
-def _in_order(results: dict, pass_names: list[str], checks: dict[str, int]) -> list[CheckResult]:
-    """One result per check per pass, in order; a check that did not run is a grader error."""
-    return [
-        results.get((pass_name, name)) or CheckResult(name, 0, checks[name], CheckStatus.ERROR, GRADER_ERROR,
-                                                             staff_detail="the check did not run (collection or set-up failed)")
-        for pass_name in pass_names for name in checks
-    ]
+def _per_pass(results: dict, pass_names: list[str], checks: dict[str, int]) -> dict[str, list[CheckResult]]:
+    """Pass name -> one result per check, in the checks' order, from the plugin's (pass, check)
+    results; a check that did not run is a grader error."""
+    return {pass_name: [results.get((pass_name, name)) or CheckResult(
+                name, 0, checks[name], CheckStatus.ERROR, GRADER_ERROR,
+                staff_detail="the check did not run (collection or set-up failed)") for name in checks]
+            for pass_name in pass_names}
 
 
-def _run(run: GradingRun, pass_names: list[str], checks: dict[str, int]) -> list[CheckResult]:
+def _run(run: GradingRun, pass_names: list[str], checks: dict[str, int]) -> dict[str, list[CheckResult]]:
     plugin = _GradingPlugin(run, checks)
     pytest.main(_pytest_args(checks), plugins=[plugin])
-    return _in_order(plugin.results, pass_names, checks)
+    return _per_pass(plugin.results, pass_names, checks)
 
 
 class _SessionPlugin(_GradingPlugin):
@@ -219,8 +218,7 @@ class CheckSession:
         finally:
             for each in passes.values():
                 each.close()
-        found = _in_order(results, names, self.checks)
-        return {name: found[i * len(self.checks):(i + 1) * len(self.checks)] for i, name in enumerate(names)}
+        return _per_pass(results, names, self.checks)
 
     def close(self) -> None:
         self._plugin.inbox.put(None)
