@@ -152,17 +152,13 @@ class _SessionPlugin(_GradingPlugin):
         self.inbox: queue.Queue = queue.Queue()
         self.outbox: queue.Queue = queue.Queue()
 
-    def pytest_configure(self, config):
-        self.config = config
-        super().pytest_configure(config)
-
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session):
         if session.testsfailed or len(session.items) != len(self.checks) * len(self.run.passes):
             return True  # as pytest's own loop runs nothing after a collection error: the session ends, the next collects again
         while (passes := self.inbox.get()) is not None:
             self.results = {}
-            self.config.stash[GRADING_RUN] = GradingRun(None, self.run.device, self.run.grading_seed, passes)
+            session.config.stash[GRADING_RUN] = GradingRun(None, self.run.device, self.run.grading_seed, passes)
             items = [item for item in session.items if item.callspec.params.get("submission") in passes]
             for i, item in enumerate(items):  # the last one's nextitem=None tears every fixture down
                 item.config.hook.pytest_runtest_protocol(item=item, nextitem=items[i + 1] if i + 1 < len(items) else None)
