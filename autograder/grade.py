@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autograder.sandbox.limits import Limits
-from autograder.sandbox.spawn import Zygote
+from autograder.sandbox.grader.limits import Limits
+from autograder.sandbox.grader.zygotes import Zygote
 
 if TYPE_CHECKING:
     from autograder.model.results import SubmissionResult
@@ -26,7 +26,7 @@ def main(*, notebook: Path, device: str = "cpu", format: str = "text", cell_time
         from autograder.assignment import PYTORCH_SLOPE  # the one a Gradescope submission is
         from autograder.model.results import zero_result  # (imported while the zygote starts)
         from autograder.pipeline import GradingContext, grade_submission
-        from autograder.sandbox.limits import hard_timeout_for
+        from autograder.sandbox.grader.limits import hard_timeout_for
         from autograder.watchdog import Watchdog
 
         context = GradingContext(zygote=zygote, assignment=PYTORCH_SLOPE, device=device, limits=limits)

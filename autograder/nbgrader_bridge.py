@@ -12,7 +12,7 @@ from __future__ import annotations
 from autograder.assignment import grading_settings
 from autograder.checks.runner import run_checks
 from autograder.model.status import CheckStatus
-from autograder.sandbox.in_kernel import InKernelSubmission
+from autograder.probes.in_kernel import InKernelSubmission
 
 
 def run_check(name: str, namespace: dict, device: str = "cpu") -> None:

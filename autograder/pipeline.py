@@ -20,11 +20,11 @@ from autograder.checks.runner import CheckSession, Pass, run_check_passes
 from autograder.model.results import CheckResult, SubmissionResult, zero_result
 from autograder.notebook.cell_names import capitalised, defined_names, label_of, relabel
 from autograder.notebook.load import SubmissionError, load_submission
-from autograder.sandbox.client import ExecutionReport
-from autograder.sandbox.limits import Limits
-from autograder.sandbox.rooms import CleanRooms, preload_for
-from autograder.sandbox.spawn import Zygote
-from autograder.sandbox.submitted_files import collect as collect_submitted_files
+from autograder.sandbox.grader.box_client import ExecutionReport
+from autograder.sandbox.grader.limits import Limits
+from autograder.sandbox.grader.rooms import CleanRooms, preload_for
+from autograder.sandbox.grader.submitted_files import collect as collect_submitted_files
+from autograder.sandbox.grader.zygotes import Zygote
 
 # The message of a cell the kernel interrupted because the notebook's budget ran out (cells.py).
 BUDGET_SPENT = "the notebook's time budget ran out"

@@ -19,9 +19,9 @@ from autograder.checks.runner import run_checks
 from autograder.notebook.load import load_submission
 from autograder.pipeline import GradingContext, grade_submission
 from autograder.release.synthetic import make_submission, write_submission
-from autograder.sandbox.limits import Limits
-from autograder.sandbox.rooms import CleanRooms
-from autograder.sandbox.spawn import Zygote
+from autograder.sandbox.grader.limits import Limits
+from autograder.sandbox.grader.rooms import CleanRooms
+from autograder.sandbox.grader.zygotes import Zygote
 
 
 def main() -> None:

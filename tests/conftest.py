@@ -19,7 +19,7 @@ from corpus.scenarios import SCENARIOS  # noqa: E402
 @pytest.fixture(scope="session")
 def zygote():
     """One warm sandbox parent for every engine-path test of the session."""
-    from autograder.sandbox.spawn import Zygote
+    from autograder.sandbox.grader.zygotes import Zygote
 
     with Zygote() as started:
         yield started
@@ -41,7 +41,7 @@ TEST_PROBE_TIMEOUT_S = 3.0
 
 @pytest.fixture(scope="session")
 def grading_limits():
-    from autograder.sandbox.limits import Limits
+    from autograder.sandbox.grader.limits import Limits
 
     return Limits(cell_timeout_s=TEST_CELL_TIMEOUT_S, probe_timeout_s=TEST_PROBE_TIMEOUT_S)
 

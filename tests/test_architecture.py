@@ -73,7 +73,7 @@ def test_data_model_imports_only_itself():
 
 
 # Names derived from PYTORCH_SLOPE that other modules re-export.
-_DERIVED = {"autograder.sandbox.probes": {"STEP_FUNCTIONS"}, "autograder.checks.runner": {"CHECKS"},
+_DERIVED = {"autograder.probes.pytorch_slope": {"STEP_FUNCTIONS"}, "autograder.checks.runner": {"CHECKS"},
             "autograder.release.synthetic": {"RELEASE_NOTEBOOK", "SOURCE_NOTEBOOK", "SOLUTION_CELLS"}}
 
 
@@ -131,7 +131,7 @@ def test_grade_starts_its_zygote_before_it_imports_torch():
     import subprocess
     import sys
 
-    probe = "import sys, autograder.grade, autograder.sandbox.spawn, autograder.sandbox.protocol; print('torch' in sys.modules)"
+    probe = "import sys, autograder.grade, autograder.sandbox.grader.zygotes, autograder.sandbox.shared.protocol; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                          cwd=PACKAGE.parent).stdout.strip()
     assert out == "False"

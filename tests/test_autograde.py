@@ -325,7 +325,7 @@ def test_hostile_code_changed_nothing_outside(course):
     for path in (Path("/tmp/autograde-escape-marker"), d / "escape-marker", KIT_ROOT / "solutions" / "leak.txt"):
         assert not path.exists(), path
     if os.geteuid() == 0:  # no process of the sandbox uids this batch leased outlives it (other graders may run)
-        from autograder.sandbox.processes import live_processes_of
+        from autograder.sandbox.shared.processes import live_processes_of
 
         with sqlite3.connect(d / ".autograde-state.sqlite") as db:
             records = [json.loads(r) for (r,) in db.execute("SELECT record FROM submissions")]
@@ -462,7 +462,7 @@ def test_the_workers_forkserver_and_zygote_server_start_before_the_class_is_disc
     the server is closed when the run stops there."""
     import autograder.autograde.main as batch
     import autograder.autograde.workers as workers
-    import autograder.sandbox.spawn as spawn
+    import autograder.sandbox.grader.zygotes as spawn
     from autograder.assignment import PYTORCH_SLOPE
 
     calls = []

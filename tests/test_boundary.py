@@ -21,7 +21,7 @@ from autograder.model.status import CheckStatus
 from autograder.outputs.text import to_text
 from autograder.pipeline import GradingContext, grade_submission
 from autograder.release.synthetic import make_submission, write_submission
-from autograder.sandbox.limits import Limits, worst_case_seconds
+from autograder.sandbox.grader.limits import Limits, worst_case_seconds
 
 SHORT = Limits(cell_timeout_s=2, execute_timeout_s=6, probe_timeout_s=2, checks_timeout_s=8)
 
@@ -184,7 +184,7 @@ def test_garbage_on_the_socket_ends_the_sandbox_with_a_note(zygote, tmp_path, ga
 
 
 def _inbox_with(*frames: bytes, allowed: dict | None = None):
-    from autograder.sandbox.untrusted import Inbox
+    from autograder.sandbox.grader.untrusted import Inbox
 
     ours, theirs = socket.socketpair()
     data = b"".join(struct.pack("!I", len(body)) + body for body in frames)
@@ -218,7 +218,7 @@ def test_fields_are_typed_capped_and_unknown_ones_dropped():
 
 
 def test_probe_replies_keep_only_what_their_status_allows():
-    from autograder.sandbox.untrusted import accept_probe_reply
+    from autograder.sandbox.grader.untrusted import accept_probe_reply
 
     missing = accept_probe_reply({"status": "missing", "missing": ["forward", "os.system", 3], "junk": 1}, "cpu")
     assert missing["missing"] == ["forward"] and "junk" not in missing
@@ -235,8 +235,8 @@ def test_probe_replies_keep_only_what_their_status_allows():
 def test_tensors_of_one_reply_share_an_element_budget():
     import torch
 
-    from autograder.sandbox import tensors
-    from autograder.sandbox.untrusted import REPLY_TENSOR_ELEMENTS, accept_probe_reply
+    from autograder.sandbox.grader.untrusted import REPLY_TENSOR_ELEMENTS, accept_probe_reply
+    from autograder.sandbox.shared import tensors
 
     half = tensors.encode(torch.zeros(REPLY_TENSOR_ELEMENTS // 2 + 1))
     reply = accept_probe_reply({"status": "ok", "observations": {"a": half, "b": half}}, "cpu")
@@ -244,7 +244,7 @@ def test_tensors_of_one_reply_share_an_element_budget():
 
 
 def test_unexpected_or_extra_messages_are_violations():
-    from autograder.sandbox.untrusted import Violation
+    from autograder.sandbox.grader.untrusted import Violation
 
     probe = json.dumps({"event": "probe", "status": "ok", "observations": {}}).encode()
     inbox, sockets = _inbox_with(probe, probe, allowed={"probe": 1})
@@ -258,7 +258,7 @@ def test_unexpected_or_extra_messages_are_violations():
 
 
 def test_the_submission_byte_budget_ends_a_stream_of_allowed_messages():
-    from autograder.sandbox.untrusted import Violation
+    from autograder.sandbox.grader.untrusted import Violation
 
     body = json.dumps({"event": "cell", "status": "ok", "output": "x" * 200_000}).encode()
     inbox, sockets = _inbox_with(*[body] * 6, allowed={"cell": 1000})

@@ -27,10 +27,10 @@ from autograder.assignment import CHECKS, REFERENCE_FILE, grading_settings
 from autograder.checks.runner import CHECKS_DIR, run_checks
 from autograder.feedback.case import SIGNIFICANT
 from autograder.model.status import CheckStatus
-from autograder.sandbox import tensors as wire_tensors
-from autograder.sandbox.guard import describe_error
-from autograder.sandbox.in_kernel import InKernelSubmission
-from autograder.sandbox.probes import describe
+from autograder.probes.in_kernel import InKernelSubmission
+from autograder.probes.pytorch_slope import describe
+from autograder.sandbox.box.guard import describe_error
+from autograder.sandbox.shared import tensors as wire_tensors
 
 EXAMPLES_PER_CHECK = 20  # six checks, ~0.15 s of CPU an example: about 20 s of CPU in all
 

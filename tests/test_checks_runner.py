@@ -67,9 +67,9 @@ class InProcess:
         self.namespace = namespace
 
     def probe(self, name, inputs, timeout_s=None):
-        from autograder.sandbox import tensors
-        from autograder.sandbox.probe_runner import run_probe
-        from autograder.sandbox.untrusted import accept_probe_reply
+        from autograder.sandbox.box.probe_runner import run_probe
+        from autograder.sandbox.grader.untrusted import accept_probe_reply
+        from autograder.sandbox.shared import tensors
 
         # what a box does with a probe (its deadline is the main thread's only: none here), then the boundary
         return accept_probe_reply(run_probe(self.namespace, name, tensors.encode(inputs), "cpu", timeout_s or 5.0), "cpu")

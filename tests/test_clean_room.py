@@ -21,8 +21,8 @@ from autograder.assignment import CHECKS, PYTORCH_SLOPE
 from autograder.notebook.cell_names import code_cell_labels, relabel
 from autograder.pipeline import GradingContext, grade_submission
 from autograder.release.synthetic import make_submission, write_submission
-from autograder.sandbox.definitions import Definition, Scope, definitions
-from autograder.sandbox.limits import Limits
+from autograder.sandbox.box.definitions import Definition, Scope, definitions
+from autograder.sandbox.grader.limits import Limits
 
 FULL = dict(CHECKS)
 ZERO = dict.fromkeys(CHECKS, 0)
@@ -97,7 +97,7 @@ def test_cells_that_cannot_be_parsed_are_reported_not_fatal(tmp_path, monkeypatc
     """A null byte, absurd nesting or a syntax error in one cell leaves the other definitions."""
     import sys
 
-    from autograder.sandbox.clean_room import Room
+    from autograder.sandbox.box.clean_room import Room
 
     monkeypatch.chdir(tmp_path)
     room = Room(str(tmp_path))
@@ -174,12 +174,12 @@ def _patch(probes):
 
 def _probes():
     import sys
-    return sys.modules["autograder.sandbox.probes"].PROBES
+    return sys.modules["autograder.probes.pytorch_slope"].PROBES
 '''
 
 # name -> (cells after PATCH, whether the attack also fools the notebook's own state)
 ATTACKS = {
-    "sys_modules": (["import sys\nif 'autograder.sandbox.probes' in sys.modules:\n    _patch(_probes())"], True),
+    "sys_modules": (["import sys\nif 'autograder.probes.pytorch_slope' in sys.modules:\n    _patch(_probes())"], True),
     "gc_get_objects": (["import gc\ngc.unfreeze()\nfor _o in gc.get_objects():\n"
                         "    if isinstance(_o, dict) and 'probe_forward' in _o and 'PROBES' in _o:\n"
                         "        _patch(_o['PROBES'])"], True),
@@ -356,7 +356,7 @@ def test_a_room_is_sealed_against_its_siblings():
     import ctypes
     import sys
 
-    from autograder.sandbox.clean_room import seal
+    from autograder.sandbox.box.clean_room import seal
 
     read, write = os.pipe()
     pid = os.fork()

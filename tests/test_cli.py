@@ -283,7 +283,7 @@ def test_grade_past_its_own_bound_prints_a_not_graded_result(reference_notebook)
     ends it at the bound and the student gets a result that says so."""
     code = """
 import re, sys
-import autograder.pipeline as pipeline, autograder.sandbox.limits as limits
+import autograder.pipeline as pipeline, autograder.sandbox.grader.limits as limits
 from autograder.cli import main
 limits.hard_timeout_for = lambda limits, checks: 3.0
 pipeline.grade_submission = lambda *_: re.match(r"(a+)+$", "a" * 64 + "b")

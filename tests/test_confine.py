@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from autograder.sandbox import confine
+from autograder.sandbox.box import confine
 
 
 def test_the_root_is_never_built_over_a_folder_that_is_bound_into_it():
@@ -51,10 +51,10 @@ def test_the_system_call_filter_refuses_keyrings_and_namespaces_and_keeps_thread
     import subprocess
     import sys
 
-    from autograder.sandbox import syscall_filter
+    from autograder.sandbox.box import syscall_filter
 
     code = ("import ctypes; ctypes.CDLL(None).prctl(38, 1, 0, 0, 0)\n"
-            "from autograder.sandbox import syscall_filter\nassert syscall_filter.install() is None\n" + KEYCTL_PROBE)
+            "from autograder.sandbox.box import syscall_filter\nassert syscall_filter.install() is None\n" + KEYCTL_PROBE)
     if platform_machine() not in syscall_filter.TABLES:
         pytest.skip("no system call table for this machine")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -63,7 +63,7 @@ def test_names_that_are_not_utf8_are_hashed_and_shown_with_replacement(tmp_path)
 def nest(tmp_path):
     """nest(folder, depth): `depth` folders, one inside the other; removed after the test with
     the kit's remove_tree (pytest's own clean-up recurses, and stops at such a tree)."""
-    from autograder.sandbox.submitted_files import remove_tree
+    from autograder.sandbox.grader.submitted_files import remove_tree
 
     made = []
 
@@ -103,7 +103,7 @@ def test_a_folder_nested_too_deep_makes_that_student_not_gradable_and_the_others
 
 
 def test_a_folder_with_too_many_files_is_not_walked_whole(tmp_path):
-    from autograder.sandbox import submitted_files
+    from autograder.sandbox.grader import submitted_files
 
     crowded = _folder(tmp_path, "crowded")
     (crowded / NB).write_text("{}")
@@ -128,7 +128,7 @@ def test_a_folder_with_too_many_files_is_not_walked_whole(tmp_path):
 
 def test_files_beside_a_notebook_in_a_deep_tree_are_copied_within_the_bounds(tmp_path, nest):
     """`grade` copies the files beside the notebook: a deep tree there is walked to MAX_DEPTH and noted."""
-    from autograder.sandbox.submitted_files import MAX_DEPTH, collect
+    from autograder.sandbox.grader.submitted_files import MAX_DEPTH, collect
 
     (tmp_path / "steps.py").write_text("x = 1\n")
     nest(tmp_path, 1500)

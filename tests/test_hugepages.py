@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.sandbox.hugepages import HUGE_PAGE_BYTES, MADV_COLLAPSE, _private_anonymous_ranges
+from autograder.sandbox.zygote.hugepages import HUGE_PAGE_BYTES, MADV_COLLAPSE, _private_anonymous_ranges
 
 MAPS = """\
 55d0c0000000-55d0c6000000 rw-p 00000000 00:00 0                          [heap]

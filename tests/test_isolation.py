@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder.sandbox import cgroups
-from autograder.sandbox.limits import Limits
-from autograder.sandbox.processes import is_alive, kill_processes_of, live_processes_of
+from autograder.sandbox.grader import cgroups
+from autograder.sandbox.grader.limits import Limits
+from autograder.sandbox.shared.processes import is_alive, kill_processes_of, live_processes_of
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="sandbox uids and namespaces need root")
@@ -80,7 +80,7 @@ VICTIM_CELLS = ["import time\ntime.sleep(1.0)", "print('victim alive')"]
 
 
 def _zygote(monkeypatch_env: dict):
-    from autograder.sandbox.spawn import Zygote
+    from autograder.sandbox.grader.zygotes import Zygote
 
     saved = {k: os.environ.get(k) for k in monkeypatch_env}
     os.environ.update(monkeypatch_env)
@@ -181,7 +181,7 @@ def test_sweep_finds_and_kills_what_a_zombie_state_or_root_owned_proc_entry_hide
 
 @needs_root
 def test_a_uid_whose_processes_survive_is_retired_not_reused(monkeypatch):
-    from autograder.sandbox import spawn
+    from autograder.sandbox.grader import zygotes as spawn
 
     # Without PID namespaces the uid is swept before every spawn (with them, whenever an earlier
     # box was not seen to end); the sweep is made to fail for the first uid.
@@ -293,7 +293,7 @@ def test_cgroup_v2_limits_where_the_controllers_are_available():
 
 @needs_root
 def test_submitted_files_are_in_the_working_folder_and_links_are_not_followed(box_zygote, tmp_path):
-    from autograder.sandbox.submitted_files import collect
+    from autograder.sandbox.grader.submitted_files import collect
 
     folder = tmp_path / "sub"
     (folder / "data").mkdir(parents=True)
@@ -313,7 +313,7 @@ def test_submitted_files_are_in_the_working_folder_and_links_are_not_followed(bo
 
 
 def test_submitted_files_are_capped(tmp_path):
-    from autograder.sandbox.submitted_files import collect
+    from autograder.sandbox.grader.submitted_files import collect
 
     for i in range(5):
         (tmp_path / f"f{i}.bin").write_bytes(b"x" * 1000)
@@ -325,7 +325,7 @@ def test_submitted_files_are_capped(tmp_path):
 
 def test_the_kits_own_folders_are_never_copied():
     from autograder.assignment import KIT_ROOT
-    from autograder.sandbox.submitted_files import collect
+    from autograder.sandbox.grader.submitted_files import collect
 
     found = collect(KIT_ROOT / "solutions", max_bytes=10**8, max_count=1000)
     assert found.files == {} and "part of the grading kit" in found.notes[0]
@@ -333,7 +333,7 @@ def test_the_kits_own_folders_are_never_copied():
 
 def test_spawn_forwards_extra_request_fields(monkeypatch):
     """Fields another mode of the kernel needs travel in the spawn request unchanged."""
-    from autograder.sandbox import spawn
+    from autograder.sandbox.grader import zygotes as spawn
 
     sent = []
     zygote = spawn.Zygote.__new__(spawn.Zygote)

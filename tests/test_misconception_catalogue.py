@@ -16,8 +16,8 @@ from autograder.assignment import REFERENCE_FILE, grading_settings
 from autograder.checks.runner import run_checks
 from autograder.feedback.misconceptions import MISCONCEPTIONS
 from autograder.model.status import CheckStatus
-from autograder.sandbox.client import SandboxDied
-from autograder.sandbox.in_kernel import InKernelSubmission
+from autograder.probes.in_kernel import InKernelSubmission
+from autograder.sandbox.grader.box_client import SandboxDied
 
 
 def _fn(header: str, *body: str) -> str:

@@ -12,7 +12,7 @@ import autograder.checks.conftest as checks_conftest
 from autograder.assignment import REFERENCE_FILE, grading_settings
 from autograder.checks.runner import CHECKS_DIR, run_checks
 from autograder.model.status import CheckStatus
-from autograder.sandbox.in_kernel import InKernelSubmission
+from autograder.probes.in_kernel import InKernelSubmission
 
 # A step of the grader's reference changed slightly -> the checks that must then fail the
 # unchanged reference submitted as a student's work.

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from autograder.sandbox import protocol, tensors
-from autograder.sandbox.client import decode_reply
+from autograder.sandbox.grader.box_client import decode_reply
+from autograder.sandbox.shared import protocol, tensors
 
 PACKAGE = Path(protocol.__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Clean rooms forked from a template box (autograder/sandbox/room_template.py): what one check's
+"""Clean rooms forked from a template box (autograder/sandbox/box/room_template.py): what one check's
 steps leave behind (a daemon, files, System V IPC objects, a dead template) never changes the
 next check's outcome, and the template's snapshot puts the submission's folder back."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from autograder.assignment import CHECKS, PYTORCH_SLOPE
 from autograder.pipeline import GradingContext, grade_submission
 from autograder.release.synthetic import make_submission, write_submission
-from autograder.sandbox.room_template import Snapshot
+from autograder.sandbox.box.room_template import Snapshot
 
 FULL = dict(CHECKS)
 
@@ -92,7 +92,7 @@ def test_a_step_that_kills_the_template_costs_no_check(grade):
 def test_one_template_box_serves_every_check(zygote, grading_limits, tmp_path):
     from autograder.checks.runner import run_checks
     from autograder.notebook.load import load_submission
-    from autograder.sandbox.rooms import CleanRooms
+    from autograder.sandbox.grader.rooms import CleanRooms
 
     if not (zygote.pid_namespace and zygote.uid is not None):
         pytest.skip("templates need a PID namespace and a sandbox uid (root)")
@@ -109,7 +109,7 @@ def test_rooms_of_their_own_keep_checks_apart_too(zygote, grading_limits, tmp_pa
     one check's steps leave behind dies with its box."""
     from autograder.checks.runner import run_checks
     from autograder.notebook.load import load_submission
-    from autograder.sandbox.rooms import CleanRooms
+    from autograder.sandbox.grader.rooms import CleanRooms
 
     steps = {"forward": forward_leaving_traces(daemon_kills), "criterion": CRITERION_SEES_TRACES}
     loaded = load_submission(write_submission(tmp_path / "pytorch_slope.ipynb", make_submission(steps)), PYTORCH_SLOPE.release_notebook)
@@ -120,7 +120,7 @@ def test_rooms_of_their_own_keep_checks_apart_too(zygote, grading_limits, tmp_pa
 
 
 def test_cuda_rooms_get_a_box_each():
-    from autograder.sandbox.rooms import CleanRooms
+    from autograder.sandbox.grader.rooms import CleanRooms
 
     class Zygote:
         pid_namespace, uid = True, 61000

@@ -20,8 +20,8 @@ from autograder.outputs.feedback_html import feedback_path, write_feedback_pages
 from autograder.outputs.gradescope import to_gradescope
 from autograder.outputs.results_json import results_json_path, write_results_json
 from autograder.outputs.staff_report import staff_report_path, write_staff_report
-from autograder.sandbox.in_kernel import InKernelSubmission
-from autograder.sandbox.limits import Limits
+from autograder.probes.in_kernel import InKernelSubmission
+from autograder.sandbox.grader.limits import Limits
 
 GRADESCOPE_SCHEMA = Path(autograder.__file__).resolve().parent / "gradescope" / "results_schema.json"
 GRADER_BUG = "grader bug 6.02214076e23 in the probe"

@@ -10,7 +10,7 @@ import tarfile
 
 import pytest
 
-from autograder.sandbox.confine import unpack_files
+from autograder.sandbox.box.confine import unpack_files
 
 
 def _archive_fd(tmp_path, members: dict[str, bytes]) -> int:

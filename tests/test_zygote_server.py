@@ -16,7 +16,7 @@ from autograder.assignment import PYTORCH_SLOPE
 from autograder.autograde.workers import WorkerPool, worker_zygote
 from autograder.pipeline import GradingContext, grade_submission
 from autograder.release.synthetic import make_submission, write_submission
-from autograder.sandbox.spawn import Zygote, ZygoteServer
+from autograder.sandbox.grader.zygotes import Zygote, ZygoteServer
 
 pytestmark = pytest.mark.slow
 

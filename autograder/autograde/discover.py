@@ -19,7 +19,7 @@ from pathlib import Path
 
 from autograder.assignment import Assignment
 from autograder.course import due_date
-from autograder.sandbox.submitted_files import Walk, shown, walk
+from autograder.sandbox.grader.submitted_files import Walk, shown, walk
 
 MISSING_HASH = "missing"
 SKIPPED = frozenset({".ipynb_checkpoints"})  # Jupyter's autosaves: not part of what was submitted

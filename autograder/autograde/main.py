@@ -134,8 +134,8 @@ def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device:
     name = assignment.name  # what nbgrader's folders, the records and the outputs are keyed by
     from autograder.autograde.workers import WorkerPool, start_forkserver
     from autograder.outputs.publish import publish, warm_up
-    from autograder.sandbox.limits import Limits
-    from autograder.sandbox.spawn import ZygoteServer
+    from autograder.sandbox.grader.limits import Limits
+    from autograder.sandbox.grader.zygotes import ZygoteServer
 
     start_forkserver()  # first: it and the zygote server import torch while the class is discovered
     zygote_server = ZygoteServer()

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 
 from autograder.assignment import Assignment
-from autograder.sandbox.limits import Limits, hard_timeout_for
-from autograder.sandbox.spawn import Zygote, ZygoteServer
+from autograder.sandbox.grader.limits import Limits, hard_timeout_for
+from autograder.sandbox.grader.zygotes import Zygote, ZygoteServer
 
 
 def describe_exit_code(code: int | None) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from autograder.feedback.misconceptions import Feedback, misconception_for_error
 from autograder.notebook.cell_names import label_of, relabel
-from autograder.sandbox.client import SandboxDied
+from autograder.sandbox.grader.box_client import SandboxDied
 
 
 class Student:

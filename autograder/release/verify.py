@@ -70,7 +70,7 @@ class Grader:
     cells come from the release just generated."""
 
     def __init__(self, assignment: Assignment):
-        from autograder.sandbox.spawn import Zygote
+        from autograder.sandbox.grader.zygotes import Zygote
 
         self.assignment = assignment
         self.zygote = Zygote()

@@ -7,9 +7,9 @@ from `python -m autograder autograde`.
 """
 from __future__ import annotations
 
-from autograder.sandbox import tensors
-from autograder.sandbox.client import decode_reply
-from autograder.sandbox.probe_runner import run_probe
+from autograder.sandbox.box.probe_runner import run_probe
+from autograder.sandbox.grader.box_client import decode_reply
+from autograder.sandbox.shared import tensors
 
 
 class InKernelSubmission:

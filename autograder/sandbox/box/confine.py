@@ -22,7 +22,7 @@ import signal
 import sys
 import tarfile
 
-from autograder.sandbox import syscall_filter
+from autograder.sandbox.box import syscall_filter
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWNET = 0x00020000, 0x04000000, 0x08000000, 0x40000000
 CLONE_NEWPID = 0x20000000

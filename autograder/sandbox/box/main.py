@@ -17,13 +17,14 @@ import socket
 
 import torch
 
-from autograder.sandbox import clean_room, protocol, room_template
-from autograder.sandbox.cells import execute_cells
-from autograder.sandbox.confine import confine
-from autograder.sandbox.probe_runner import run_probe
-from autograder.sandbox.probe_worker import ProbeWorker
-from autograder.sandbox.probes import STEP_FUNCTIONS
-from autograder.sandbox.processes import kill_processes_of
+from autograder.probes.pytorch_slope import STEP_FUNCTIONS
+from autograder.sandbox.box import clean_room, room_template
+from autograder.sandbox.box.cells import execute_cells
+from autograder.sandbox.box.confine import confine
+from autograder.sandbox.box.probe_runner import run_probe
+from autograder.sandbox.box.probe_worker import ProbeWorker
+from autograder.sandbox.shared import protocol
+from autograder.sandbox.shared.processes import kill_processes_of
 
 
 def notebook_budget_s(execute_timeout_s: float) -> float:

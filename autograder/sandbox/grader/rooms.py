@@ -16,9 +16,9 @@ from __future__ import annotations
 import socket
 import time
 
-from autograder.sandbox.client import Sandbox, SandboxDied
-from autograder.sandbox.limits import PROBE_GRACE_S, STARTUP_TIMEOUT_S, Limits
-from autograder.sandbox.room_template import FORK_REQUEST
+from autograder.sandbox.box.room_template import FORK_REQUEST
+from autograder.sandbox.grader.box_client import Sandbox, SandboxDied
+from autograder.sandbox.grader.limits import PROBE_GRACE_S, STARTUP_TIMEOUT_S, Limits
 
 
 def preload_for(cells: list[str]) -> list[str]:

@@ -2,7 +2,7 @@
 which only the notebook's DEFINITIONS are executed, then one check's probes run.
 
 The notebook's code cells arrive with the spawn request. On the first probe the room replays
-them in order, keeping only definitions (autograder/sandbox/definitions.py): imports, `def`,
+them in order, keeping only definitions (autograder/sandbox/box/definitions.py): imports, `def`,
 `class`, constants, `%%writefile` (into the room's own folder) and `%run` of a file there.
 Modules the submission wrote are imported through the same filter, by a finder placed before
 every other; folders the submission can write are taken off `sys.path`. So nothing outside the
@@ -25,12 +25,12 @@ import time
 
 from IPython.core.inputtransformer2 import TransformerManager
 
-from autograder.sandbox import protocol
-from autograder.sandbox.cells import GraderShell
-from autograder.sandbox.definitions import Magic, Scope, definitions
-from autograder.sandbox.guard import StepTimeout, captured_output, deadline, describe_error
-from autograder.sandbox.probe_runner import MISSING, run_probe
-from autograder.sandbox.probes import STEP_FUNCTIONS
+from autograder.probes.pytorch_slope import STEP_FUNCTIONS
+from autograder.sandbox.box.cells import GraderShell
+from autograder.sandbox.box.definitions import Magic, Scope, definitions
+from autograder.sandbox.box.guard import StepTimeout, captured_output, deadline, describe_error
+from autograder.sandbox.box.probe_runner import MISSING, run_probe
+from autograder.sandbox.shared import protocol
 
 PR_SET_DUMPABLE = 4
 _DEFINES = re.compile(r"^(?:async\s+)?(?:def|class)\s+(\w+)", re.M)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from autograder.sandbox import tensors
-from autograder.sandbox.guard import StepTimeout, captured_output, deadline, describe_error
-from autograder.sandbox.probes import PROBE_NEEDS, PROBES
+from autograder.probes.pytorch_slope import PROBE_NEEDS, PROBES
+from autograder.sandbox.box.guard import StepTimeout, captured_output, deadline, describe_error
+from autograder.sandbox.shared import tensors
 
 # Statuses a probe reply can carry.
 OK, MISSING, NOT_IMPLEMENTED, ERROR, TIMEOUT, CRASHED = (

@@ -14,8 +14,8 @@ import os
 import signal
 import time
 
-from autograder.sandbox import protocol
-from autograder.sandbox.probe_runner import CRASHED, TIMEOUT, run_probe
+from autograder.sandbox.box.probe_runner import CRASHED, TIMEOUT, run_probe
+from autograder.sandbox.shared import protocol
 
 PROBE_GRACE_S = 2.0
 

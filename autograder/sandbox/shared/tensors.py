@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from autograder.sandbox.protocol import ProtocolError
+from autograder.sandbox.shared.protocol import ProtocolError
 
 MAX_TENSOR_ELEMENTS = 4 * 1024 * 1024  # per decoded tensor, unless the caller asks for less
 MAX_TENSOR_DIMS = 16

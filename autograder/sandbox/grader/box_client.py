@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from autograder.model.errors import ExplainedError
-from autograder.sandbox import protocol, tensors
-from autograder.sandbox.limits import CELL_GRACE_S, PROBE_GRACE_S, STARTUP_TIMEOUT_S, Limits
-from autograder.sandbox.processes import kill_processes_of
-from autograder.sandbox.submitted_files import remove_tree
-from autograder.sandbox.untrusted import Inbox, Violation, accept_probe_reply
+from autograder.sandbox.grader.limits import CELL_GRACE_S, PROBE_GRACE_S, STARTUP_TIMEOUT_S, Limits
+from autograder.sandbox.grader.submitted_files import remove_tree
+from autograder.sandbox.grader.untrusted import Inbox, Violation, accept_probe_reply
+from autograder.sandbox.shared import protocol, tensors
+from autograder.sandbox.shared.processes import kill_processes_of
 
 BOX_EXIT_WAIT_S = 10  # the kernel reaps a PID namespace's processes before its init counts as exited
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 from IPython.core.inputtransformer2 import TransformerManager
 
-from autograder.sandbox.guard import StepTimeout, captured_output, deadline, describe_error
+from autograder.sandbox.box.guard import StepTimeout, captured_output, deadline, describe_error
 
 _BODY_MAGICS = {"time", "capture", "timeit"}
 # The message of a cell interrupted because the whole notebook's budget ran out.

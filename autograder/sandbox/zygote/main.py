@@ -3,14 +3,14 @@ sandbox code once, holds no secrets (no reference, no checks, no gradebook), and
 sandbox per submission on request. Forking from it costs milliseconds instead of the seconds a
 new interpreter with torch costs.
 
-Run by the grader as `python -m autograder.sandbox.zygote FD`, FD being its end of a socket
+Run by the grader as `python -m autograder.sandbox.zygote.main FD`, FD being its end of a socket
 pair. Each sandbox is a box (box.py): its own PID namespace where the platform allows it; the
 box's socket and a pidfd on its first process go back to the grader with SCM_RIGHTS. The
 submitted files come as a memfd holding a tar archive, so nothing of them touches the host's
 disk. On a GPU the zygote must not initialise CUDA: each sandbox initialises its own after the
 fork.
 
-Run as `python -m autograder.sandbox.zygote FD fork-server`, it is a zygote server instead: it
+Run as `python -m autograder.sandbox.zygote.main FD fork-server`, it is a zygote server instead: it
 warms up the same way, then only forks zygotes, one per request ({"op": "fork"} with the new
 zygote's control socket passed along), so that a batch pays for torch in one zygote however
 many workers it has. It never receives anything of a submission: each forked zygote holds
@@ -32,7 +32,9 @@ import matplotlib.pyplot  # noqa: E402,F401  warm import, shared by every fork
 import numpy  # noqa: E402,F401
 import torch  # noqa: E402,F401
 
-from autograder.sandbox import box, hugepages, kernel, protocol  # noqa: E402
+from autograder.sandbox.box import main as box_main  # noqa: E402
+from autograder.sandbox.shared import protocol  # noqa: E402
+from autograder.sandbox.zygote import boxes, hugepages  # noqa: E402
 
 
 def _warm_up_matplotlib() -> None:
@@ -92,7 +94,7 @@ def _announce_ready(control: socket.socket, pid_namespace: bool) -> None:
 
 def serve(control: socket.socket, pid_namespace: bool) -> None:
     """Fork one box per spawn request on `control` until it closes; never returns."""
-    inits = box.Inits() if pid_namespace else None  # this zygote's own: its boxes end with it
+    inits = boxes.Inits() if pid_namespace else None  # this zygote's own: its boxes end with it
     # Children are reaped by the kernel at once: a box's init exits only once every process of
     # its namespace is reaped, the kernel process (the zygote's child) included.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
@@ -103,12 +105,12 @@ def serve(control: socket.socket, pid_namespace: bool) -> None:
             request = protocol.recv_message(control)
             files_fd = _receive_announced_fd(control, bool(request.get("files")))
         except (EOFError, OSError, protocol.ProtocolError):
-            box.end_boxes(live_boxes)
+            boxes.end_boxes(live_boxes)
             os._exit(0)
         if request.get("op") != "spawn":
             continue
         _preload(request.get("preload"))  # before the fork: every box of the submission shares it
-        for fd in [fd for fd in live_boxes if box.ended(fd)]:
+        for fd in [fd for fd in live_boxes if boxes.ended(fd)]:
             live_boxes.remove(fd)
             os.close(fd)
         ours, theirs = socket.socketpair()
@@ -122,8 +124,8 @@ def serve(control: socket.socket, pid_namespace: bool) -> None:
             for fd in live_boxes:  # no box may signal another's init
                 os.close(fd)
 
-        pid, pidfd = box.start(request, theirs, files_fd, inits=inits if request.get("pid_namespace", True) else None,
-                               close_in_child=close_in_child, serve=kernel.serve)
+        pid, pidfd = boxes.start(request, theirs, files_fd, inits=inits if request.get("pid_namespace", True) else None,
+                               close_in_child=close_in_child, serve=box_main.serve)
         theirs.close()
         if files_fd is not None:
             os.close(files_fd)
@@ -159,7 +161,7 @@ def serve_forks(control: socket.socket, pid_namespace: bool) -> None:
 def main(control_fd: int, role: str = "zygote") -> None:
     _warm_up()
     control = socket.socket(fileno=control_fd)
-    pid_namespace = box.pid_namespace_available()
+    pid_namespace = boxes.pid_namespace_available()
     (serve_forks if role == "fork-server" else serve)(control, pid_namespace)
 
 

@@ -26,7 +26,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from autograder.sandbox import confine
+from autograder.sandbox.box import confine
 
 _OWN_PID_NAMESPACE = "/proc/self/ns/pid"
 

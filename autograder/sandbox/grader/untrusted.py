@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 from autograder.model.errors import ExplainedError
 from autograder.model.sanitize import clean_text
-from autograder.sandbox import protocol, tensors
-from autograder.sandbox.probes import STEP_FUNCTIONS
+from autograder.probes.pytorch_slope import STEP_FUNCTIONS
+from autograder.sandbox.shared import protocol, tensors
 
 KIB, MIB = 1024, 1024 * 1024
 # The largest frame each kind of message may be. Sized from what the sandbox sends: a cell's

@@ -16,14 +16,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autograder.sandbox import protocol
-from autograder.sandbox.cgroups import BoxCgroup, cgroups_worth_it
-from autograder.sandbox.limits import ZYGOTE_START_S, Limits
-from autograder.sandbox.processes import kill_processes_of
-from autograder.sandbox.submitted_files import remove_tree, to_memfd
+from autograder.sandbox.grader.cgroups import BoxCgroup, cgroups_worth_it
+from autograder.sandbox.grader.limits import ZYGOTE_START_S, Limits
+from autograder.sandbox.grader.submitted_files import remove_tree, to_memfd
+from autograder.sandbox.shared import protocol
+from autograder.sandbox.shared.processes import kill_processes_of
 
 if TYPE_CHECKING:
-    from autograder.sandbox.client import Sandbox
+    from autograder.sandbox.grader.box_client import Sandbox
 
 SANDBOX_UID_BASE = 61000
 SANDBOX_UID_COUNT = 1000
@@ -125,7 +125,7 @@ class Zygote:
     def spawn(self, *, device: str, limits: Limits, files: dict[str, bytes] | None = None, **request_fields) -> Sandbox:
         """A new sandbox. `files` (relative name -> bytes) are put in its /submission before it
         drops privileges; `request_fields` go into the spawn request unchanged (kernel.py reads them)."""
-        from autograder.sandbox.client import Sandbox  # imports torch: after the zygote was started
+        from autograder.sandbox.grader.box_client import Sandbox  # imports torch: after the zygote was started
 
         # In a PID namespace a box is over, with every process in it, once its init has exited
         # (Sandbox.kill sees that through the pidfd); /proc is scanned (~5 ms) only when some
@@ -209,14 +209,14 @@ class Zygote:
 
 
 def _start_zygote_interpreter(*args: str) -> tuple[subprocess.Popen, socket.socket]:
-    """`python -m autograder.sandbox.zygote FD [args]` with only `_PASSED_ENV` of this process's
+    """`python -m autograder.sandbox.zygote.main FD [args]` with only `_PASSED_ENV` of this process's
     environment; returns the process and this side's control socket."""
     ours, theirs = socket.socketpair()
     package_parent = str(Path(__file__).resolve().parents[2])
     env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
     env.update(MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", PYTHONPATH=package_parent)
     process = subprocess.Popen(
-        [sys.executable, "-m", "autograder.sandbox.zygote", str(theirs.fileno()), *args],
+        [sys.executable, "-m", "autograder.sandbox.zygote.main", str(theirs.fileno()), *args],
         pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
         cwd=tempfile.gettempdir(),
     )

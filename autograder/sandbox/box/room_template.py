@@ -30,9 +30,10 @@ import socket
 import stat
 import time
 
-from autograder.sandbox import clean_room, protocol
-from autograder.sandbox.guard import StepTimeout, captured_output, deadline
-from autograder.sandbox.processes import live_processes_of
+from autograder.sandbox.box import clean_room
+from autograder.sandbox.box.guard import StepTimeout, captured_output, deadline
+from autograder.sandbox.shared import protocol
+from autograder.sandbox.shared.processes import live_processes_of
 
 FORK_REQUEST = b"F"  # the grader's request for a child; the child's socket comes with it (SCM_RIGHTS)
 SCRATCH_FOLDERS = ("/tmp", "/dev/shm")
@@ -167,7 +168,7 @@ def _fork_with_retry(tries: int = 50) -> int:
 
 def safe_here() -> bool:
     """kill(-1) may be used: an unprivileged uid in the box's own PID namespace."""
-    from autograder.sandbox import confine
+    from autograder.sandbox.box import confine
 
     return os.getuid() != 0 and confine.in_own_pid_namespace()
 
