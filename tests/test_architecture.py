@@ -65,6 +65,35 @@ def test_steps_never_import_a_verb():
     assert not offenders, f"lower layers import verbs: {offenders}"
 
 
+# Where each part of the sandbox runs, and what it may import of the kit. Code that runs beside
+# student code (the zygote, which forks boxes, and the box itself) must never load the grader's
+# side: the checks, the reference, the outputs, the gradebook or the grader's half of the sandbox.
+BOX_SIDE = ("autograder.sandbox.box", "autograder.sandbox.zygote")
+BOX_SIDE_MAY_IMPORT = ("autograder.sandbox.box", "autograder.sandbox.zygote", "autograder.sandbox.shared",
+                       "autograder.probes.pytorch_slope", "autograder.assignment", "autograder.provided",
+                       "autograder.model.errors", "autograder.model.sanitize", "autograder.sandbox", "autograder")
+
+
+def test_the_box_side_never_imports_the_grader_side():
+    offenders = {}
+    for module, path in MODULES.items():
+        if module.startswith(BOX_SIDE):
+            bad = sorted(n for n in _imports(path, module_level_only=False) if not n.startswith(BOX_SIDE_MAY_IMPORT)
+                         or n.startswith("autograder.sandbox.grader"))
+            bad = [n for n in bad if n not in ("autograder.sandbox", "autograder") or n == module]
+            if bad:
+                offenders[module] = bad
+    assert not offenders, f"code that runs beside student code imports the grader's side: {offenders}"
+
+
+def test_shared_sandbox_modules_import_neither_side():
+    for module, path in MODULES.items():
+        if module.startswith("autograder.sandbox.shared"):
+            sides = {n for n in _imports(path, module_level_only=False)
+                     if n.startswith(("autograder.sandbox.grader", "autograder.sandbox.box", "autograder.sandbox.zygote"))}
+            assert not sides, f"{module} imports {sides}"
+
+
 def test_data_model_imports_only_itself():
     for module, path in MODULES.items():
         if module.startswith("autograder.model"):

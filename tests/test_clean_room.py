@@ -97,10 +97,10 @@ def test_cells_that_cannot_be_parsed_are_reported_not_fatal(tmp_path, monkeypatc
     """A null byte, absurd nesting or a syntax error in one cell leaves the other definitions."""
     import sys
 
-    from autograder.sandbox.box.clean_room import Room
+    from autograder.sandbox.box.clean_room import CleanRoom
 
     monkeypatch.chdir(tmp_path)
-    room = Room(str(tmp_path))
+    room = CleanRoom(str(tmp_path))
     try:
         room.define(["def forward(x, w):\n    return w * x\n", "x = 1\0", "(" * 300 + ")" * 300,
                      "def criterion(a, b):\n    return (a\n", "%%time\ndef update(w, lr):\n    pass\n"])

@@ -17,7 +17,7 @@ from autograder.checks.runner import run_checks
 from autograder.feedback.misconceptions import MISCONCEPTIONS
 from autograder.model.status import CheckStatus
 from autograder.probes.in_kernel import InKernelSubmission
-from autograder.sandbox.grader.box_client import SandboxDied
+from autograder.sandbox.grader.box_client import BoxDied
 
 
 def _fn(header: str, *body: str) -> str:
@@ -52,7 +52,7 @@ MUTANTS: dict[str, tuple[str, str]] = {
 # misconception -> (check, the probe reply a sandbox would give, or the exception it raises)
 TRANSPORT_MUTANTS: dict[str, tuple[str, object]] = {
     "crashed": ("update", {"status": "crashed", "reason": "the process ended (exit code 3)"}),
-    "sandbox_died": ("update", SandboxDied("its process had ended")),
+    "sandbox_died": ("update", BoxDied("its process had ended")),
     "wrong_device": ("update", {"status": "error", "error": {
         "type": "RuntimeError", "traceback": "  File \"<cell 5>\", line 2, in update\nRuntimeError: Expected all tensors "
         "to be on the same device, but found at least two devices, cuda:0 and cpu!",

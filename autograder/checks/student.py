@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from autograder.feedback.misconceptions import Feedback, misconception_for_error
 from autograder.notebook.cell_names import label_of, relabel
-from autograder.sandbox.grader.box_client import SandboxDied
+from autograder.sandbox.grader.box_client import BoxDied
 
 
 class Student:
@@ -35,7 +35,7 @@ class Student:
     def probe(self, name: str, *, step: str, **inputs) -> dict:
         try:
             reply = self._target().probe(name, inputs)
-        except SandboxDied as died:
+        except BoxDied as died:
             raise Feedback("sandbox_died", detail=died.reason[:1].upper() + died.reason[1:] + ".") from None
         status = reply["status"]
         if status == "ok":

@@ -31,6 +31,7 @@ from autograder.sandbox.box.definitions import Magic, Scope, definitions
 from autograder.sandbox.box.guard import StepTimeout, captured_output, deadline, describe_error
 from autograder.sandbox.box.probe_runner import MISSING, run_probe
 from autograder.sandbox.shared import protocol
+from autograder.sandbox.shared.messages import Event, Op
 
 PR_SET_DUMPABLE = 4
 _DEFINES = re.compile(r"^(?:async\s+)?(?:def|class)\s+(\w+)", re.M)
@@ -106,7 +107,7 @@ class LazilyDecorated:
         return self._applied(*args, **kwargs)
 
 
-class Room:
+class CleanRoom:
     """The definitions of one submission, replayed into `namespace`, with what was left out."""
 
     def __init__(self, root: str):
@@ -216,7 +217,7 @@ class SubmissionModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Imports of modules written by the submission (a `%%writefile steps.py` cell, files
     submitted beside the notebook), loaded through the definitions filter."""
 
-    def __init__(self, room: Room):
+    def __init__(self, room: CleanRoom):
         self.room = room
 
     def find_spec(self, fullname, path=None, target=None):
@@ -239,7 +240,7 @@ class SubmissionModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         self.room._run_file(module.__spec__.origin, module.__dict__)
 
 
-def serve_room(sock: socket.socket, room_request: dict, room: Room | None = None) -> None:
+def serve_room(sock: socket.socket, room_request: dict, room: CleanRoom | None = None) -> None:
     """Answer one check's probes in this room; returns when the grader closes it. `room`: the
     definitions already made (a child of a template, room_template.py); else made on the first
     probe."""
@@ -248,12 +249,12 @@ def serve_room(sock: socket.socket, room_request: dict, room: Room | None = None
         message = protocol.recv_message(sock)
         if os.getpid() != me:
             os._exit(0)
-        if message.get("op") != "probe":
+        if message.get("op") != Op.PROBE:
             return
         timeout_s = float(message["timeout_s"])
         started = time.monotonic()
         if room is None:
-            room = Room(os.getcwd())
+            room = CleanRoom(os.getcwd())
             try:  # outside the deadline's block: its repeated alarm may fire as the block ends
                 with captured_output(), deadline(timeout_s):
                     room.define(list(room_request.get("cells", [])))
@@ -266,4 +267,4 @@ def serve_room(sock: socket.socket, room_request: dict, room: Room | None = None
         if reply.get("status") == MISSING:
             reply["why_missing"] = room.why_missing(reply.get("missing", []))
         reply["defined"] = room.report["defined"]
-        protocol.send_message(sock, {"event": "probe", **reply})
+        protocol.send_message(sock, {"event": Event.PROBE, **reply})

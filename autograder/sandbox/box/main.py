@@ -24,6 +24,7 @@ from autograder.sandbox.box.confine import confine
 from autograder.sandbox.box.probe_runner import run_probe
 from autograder.sandbox.box.probe_worker import ProbeWorker
 from autograder.sandbox.shared import protocol
+from autograder.sandbox.shared.messages import Event, Op
 from autograder.sandbox.shared.processes import kill_processes_of
 
 
@@ -73,13 +74,13 @@ def serve(sock: socket.socket, request: dict) -> None:
             clean_room.seal()
             if request["room"].get("template"):  # whether it can be one here: the grader falls back if not
                 isolation = {**isolation, "room_template": room_template.safe_here()}
-            protocol.send_message(sock, {"event": "ready", "isolation": isolation, "pid": os.getpid()})
+            protocol.send_message(sock, {"event": Event.READY, "isolation": isolation, "pid": os.getpid()})
             if request["room"].get("template"):
                 room_template.serve_template(sock, request["room"], isolation)
             else:
                 clean_room.serve_room(sock, request["room"])
             os._exit(0)
-        protocol.send_message(sock, {"event": "ready", "isolation": isolation, "pid": os.getpid()})
+        protocol.send_message(sock, {"event": Event.READY, "isolation": isolation, "pid": os.getpid()})
         namespace: dict = {}
         worker = ProbeWorker(namespace)
         me = os.getpid()
@@ -87,20 +88,20 @@ def serve(sock: socket.socket, request: dict) -> None:
             message = protocol.recv_message(sock)
             if os.getpid() != me:  # a process the student's code forked must never answer the grader
                 os._exit(0)
-            if message["op"] == "execute":
+            if message["op"] == Op.EXECUTE:
                 budget = message.get("execute_timeout_s")
                 cells = execute_cells(message["cells"], namespace, float(message["cell_timeout_s"]),
                                       notebook_budget_s(float(budget)) if budget else None)
                 for result in cells:
                     if os.getpid() != me:
                         os._exit(0)
-                    protocol.send_message(sock, {"event": "cell", **result})
+                    protocol.send_message(sock, {"event": Event.CELL, **result})
                 _sweep_strays(request.get("uid"), worker)
                 defined = [name for name in STEP_FUNCTIONS if callable(namespace.get(name))]
-                protocol.send_message(sock, {"event": "executed", "defined": defined})
-            elif message["op"] == "probe":
+                protocol.send_message(sock, {"event": Event.EXECUTED, "defined": defined})
+            elif message["op"] == Op.PROBE:
                 _sweep_strays(request.get("uid"), worker)
-                protocol.send_message(sock, {"event": "probe", **_probe(namespace, worker, message)})
+                protocol.send_message(sock, {"event": Event.PROBE, **_probe(namespace, worker, message)})
             else:
                 break
     except BaseException:

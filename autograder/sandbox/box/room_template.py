@@ -33,6 +33,7 @@ import time
 from autograder.sandbox.box import clean_room
 from autograder.sandbox.box.guard import StepTimeout, captured_output, deadline
 from autograder.sandbox.shared import protocol
+from autograder.sandbox.shared.messages import Event
 from autograder.sandbox.shared.processes import live_processes_of
 
 FORK_REQUEST = b"F"  # the grader's request for a child; the child's socket comes with it (SCM_RIGHTS)
@@ -178,7 +179,7 @@ def serve_template(control: socket.socket, room_request: dict, isolation: dict) 
     not know)."""
     if not safe_here():
         return
-    room = clean_room.Room(os.getcwd())
+    room = clean_room.CleanRoom(os.getcwd())
     try:  # outside the deadline's block: its repeated alarm may fire as the block ends
         with captured_output(), deadline(float(room_request.get("define_timeout_s") or 10.0)):
             room.define(list(room_request.get("cells", [])))
@@ -203,7 +204,7 @@ def serve_template(control: socket.socket, room_request: dict, isolation: dict) 
                 control.close()
                 os.setsid()  # as a room of its own: kill(0) from a step reaches its own processes only
                 clean_room.seal()  # inherited, set again: a child is never dumpable
-                protocol.send_message(child_socket, {"event": "ready", "isolation": isolation, "pid": os.getpid()})
+                protocol.send_message(child_socket, {"event": Event.READY, "isolation": isolation, "pid": os.getpid()})
                 clean_room.serve_room(child_socket, room_request, room=room)
             finally:
                 os._exit(0)

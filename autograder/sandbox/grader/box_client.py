@@ -23,12 +23,13 @@ from autograder.sandbox.grader.limits import CELL_GRACE_S, PROBE_GRACE_S, STARTU
 from autograder.sandbox.grader.submitted_files import remove_tree
 from autograder.sandbox.grader.untrusted import Inbox, Violation, accept_probe_reply
 from autograder.sandbox.shared import protocol, tensors
+from autograder.sandbox.shared.messages import Event, Op
 from autograder.sandbox.shared.processes import kill_processes_of
 
 BOX_EXIT_WAIT_S = 10  # the kernel reaps a PID namespace's processes before its init counts as exited
 
 
-class SandboxDied(ExplainedError):
+class BoxDied(ExplainedError):
     """The sandbox process ended or stopped answering; `reason` says how, for the student."""
 
 
@@ -42,7 +43,7 @@ class ExecutionReport:
         return [c for c in self.cells if c.get("status") != "ok"]
 
 
-class Sandbox:
+class BoxClient:
     """One submission's confined process."""
 
     def __init__(self, sock: socket.socket, pid: int, uid: int | None, workdir: str | None, device: str, limits: Limits,
@@ -62,13 +63,13 @@ class Sandbox:
         """Everything this sandbox sends arrives through here (made on first use: the start-up)."""
         return Inbox(self.sock, self.device)
 
-    def _receive(self, timeout_s: float, doing: str, *, expect: tuple[str, ...] = ("ready",),
+    def _receive(self, timeout_s: float, doing: str, *, expect: tuple[str, ...] = (Event.READY,),
                  deadline: float | None = None, late: str | None = None) -> dict:
         """The next message of an `expect`ed kind, complete by `deadline` (default: `timeout_s`
-        from now); on any failure the sandbox is killed and SandboxDied says why (`late` is the
+        from now); on any failure the sandbox is killed and BoxDied says why (`late` is the
         reason when the deadline passes, if given)."""
         if self.dead:
-            raise SandboxDied(self.dead)
+            raise BoxDied(self.dead)
         if deadline is None:
             deadline = time.monotonic() + timeout_s
         try:
@@ -85,7 +86,7 @@ class Sandbox:
 
     def _send(self, message: dict, deadline: float, doing: str) -> None:
         if self.dead:
-            raise SandboxDied(self.dead)
+            raise BoxDied(self.dead)
         try:
             protocol.send_message(self.sock, message, deadline=deadline)
         except TimeoutError:
@@ -98,7 +99,7 @@ class Sandbox:
     def _die(self, reason: str) -> None:
         self.dead = reason
         self.kill()
-        raise SandboxDied(reason)
+        raise BoxDied(reason)
 
     def execute(self, cells: list[str]) -> ExecutionReport:
         """Run the cells: each result must arrive within the cell's limit plus a grace, and all
@@ -107,10 +108,10 @@ class Sandbox:
         limit_s = self.limits.execute_timeout_s
         phase_deadline = time.monotonic() + limit_s
         try:
-            self._send({"op": "execute", "cells": cells, "cell_timeout_s": self.limits.cell_timeout_s,
+            self._send({"op": Op.EXECUTE, "cells": cells, "cell_timeout_s": self.limits.cell_timeout_s,
                         "execute_timeout_s": limit_s}, phase_deadline, "running the notebook")
-            self.inbox.allow("cell", len(cells))
-            self.inbox.allow("executed")
+            self.inbox.allow(Event.CELL, len(cells))
+            self.inbox.allow(Event.EXECUTED)
             while True:
                 index = len(report.cells)
                 message_s = self.limits.cell_timeout_s + CELL_GRACE_S
@@ -119,14 +120,14 @@ class Sandbox:
                     late = f"running the notebook took longer than {limit_s:g} s (at cell {index + 1})"
                 else:
                     late = f"it stopped responding while running cell {index + 1} (no complete answer within {message_s:g} s)"
-                message = self._receive(message_s, f"running cell {index + 1}", expect=("cell", "executed"),
+                message = self._receive(message_s, f"running cell {index + 1}", expect=(Event.CELL, Event.EXECUTED),
                                         deadline=deadline, late=late)
-                if message["event"] == "cell":
+                if message["event"] == Event.CELL:
                     report.cells.append(message)
                 else:
                     report.defined = message["defined"]
                     return report
-        except SandboxDied as error:
+        except BoxDied as error:
             report.died = error.reason
             return report
 
@@ -139,7 +140,7 @@ class Sandbox:
         budget_s = self.limits.checks_timeout_s
         doing = f"running the {name} check"
         if self.dead:
-            raise SandboxDied(self.dead)
+            raise BoxDied(self.dead)
         now = time.monotonic()
         if self.__dict__.get("checks_deadline") is None:
             self.checks_deadline = now + budget_s
@@ -151,10 +152,10 @@ class Sandbox:
             late = f"it stopped responding while {doing} (no complete answer within {timeout_s + PROBE_GRACE_S:g} s)"
         else:
             late = f"the checks used up their time budget of {budget_s:g} s while {doing}; later checks could not run"
-        self._send({"op": "probe", "probe": name, "inputs": tensors.encode(inputs), "device": self.device,
+        self._send({"op": Op.PROBE, "probe": name, "inputs": tensors.encode(inputs), "device": self.device,
                     "timeout_s": timeout_s}, deadline, doing)
-        self.inbox.allow("probe")
-        reply = self._receive(timeout_s, doing, expect=("probe",), deadline=deadline, late=late)
+        self.inbox.allow(Event.PROBE)
+        reply = self._receive(timeout_s, doing, expect=(Event.PROBE,), deadline=deadline, late=late)
         reply.pop("event", None)
         return reply
 

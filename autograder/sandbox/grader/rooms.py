@@ -17,7 +17,7 @@ import socket
 import time
 
 from autograder.sandbox.box.room_template import FORK_REQUEST
-from autograder.sandbox.grader.box_client import Sandbox, SandboxDied
+from autograder.sandbox.grader.box_client import BoxClient, BoxDied
 from autograder.sandbox.grader.limits import PROBE_GRACE_S, STARTUP_TIMEOUT_S, Limits
 
 
@@ -44,10 +44,10 @@ class CleanRooms:
         if template is None:
             template = not device.startswith("cuda") and zygote.pid_namespace and zygote.uid is not None
         self.use_template = template
-        self._template: Sandbox | None = None
+        self._template: BoxClient | None = None
 
-    def open_room(self) -> Room:
-        return Room(self)
+    def open_room(self) -> RoomClient:
+        return RoomClient(self)
 
     def close(self) -> None:
         """End the template box, and every room of it still running."""
@@ -61,7 +61,7 @@ class CleanRooms:
     def __exit__(self, *exc):
         self.close()
 
-    def _spawn(self, **room_fields) -> Sandbox:
+    def _spawn(self, **room_fields) -> BoxClient:
         """A box from the zygote; the checks' budget starts with the first one."""
         sandbox = self.zygote.spawn(device=self.device, limits=self.limits, files=self.files,
                                     room={"cells": self.cells, **room_fields}, preload=preload_for(self.cells))
@@ -70,7 +70,7 @@ class CleanRooms:
             self.checks_deadline = time.monotonic() + self.limits.checks_timeout_s
         return sandbox
 
-    def new_room(self) -> Sandbox:
+    def new_room(self) -> BoxClient:
         """A room for one check: a child of the template, or a box of its own."""
         if not self.use_template:
             return self._spawn()
@@ -78,7 +78,7 @@ class CleanRooms:
         while True:
             if self._template is None:
                 if started_template:  # at most one new template per check: the budget stays bounded
-                    raise SandboxDied("its clean room could not be started (the definitions' process ended)")
+                    raise BoxDied("its clean room could not be started (the definitions' process ended)")
                 template = self._spawn(template=True, define_timeout_s=self.limits.probe_timeout_s)
                 started_template = True
                 if not (template.pid_namespace and template.isolation.get("room_template")):  # one box per check
@@ -88,20 +88,20 @@ class CleanRooms:
                 self._template = template
             try:
                 return self._fork_child()
-            except SandboxDied:
+            except BoxDied:
                 # The template ended (a step killed it) or stopped answering: a new one.
                 self._template.close()
                 self._template = None
                 if started_template:
                     raise
 
-    def _fork_child(self) -> Sandbox:
+    def _fork_child(self) -> BoxClient:
         ours, theirs = socket.socketpair()
         try:
             socket.send_fds(self._template.sock, [FORK_REQUEST], [theirs.fileno()])
         except OSError:
             ours.close()
-            raise SandboxDied("its clean room's template had ended") from None
+            raise BoxDied("its clean room's template had ended") from None
         finally:
             theirs.close()
         # The first child waits for the definitions (their own limit is the probe's).
@@ -110,7 +110,7 @@ class CleanRooms:
                              ready_deadline=min(time.monotonic() + waited_s, self.checks_deadline))
 
 
-class TemplateChild(Sandbox):
+class TemplateChild(BoxClient):
     """One check's room forked by the template. It has no box of its own: ending it is closing
     its socket; the template kills it before forking the next check's room, and the template's
     box ends with `CleanRooms.close`."""
@@ -128,22 +128,22 @@ class TemplateChild(Sandbox):
             pass
 
 
-class Room:
+class RoomClient:
     """One check's room; started lazily by its first probe."""
 
     def __init__(self, rooms: CleanRooms):
         self.rooms = rooms
-        self.sandbox: Sandbox | None = None
+        self.sandbox: BoxClient | None = None
         self.failed: str | None = None  # why the room could not be started: its check's later probes are not retried
 
-    def _start(self) -> Sandbox:
+    def _start(self) -> BoxClient:
         if self.failed is not None:
-            raise SandboxDied(self.failed)
+            raise BoxDied(self.failed)
         started = time.perf_counter()
         rooms = self.rooms
         try:
             self.sandbox = rooms.new_room()
-        except SandboxDied as died:
+        except BoxDied as died:
             self.failed = died.reason
             raise
         self.sandbox.checks_deadline = rooms.checks_deadline  # the client stops probes past it
@@ -156,7 +156,7 @@ class Room:
         started = time.monotonic()
         try:
             reply = (self.sandbox or self._start()).probe(name, inputs, timeout_s)
-        except SandboxDied as died:
+        except BoxDied as died:
             # The room holds this check's steps only: its end is theirs, not the notebook's.
             if time.monotonic() - started >= timeout_s:
                 message = f"did not finish within {timeout_s:g} s ({died.reason})"

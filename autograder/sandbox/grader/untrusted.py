@@ -24,13 +24,14 @@ from autograder.model.errors import ExplainedError
 from autograder.model.sanitize import clean_text
 from autograder.probes.pytorch_slope import STEP_FUNCTIONS
 from autograder.sandbox.shared import protocol, tensors
+from autograder.sandbox.shared.messages import Event
 
 KIB, MIB = 1024, 1024 * 1024
 # The largest frame each kind of message may be. Sized from what the sandbox sends: a cell's
 # output is capped at 20,000 characters in the sandbox (up to 6 bytes each once JSON-escaped),
 # its error at 10,000; a probe reply's largest observation is a tensor of at most 100,000
 # elements (~530 KB as base64), and the probes' inputs have at most 60 rows.
-MESSAGE_CAPS = {"ready": 64 * KIB, "cell": 256 * KIB, "executed": 64 * KIB, "probe": 4 * MIB}
+MESSAGE_CAPS = {Event.READY: 64 * KIB, Event.CELL: 256 * KIB, Event.EXECUTED: 64 * KIB, Event.PROBE: 4 * MIB}
 SUBMISSION_BYTES = 32 * MIB  # every message of one submission together
 
 # Per field, in characters.
@@ -127,21 +128,21 @@ def _observation(value, device: str, depth: int, budget: list[int]):
 
 
 def accept_ready(message: dict) -> dict:
-    return {"event": "ready", "isolation": _isolation(message.get("isolation")), "pid": _int(message.get("pid"))}
+    return {"event": Event.READY, "isolation": _isolation(message.get("isolation")), "pid": _int(message.get("pid"))}
 
 
 def accept_cell(message: dict, index: int) -> dict:
     """A cell's result; `index` is where the grader is (a sandbox cannot renumber cells)."""
     status = message.get("status")
     status = status if status in CELL_STATUSES else "error"
-    accepted = {"event": "cell", "index": index, "status": status, "output": clean_text(message.get("output"), OUTPUT_CHARS)}
+    accepted = {"event": Event.CELL, "index": index, "status": status, "output": clean_text(message.get("output"), OUTPUT_CHARS)}
     if status != "ok":
         accepted["error"] = _error(message.get("error"))
     return accepted
 
 
 def accept_executed(message: dict) -> dict:
-    return {"event": "executed", "defined": _names(message.get("defined"), STEP_FUNCTIONS)}
+    return {"event": Event.EXECUTED, "defined": _names(message.get("defined"), STEP_FUNCTIONS)}
 
 
 def accept_probe_reply(reply: dict, device: str) -> dict:
@@ -194,7 +195,7 @@ class Inbox:
     device: str = "cpu"
     total_bytes: int = SUBMISSION_BYTES
     used_bytes: int = 0
-    allowed: dict[str, int] = field(default_factory=lambda: {"ready": 1})
+    allowed: dict[str, int] = field(default_factory=lambda: {Event.READY: 1})
     received: dict[str, int] = field(default_factory=dict)
 
     def allow(self, kind: str, count: int = 1) -> None:
@@ -226,13 +227,13 @@ class Inbox:
             raise Violation(f"the notebook's process sent more {kind} messages than the grader asked for; "
                             "the sandbox was stopped")
         self.received[kind] = self.received.get(kind, 0) + 1
-        if kind == "ready":
+        if kind == Event.READY:
             return accept_ready(message)
-        if kind == "cell":
+        if kind == Event.CELL:
             return accept_cell(message, self.received[kind] - 1)
-        if kind == "executed":
+        if kind == Event.EXECUTED:
             return accept_executed(message)
-        return {"event": "probe", **accept_probe_reply(message, self.device)}
+        return {"event": Event.PROBE, **accept_probe_reply(message, self.device)}
 
     def _over_budget(self, size: int, cap: int) -> str:
         if cap >= self.total_bytes - self.used_bytes:  # what was left of the submission's budget

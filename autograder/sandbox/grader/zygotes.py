@@ -20,10 +20,11 @@ from autograder.sandbox.grader.cgroups import BoxCgroup, cgroups_worth_it
 from autograder.sandbox.grader.limits import ZYGOTE_START_S, Limits
 from autograder.sandbox.grader.submitted_files import remove_tree, to_memfd
 from autograder.sandbox.shared import protocol
+from autograder.sandbox.shared.messages import Event, Op
 from autograder.sandbox.shared.processes import kill_processes_of
 
 if TYPE_CHECKING:
-    from autograder.sandbox.grader.box_client import Sandbox
+    from autograder.sandbox.grader.box_client import BoxClient
 
 SANDBOX_UID_BASE = 61000
 SANDBOX_UID_COUNT = 1000
@@ -68,7 +69,7 @@ class Zygote:
         self.uid_notes: list[str] = []
         self.leased_uids: list[int] = [self.uid] if self.uid is not None else []
         self._spawned = 0
-        self._boxes: list[Sandbox] = []  # spawned since the uid was last found clean
+        self._boxes: list[BoxClient] = []  # spawned since the uid was last found clean
         if self.uid is not None:  # leftovers of a grader that died holding this uid
             self._ensure_uid_is_clean()
         self.process, self.control = (None, control) if control is not None else _start_zygote_interpreter()
@@ -83,7 +84,7 @@ class Zygote:
         self.control.settimeout(ZYGOTE_START_S)
         try:
             ready = protocol.recv_message(self.control)
-            if ready.get("event") != "ready":
+            if ready.get("event") != Event.READY:
                 raise protocol.ProtocolError(f"its first message was not \"ready\": {str(ready)[:200]}")
             if ready.get("pidfd"):
                 _, fds, _, _ = socket.recv_fds(self.control, 1, 1)
@@ -122,19 +123,19 @@ class Zygote:
             self.uid, self._lease_fd = lease_sandbox_uid()
             self.leased_uids.append(self.uid)
 
-    def spawn(self, *, device: str, limits: Limits, files: dict[str, bytes] | None = None, **request_fields) -> Sandbox:
+    def spawn(self, *, device: str, limits: Limits, files: dict[str, bytes] | None = None, **request_fields) -> BoxClient:
         """A new sandbox. `files` (relative name -> bytes) are put in its /submission before it
         drops privileges; `request_fields` go into the spawn request unchanged (kernel.py reads them)."""
-        from autograder.sandbox.grader.box_client import Sandbox  # imports torch: after the zygote was started
+        from autograder.sandbox.grader.box_client import BoxClient  # imports torch: after the zygote was started
 
         # In a PID namespace a box is over, with every process in it, once its init has exited
-        # (Sandbox.kill sees that through the pidfd); /proc is scanned (~5 ms) only when some
+        # (BoxClient.kill sees that through the pidfd); /proc is scanned (~5 ms) only when some
         # earlier box was not seen to end, or without namespaces.
         if self.uid is not None and (not self.pid_namespace or not all(box.box_ended for box in self._boxes)):
             self._ensure_uid_is_clean()
         self._boxes = []
         self._spawned += 1
-        # Without a private root the submission needs a folder on the host (removed by Sandbox.kill).
+        # Without a private root the submission needs a folder on the host (removed by BoxClient.kill).
         workdir = None if self.pid_namespace else tempfile.mkdtemp(prefix="submission-")
         cgroup = BoxCgroup.create(f"box-{os.getpid()}-{self.uid}-{self._spawned}",
                                   memory_bytes=limits.rlimits(device)["memory_bytes"], processes=limits.processes + 8) \
@@ -142,7 +143,7 @@ class Zygote:
         files_fd = to_memfd(files) if files else None
         try:
             protocol.send_message(self.control, {
-                **request_fields, "op": "spawn", "workdir": workdir, "uid": self.uid, "limits": limits.rlimits(device),
+                **request_fields, "op": Op.SPAWN, "workdir": workdir, "uid": self.uid, "limits": limits.rlimits(device),
                 "cgroup": cgroup.path if cgroup else None, "files": files_fd is not None,
                 "pid_namespace": self.pid_namespace,
             })
@@ -153,7 +154,7 @@ class Zygote:
                 raise RuntimeError("the sandbox zygote did not hand over a sandbox")
             reply = json.loads(payload)
             pidfd = fds[1] if reply.get("pidfd") and len(fds) > 1 else None
-            sandbox = Sandbox(socket.socket(fileno=fds[0]), reply["pid"], self.uid, workdir, device, limits,
+            sandbox = BoxClient(socket.socket(fileno=fds[0]), reply["pid"], self.uid, workdir, device, limits,
                               pidfd=pidfd, cgroup=cgroup)
         except BaseException:  # nothing of a box that never started may stay on the host
             if workdir:
@@ -239,7 +240,7 @@ class ZygoteServer:
         passed along, in another). The zygote ends when every copy of this socket is closed."""
         ours, theirs = socket.socketpair()
         try:
-            protocol.send_message(self.control, {"op": "fork"})
+            protocol.send_message(self.control, {"op": Op.FORK})
             socket.send_fds(self.control, [b"Z"], [theirs.fileno()])
         finally:
             theirs.close()

@@ -34,6 +34,7 @@ import torch  # noqa: E402,F401
 
 from autograder.sandbox.box import main as box_main  # noqa: E402
 from autograder.sandbox.shared import protocol  # noqa: E402
+from autograder.sandbox.shared.messages import Event, Op  # noqa: E402
 from autograder.sandbox.zygote import boxes, hugepages  # noqa: E402
 
 
@@ -85,7 +86,7 @@ def _announce_ready(control: socket.socket, pid_namespace: bool) -> None:
         own_pidfd = os.pidfd_open(os.getpid())
     except (AttributeError, OSError):
         own_pidfd = None
-    protocol.send_message(control, {"event": "ready", "pid": os.getpid(), "pid_namespace": pid_namespace,
+    protocol.send_message(control, {"event": Event.READY, "pid": os.getpid(), "pid_namespace": pid_namespace,
                                     "pidfd": own_pidfd is not None})
     if own_pidfd is not None:
         socket.send_fds(control, [b"P"], [own_pidfd])
@@ -107,7 +108,7 @@ def serve(control: socket.socket, pid_namespace: bool) -> None:
         except (EOFError, OSError, protocol.ProtocolError):
             boxes.end_boxes(live_boxes)
             os._exit(0)
-        if request.get("op") != "spawn":
+        if request.get("op") != Op.SPAWN:
             continue
         _preload(request.get("preload"))  # before the fork: every box of the submission shares it
         for fd in [fd for fd in live_boxes if boxes.ended(fd)]:
@@ -130,7 +131,7 @@ def serve(control: socket.socket, pid_namespace: bool) -> None:
         if files_fd is not None:
             os.close(files_fd)
         fds = [ours.fileno()] + ([pidfd] if pidfd is not None else [])
-        socket.send_fds(control, [json.dumps({"event": "spawned", "pid": pid, "pidfd": pidfd is not None}).encode()], fds)
+        socket.send_fds(control, [json.dumps({"event": Event.SPAWNED, "pid": pid, "pidfd": pidfd is not None}).encode()], fds)
         ours.close()
         if pidfd is not None:
             live_boxes.append(pidfd)
@@ -144,7 +145,7 @@ def serve_forks(control: socket.socket, pid_namespace: bool) -> None:
     while True:
         try:
             request = protocol.recv_message(control)
-            zygote_fd = _receive_announced_fd(control, request.get("op") == "fork")
+            zygote_fd = _receive_announced_fd(control, request.get("op") == Op.FORK)
         except (EOFError, OSError, protocol.ProtocolError):
             os._exit(0)
         if zygote_fd is None:
