@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="grade (again) only this student; repeatable")
     autograde.add_argument("--force", action="store_true", help="grade again even submissions that did not change")
     for verb in (grade, autograde):
+        verb.add_argument("--unconfined", action="store_true",
+                          help="grade even where no confinement level can keep submissions from the course's files and "
+                               "your other processes (refused by default); every result is marked unconfined")
         verb.add_argument("--cell-timeout", type=_positive_float, default=None, metavar="SECONDS",
                           help="time limit of one notebook cell, as nbgrader's ExecutePreprocessor.timeout (default: 20)")
     return parser

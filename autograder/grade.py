@@ -13,22 +13,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from autograder.sandbox.grader.confinement import ConfinementRefused, check_allowed
 from autograder.sandbox.grader.limits import Limits
 from autograder.sandbox.grader.zygotes import Zygote
+from autograder.usage import UsageError
 
 if TYPE_CHECKING:
     from autograder.model.results import SubmissionResult
 
 
-def main(*, notebook: Path, device: str = "cpu", format: str = "text", cell_timeout: float | None = None) -> int:
+def main(*, notebook: Path, device: str = "cpu", format: str = "text", cell_timeout: float | None = None,
+         unconfined: bool = False) -> int:
     limits = Limits(cell_timeout_s=cell_timeout) if cell_timeout else Limits()
-    with Zygote() as zygote:
+    with Zygote(allow_unconfined=unconfined, protected=[Path(notebook).resolve().parent]) as zygote:
         from autograder.assignment import PYTORCH_SLOPE  # the one a Gradescope submission is
         from autograder.model.results import zero_result  # (imported while the zygote starts)
         from autograder.pipeline import GradingContext, grade_submission
         from autograder.sandbox.grader.limits import hard_timeout_for
         from autograder.watchdog import Watchdog
 
+        try:  # waits for the zygote's "ready" (its torch import, beside ours above), as the first box would
+            check_allowed(zygote.confinement, unconfined)
+        except ConfinementRefused as refused:
+            raise UsageError(refused.reason) from None
         context = GradingContext(zygote=zygote, assignment=PYTORCH_SLOPE, device=device, limits=limits)
         deadline_s = hard_timeout_for(limits, len(PYTORCH_SLOPE.checks))
         reason = (f"the grader did not finish within {deadline_s:.0f} s (its own bound, whatever a notebook does); "

@@ -169,7 +169,7 @@ def grade_in_process(monkeypatch, capsys, zygote, grading_limits):
     """`python -m autograder grade ... --format gradescope` in this process, on the shared zygote."""
 
     @contextlib.contextmanager
-    def shared_zygote():
+    def shared_zygote(**options):
         yield zygote
 
     monkeypatch.setattr(autograder.grade, "Zygote", shared_zygote)

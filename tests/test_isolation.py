@@ -100,7 +100,7 @@ def box_zygote(request):
     namespaces get: the uid sweep alone must then hold."""
     if not ROOT:
         pytest.skip("sandbox uids need root")
-    zygote = _zygote({"AUTOGRADER_PID_NAMESPACE": "0"} if request.param == "fallback" else {})
+    zygote = _zygote({"AUTOGRADER_MAX_CONFINEMENT": "landlock+uid"} if request.param == "fallback" else {})
     if request.param == "pid_namespace" and not zygote.pid_namespace:
         zygote.close()
         pytest.skip("PID namespaces are not available here")
@@ -185,7 +185,7 @@ def test_a_uid_whose_processes_survive_is_retired_not_reused(monkeypatch):
 
     # Without PID namespaces the uid is swept before every spawn (with them, whenever an earlier
     # box was not seen to end); the sweep is made to fail for the first uid.
-    zygote = _zygote({"AUTOGRADER_PID_NAMESPACE": "0"})
+    zygote = _zygote({"AUTOGRADER_MAX_CONFINEMENT": "landlock+uid"})
     try:
         first = zygote.uid
         real_kill = spawn.kill_processes_of
@@ -334,11 +334,13 @@ def test_the_kits_own_folders_are_never_copied():
 def test_spawn_forwards_extra_request_fields(monkeypatch):
     """Fields another mode of the kernel needs travel in the spawn request unchanged."""
     from autograder.sandbox.grader import zygotes as spawn
+    from autograder.sandbox.grader.confinement import Confinement, Level
 
     sent = []
     zygote = spawn.Zygote.__new__(spawn.Zygote)
-    zygote.uid, zygote.pid_namespace, zygote._spawned, zygote.uid_notes = None, False, 0, []
+    zygote.uid, zygote.pid_namespace, zygote._spawned, zygote.uid_notes = None, True, 0, []
     zygote._boxes, zygote.use_cgroup, zygote._ready = [], False, {"event": "ready"}
+    zygote.confinement, zygote.allow_unconfined, zygote.protected = Confinement(Level.NAMESPACES, 7), False, []
     zygote.control = socket.socketpair()[0]
     monkeypatch.setattr(spawn.protocol, "send_message", lambda sock, message: sent.append(message))
     monkeypatch.setattr(spawn.socket, "recv_fds", lambda *a: (b"{}", [], 0, None))

@@ -20,6 +20,7 @@ from autograder.autograde.state import State
 from autograder.model.records import FAILED, GRADED, NOT_GRADED, GradedSubmission, result_from_dict
 from autograder.model.results import SubmissionResult, zero_result
 from autograder.model.status import CheckStatus
+from autograder.sandbox.grader.confinement import ConfinementRefused, check_allowed, describe_stamp
 from autograder.usage import USAGE_EXIT_STATUS, UsageError
 
 
@@ -129,7 +130,7 @@ def _check_students(course_dir: Path, students: list[str]) -> None:
 
 
 def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device: str, students: list[str] | None,
-              force: bool, cell_timeout_s: float | None = None, out=None) -> dict:
+              force: bool, cell_timeout_s: float | None = None, out=None, unconfined: bool = False) -> dict:
     """Grade the class; returns the run's summary (also stored as run_info in the class report)."""
     name = assignment.name  # what nbgrader's folders, the records and the outputs are keyed by
     from autograder.autograde.workers import WorkerPool, start_forkserver
@@ -178,13 +179,18 @@ def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device:
             records[student].late = found[student].late
         if not pending:
             zygote_server.close()  # nothing to grade: no need for it to finish importing torch
+            confinement = None
+        else:  # refused before anyone is graded where no level protects the course (ConfinementRefused)
+            confinement = zygote_server.confinement
+            check_allowed(confinement, unconfined)
         progress = Progress(len(pending), assignment.max_score)
         warming = warm_up()
         if pending:
             by_student = {item.student: item for item in pending}
             limits = Limits(cell_timeout_s=cell_timeout_s) if cell_timeout_s else None
+            zygote_options = {"allow_unconfined": unconfined, "protected": [Path(course_dir).resolve()]}
             with WorkerPool(min(workers, len(pending)), assignment, device, limits=limits,
-                            zygote_server=zygote_server) as pool:
+                            zygote_server=zygote_server, zygote_options=zygote_options) as pool:
                 for outcome in pool.run([{"student": i.student, "notebook": str(i.notebook)} for i in pending]):
                     item = by_student[outcome.item["student"]]
                     failed_before = 0 if outcome.ok else state.failed_attempts(name, item.student, item.content_hash)
@@ -215,6 +221,7 @@ def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device:
         "mean score": (sum(r.score for r in graded) / len(graded)) if graded else 0.0,
         "not graded": len(everything) - len(graded),
         "grading wall time (s)": round(time.monotonic() - start, 2),
+        "confinement": confinement.stamp() if confinement else None,
     }
     warming.join()
     outputs = publish(course_dir, assignment, everything, run_info)
@@ -255,6 +262,8 @@ def _print_summary(out, assignment: Assignment, info: dict, outputs: dict, recor
     apart = f" ({info['not graded']} not graded, listed apart)" if info["not graded"] else ""
     print(f"  mean score of graded work: {info['mean score']:.2f}/{assignment.max_score:g}{apart}   wall time: "
           f"{info['wall time (s)']:.1f} s with {info['workers']} worker(s) on {info['device']}", file=out)
+    if info.get("confinement"):
+        print(f"  confinement: {describe_stamp(info['confinement'])}", file=out)
     if len(records) <= SCORE_TABLE_MAX_ROWS:
         _print_score_table(out, list(assignment.checks), records)
     print("  outputs:", file=out)
@@ -266,7 +275,8 @@ def _print_summary(out, assignment: Assignment, info: dict, outputs: dict, recor
 
 
 def main(*, assignment: Assignment | str, course_dir: Path | str = ".", workers: int | None = None, device: str = "cpu",
-         students: list[str] | None = None, force: bool = False, cell_timeout: float | None = None) -> int:
+         students: list[str] | None = None, force: bool = False, cell_timeout: float | None = None,
+         unconfined: bool = False) -> int:
     """`assignment`: the value the command line made of the name (a name is looked up here too)."""
     course_dir = Path(course_dir)
     try:
@@ -279,8 +289,13 @@ def main(*, assignment: Assignment | str, course_dir: Path | str = ".", workers:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_EXIT_STATUS
-    info = run_batch(assignment=assignment, course_dir=course_dir, workers=workers or os.cpu_count() or 1,
-                     device=device, students=students or None, force=force, cell_timeout_s=cell_timeout)
+    try:
+        info = run_batch(assignment=assignment, course_dir=course_dir, workers=workers or os.cpu_count() or 1,
+                         device=device, students=students or None, force=force, cell_timeout_s=cell_timeout,
+                         unconfined=unconfined)
+    except ConfinementRefused as refused:
+        print(f"error: {refused.reason}", file=sys.stderr)
+        return USAGE_EXIT_STATUS
     from autograder.outputs.publish import NOT_WRITTEN
 
     return 0 if info["failed"] == 0 and not info.get(NOT_WRITTEN) else 1

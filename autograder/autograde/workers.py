@@ -47,7 +47,7 @@ def worker_zygote(state: dict):
     if zygote is None or not zygote.alive():
         if zygote is not None:
             zygote.close()
-        zygote = state["zygote"] = Zygote(control=state.pop("zygote_control", None))
+        zygote = state["zygote"] = Zygote(control=state.pop("zygote_control", None), **state.get("zygote_options", {}))
     return zygote
 
 
@@ -76,10 +76,11 @@ def _die_with_parent() -> None:
 
 
 def _worker_main(conn, task: Callable[[dict, dict], dict], assignment: Assignment, device: str,
-                 limits: Limits | None, zygote_control=None) -> None:
+                 limits: Limits | None, zygote_control=None, zygote_options: dict | None = None) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    state: dict = {"assignment": assignment, "device": device, "limits": limits, "zygote_control": zygote_control}
+    state: dict = {"assignment": assignment, "device": device, "limits": limits, "zygote_control": zygote_control,
+                   "zygote_options": zygote_options or {}}
     try:
         while True:
             try:
@@ -146,8 +147,12 @@ class Outcome:
 class WorkerPool:
     def __init__(self, workers: int, assignment: Assignment, device: str = "cpu", *,
                  task: Callable[[dict, dict], dict] = grade_item, hard_timeout_s: float | None = None,
-                 limits: Limits | None = None, zygote_server: ZygoteServer | None = None):
+                 limits: Limits | None = None, zygote_server: ZygoteServer | None = None,
+                 zygote_options: dict | None = None):
+        """`zygote_options`: keyword arguments of each worker's `Zygote` (confinement: who may be
+        graded unconfined, which folders no box may see)."""
         self.size, self.assignment, self.device, self.task = max(1, workers), assignment, device, task
+        self.zygote_options = zygote_options or {}
         self.hard_timeout_s = hard_timeout_s if hard_timeout_s is not None else \
             hard_timeout_for(limits, len(assignment.checks))
         self.limits, self.zygote_server = limits, zygote_server
@@ -164,7 +169,8 @@ class WorkerPool:
             except OSError:  # the server is gone: the worker starts a zygote of its own
                 pass
         process = self._context.Process(target=_worker_main, name=f"autograde-worker-{slot}", daemon=True,
-                                        args=(theirs, self.task, self.assignment, self.device, self.limits, zygote_control))
+                                        args=(theirs, self.task, self.assignment, self.device, self.limits, zygote_control,
+                                              self.zygote_options))
         try:
             process.start()  # passes the worker a duplicate of the zygote's socket
         finally:

@@ -30,4 +30,6 @@ def to_gradescope(result: SubmissionResult) -> dict:
         "output": "\n".join(result.student_notes) or "Your notebook ran; see each check below.",
         "visibility": "visible",
         "tests": [_test(check) for check in result.checks],
+        # Stored by Gradescope, shown to staff, not to students: how the submission was confined.
+        "extra_data": {"confinement": result.isolation.get("level", "")},
     }

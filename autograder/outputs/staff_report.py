@@ -35,6 +35,7 @@ def staff_entries(records: list[GradedSubmission]) -> list[dict]:
             "status": str(record.status),
             "reason": record.reason,
             "score": record.score,
+            "confinement": (record.result.isolation.get("level", "") if record.result else ""),
             "grader_errors": [c.name for c in checks if c.status == CheckStatus.ERROR],
             "checks": [{"name": c.name, "status": str(c.status), "misconception": c.misconception,
                         "feedback": c.feedback, "case": c.case, "staff_detail": c.staff_detail}

@@ -27,4 +27,6 @@ def to_text(result: SubmissionResult, assignment: Assignment, title: str = "") -
         total = result.max_score + sum(assignment.manual_checks.values())
         lines.append(f"  Graded by hand later: {manual}, out of {total:g} in all.")
     lines.extend(f"  Note: {clean_text(note, NOTE_CHARS)}" for note in result.student_notes)
+    if result.isolation.get("level"):
+        lines.append(f"  Confinement: {clean_text(result.isolation['level'], 40)}")
     return "\n".join(lines)

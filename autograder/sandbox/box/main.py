@@ -64,12 +64,24 @@ def _probe(namespace: dict, worker: ProbeWorker, request: dict) -> dict:
     return worker.ask(request)
 
 
+def refuse_to_start(sock: socket.socket, reason: str) -> None:
+    """Tell the grader this box cannot run at the level it was asked for, and end (never
+    returns): a box never runs student code with less confinement than the run's level."""
+    try:
+        protocol.send_message(sock, {"event": Event.READY, "isolation": {"failed": reason[:180]}, "pid": os.getpid()})
+    finally:
+        os._exit(1)
+
+
 def serve(sock: socket.socket, request: dict) -> None:
     """Entry point of the forked sandbox process; never returns."""
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         _isolate_fds(sock)
-        isolation = confine(request["workdir"], request.get("uid"), request["limits"])
+        try:
+            isolation = confine(request)
+        except OSError as error:
+            refuse_to_start(sock, f"it could not be confined ({error})")
         if request.get("room") is not None:
             clean_room.seal()
             if request["room"].get("template"):  # whether it can be one here: the grader falls back if not

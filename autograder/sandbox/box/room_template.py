@@ -119,7 +119,9 @@ def end_other_processes(patience_s: float = END_OTHERS_PATIENCE_S) -> bool:
                 pass
         except ChildProcessError:
             pass
-        if not [pid for pid in live_processes_of(uid) if pid != me]:
+        # PID 1 is the box's init, which kill(-1) spares: it runs as the box's uid where the box
+        # has no sandbox uid (in a user namespace), and is not the box's to end.
+        if not [pid for pid in live_processes_of(uid) if pid not in (me, 1)]:
             return True
         if time.monotonic() >= give_up:
             return False

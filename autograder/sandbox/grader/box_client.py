@@ -15,10 +15,12 @@ import select
 import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from autograder.model.errors import ExplainedError
+from autograder.sandbox.grader import exits
 from autograder.sandbox.grader.limits import CELL_GRACE_S, PROBE_GRACE_S, STARTUP_TIMEOUT_S, Limits
 from autograder.sandbox.grader.submitted_files import remove_tree
 from autograder.sandbox.grader.untrusted import Inbox, Violation, accept_probe_reply
@@ -47,8 +49,12 @@ class BoxClient:
     """One submission's confined process."""
 
     def __init__(self, sock: socket.socket, pid: int, uid: int | None, workdir: str | None, device: str, limits: Limits,
-                 *, pidfd: int | None = None, cgroup=None, ready_deadline: float | None = None):
+                 *, pidfd: int | None = None, cgroup=None, ready_deadline: float | None = None,
+                 exit_record: Callable[[], dict] | None = None):
+        """`exit_record`: asks the zygote how the box's first process ended (zygote/boxes.py)."""
         self.sock, self.pid, self.uid, self.workdir = sock, pid, uid, workdir
+        self._exit_record = exit_record
+        self.exit: dict = {}  # how the box's first process ended, once it did (grader/exits.py)
         self.pidfd, self.cgroup = pidfd, cgroup  # the box's first process (its PID namespace's init), its cgroup
         self.device, self.limits = device, limits
         self.dead: str | None = None
@@ -57,6 +63,8 @@ class BoxClient:
         self.box_ended = False  # set by kill: the PID namespace's init has exited, so nothing of the box is left
         ready = self._receive(STARTUP_TIMEOUT_S, "starting up", deadline=ready_deadline)
         self.isolation = ready.get("isolation", {})
+        if self.isolation.get("failed"):  # the box could not be confined at the run's level: it runs nothing
+            self._die(f"the grader could not start its sandbox: {self.isolation['failed']}")
 
     @cached_property
     def inbox(self) -> Inbox:
@@ -80,9 +88,14 @@ class BoxClient:
             self._die(violation.reason)
         except (EOFError, OSError) as error:
             detail = "" if isinstance(error, EOFError) else f" ({error})"
-            self._die(f"its Python process ended while {doing}{detail}: "
-                      "the code called exit, killed its process, or ran out of memory or CPU time")
+            self._die(f"its Python process ended while {doing}{detail}: {self._why_it_ended()}")
         raise AssertionError("unreachable")
+
+    def _why_it_ended(self) -> str:
+        """Which limit the box hit, from the zygote's exit record and the cgroup's memory events."""
+        self.exit = exits.accepted(self._exit_record()) if self._exit_record else {}
+        out_of_memory = self.cgroup is not None and self.cgroup.oom_killed()
+        return exits.explained(self.exit, self.limits, out_of_memory=out_of_memory)
 
     def _send(self, message: dict, deadline: float, doing: str) -> None:
         if self.dead:

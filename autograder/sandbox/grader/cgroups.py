@@ -103,6 +103,14 @@ class BoxCgroup:
             box.limits.append(f"cpu.max {BOX_CPUS} processors for the whole box")
         return box
 
+    def oom_killed(self) -> bool:
+        """Whether the kernel killed a process of the box for exceeding memory.max."""
+        for line in _read(os.path.join(self.path, "memory.events")).splitlines():
+            name, _, count = line.partition(" ")
+            if name == "oom_kill" and count.strip().isdigit():
+                return int(count) > 0
+        return False
+
     def populated(self) -> bool:
         return "populated 1" in _read(os.path.join(self.path, "cgroup.events"))
 

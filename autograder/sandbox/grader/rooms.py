@@ -42,7 +42,7 @@ class CleanRooms:
         self.boxes_started = 0  # rooms of their own, or templates
         self.seconds_starting = 0.0  # forking and confining rooms, for the measurements
         if template is None:
-            template = not device.startswith("cuda") and zygote.pid_namespace and zygote.uid is not None
+            template = not device.startswith("cuda") and zygote.pid_namespace
         self.use_template = template
         self._template: BoxClient | None = None
 
@@ -106,7 +106,7 @@ class CleanRooms:
             theirs.close()
         # The first child waits for the definitions (their own limit is the probe's).
         waited_s = STARTUP_TIMEOUT_S + self.limits.probe_timeout_s + PROBE_GRACE_S
-        return TemplateChild(ours, self.zygote.uid, self.device, self.limits,
+        return TemplateChild(ours, self.zygote.box_uid, self.device, self.limits,
                              ready_deadline=min(time.monotonic() + waited_s, self.checks_deadline))
 
 

@@ -85,7 +85,7 @@ def _isolation(value) -> dict:
     accepted = {}
     for key, item in list(value.items())[:32]:
         if isinstance(item, list):
-            item = _names(item, most=32)
+            item = [clean_text(n, OBSERVED_CHARS) for n in item[:32] if isinstance(n, str)]
         elif isinstance(item, str):
             item = clean_text(item, OBSERVED_CHARS)
         elif isinstance(item, int) and not isinstance(item, bool):

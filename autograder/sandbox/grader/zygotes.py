@@ -1,8 +1,14 @@
-"""Starting the zygote (the warm parent of every sandbox) and asking it for a sandbox per
-submission; leasing the unprivileged uid its sandboxes run as."""
+"""Starting the zygote (the warm parent of every box) and asking it for a box per submission;
+leasing the sandbox uid its boxes run as (grader/leases.py); choosing the run's confinement
+level from what the zygote found the host allows (grader/confinement.py).
+
+Every zygote and zygote server is started as `python -I -c ...` from `/`: isolated from the
+working folder, the user site and PYTHON* variables, so nothing anyone (a box in a container
+whose /tmp it can write, another user of the host) puts in a folder a box can write is ever
+imported by a process of the grader. Only allow-listed environment variables reach it.
+"""
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import select
@@ -11,12 +17,16 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from autograder.sandbox.grader import confinement as confinement_levels
 from autograder.sandbox.grader.cgroups import BoxCgroup, cgroups_worth_it
+from autograder.sandbox.grader.confinement import Confinement
+from autograder.sandbox.grader.leases import lease_sandbox_uid, sandbox_uids
 from autograder.sandbox.grader.limits import ZYGOTE_START_S, Limits
 from autograder.sandbox.grader.submitted_files import remove_tree, to_memfd
 from autograder.sandbox.shared import protocol
@@ -26,72 +36,92 @@ from autograder.sandbox.shared.processes import kill_processes_of
 if TYPE_CHECKING:
     from autograder.sandbox.grader.box_client import BoxClient
 
-SANDBOX_UID_BASE = 61000
-SANDBOX_UID_COUNT = 1000
-LEASE_DIR = Path("/run/lock") if Path("/run/lock").is_dir() else Path(tempfile.gettempdir())
-
-
-def lease_sandbox_uid() -> tuple[int, int]:
-    """An unprivileged uid that no other grading process on this machine is using, held by an
-    exclusive lock on a file until this process closes the returned fd (or dies). Killing
-    "every process of the uid" is then safe: it can only hit this grader's own sandboxes."""
-    for uid in range(SANDBOX_UID_BASE, SANDBOX_UID_BASE + SANDBOX_UID_COUNT):
-        fd = os.open(LEASE_DIR / f"autograder-sandbox-{uid}.lock", os.O_CREAT | os.O_RDWR, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return uid, fd
-        except BlockingIOError:
-            os.close(fd)
-    raise RuntimeError(f"all {SANDBOX_UID_COUNT} sandbox uids are in use on this machine")
-
+# The kit's own folder: never visible to a box, whatever its level (box/confine.import_dirs).
+KIT_ROOT = Path(__file__).resolve().parents[3]
+# A weaker level than the host allows, for tests and for comparing levels on one machine.
+MAX_LEVEL_VARIABLE = "AUTOGRADER_MAX_CONFINEMENT"
+EXIT_RECORD_WAIT_S = 3.0
 
 # Only these variables reach student code; the grader's own environment may hold secrets.
 _PASSED_ENV = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
-class Zygote:
-    """A warm interpreter with torch imported, forking sandboxes on request, one at a time.
+def weakest(level: confinement_levels.Level, ceiling: str | None) -> confinement_levels.Level:
+    """`level`, or the weaker `ceiling` (a Level's name) when one is given."""
+    order = list(confinement_levels.Level)
+    if not ceiling:
+        return level
+    try:
+        capped = confinement_levels.Level(ceiling)
+    except ValueError:
+        raise confinement_levels.ConfinementRefused(
+            f"{MAX_LEVEL_VARIABLE}={ceiling!r} names no level: use one of {', '.join(order)}") from None
+    return max(level, capped, key=order.index)
 
-    Each sandbox is a box (box.py): its own PID namespace where the platform allows it, its own
-    cgroup where cgroup v2 is writable, and the leased uid (when the grader is root), so one
-    grader process with several zygotes, or several graders on one machine, never share a
-    sandbox uid. A uid is handed to a new sandbox only once no process of it is alive.
+
+def run_confinement(host: dict, ceiling: str | None = None) -> Confinement:
+    """The level a run gets on the host a zygote described (its "ready" message's `host`), no
+    stronger than `ceiling` (default: MAX_LEVEL_VARIABLE)."""
+    ceiling = os.environ.get(MAX_LEVEL_VARIABLE) if ceiling is None else ceiling
+    chosen = confinement_levels.choose(host)
+    if chosen.sandbox_uid and os.geteuid() != 0:  # only a root grader leases sandbox uids
+        chosen = Confinement(confinement_levels.Level.NAMESPACES if chosen.namespaces else confinement_levels.Level.LANDLOCK,
+                             chosen.landlock_abi, chosen.why_not_stronger)
+    capped = weakest(chosen.level, ceiling)
+    if capped != chosen.level:
+        chosen = Confinement(capped, chosen.landlock_abi, f"capped at {capped} by {MAX_LEVEL_VARIABLE}")
+    return chosen
+
+
+class Zygote:
+    """A warm interpreter with torch imported, forking boxes on request, one at a time.
+
+    Each box is confined at the run's level (`confinement`, chosen from what the zygote found
+    the host allows): its own PID namespace and private root where namespaces are allowed, its
+    own cgroup where cgroup v2 is writable, the leased sandbox uid where the grader is root (so
+    one grader process with several zygotes, or several graders on one machine, never share a
+    sandbox uid), and Landlock and the seccomp filter everywhere. A uid is handed to a new box
+    only once no process of it is alive.
 
     Creating one starts the zygote's interpreter and returns at once: it imports torch while the
     grader imports its own (this module imports no torch), and the first `spawn` waits for it.
-    That overlap is most of what `grade` costs above the bare import of torch."""
+    That overlap is most of what `grade` costs above the bare import of torch. A host where no
+    level can protect the course refuses the first `spawn` (ConfinementRefused), unless
+    `allow_unconfined`."""
 
-    def __init__(self, control: socket.socket | None = None):
+    def __init__(self, control: socket.socket | None = None, *, allow_unconfined: bool = False,
+                 protected: list[Path] = ()):
         """`control`: a zygote a `ZygoteServer` forked (`ZygoteServer.new_zygote`); by default a
-        new interpreter is started."""
-        self.uid, self._lease_fd = lease_sandbox_uid() if os.geteuid() == 0 else (None, None)
+        new interpreter is started. `protected`: folders no box may see besides the kit (the
+        course, the notebook's folder)."""
+        self.uids = sandbox_uids()
+        self.uid, self._lease_fd = lease_sandbox_uid(self.uids) if os.geteuid() == 0 else (None, None)
         self._retired_leases: list[tuple[int, int]] = []  # (uid, lease fd): survivors could not be killed; never reused
         self.uid_notes: list[str] = []
         self.leased_uids: list[int] = [self.uid] if self.uid is not None else []
+        self.allow_unconfined = allow_unconfined
+        self.protected = [str(KIT_ROOT), *(str(Path(p).resolve()) for p in protected)]
+        self._ceiling = os.environ.get(MAX_LEVEL_VARIABLE, "")
         self._spawned = 0
         self._boxes: list[BoxClient] = []  # spawned since the uid was last found clean
+        self._box_folders: str | None = None  # the boxes' folders on the host, where they have no private root
         if self.uid is not None:  # leftovers of a grader that died holding this uid
             self._ensure_uid_is_clean()
-        self.process, self.control = (None, control) if control is not None else _start_zygote_interpreter()
+        self.process, self.control = (None, control) if control is not None else _start_zygote_interpreter(self.uids)
         self._pidfd: int | None = None  # the zygote's, from its "ready" message
         self._start_failed = False
-        # AUTOGRADER_PID_NAMESPACE=0 forces the fallback (what platforms without namespaces get), for tests.
-        self._namespaces_allowed = os.environ.get("AUTOGRADER_PID_NAMESPACE") != "0"
 
     @cached_property
     def _ready(self) -> dict:
         """The zygote's "ready" message, waited for (at most ZYGOTE_START_S) when first needed."""
-        self.control.settimeout(ZYGOTE_START_S)
         try:
-            ready = protocol.recv_message(self.control)
-            if ready.get("event") != Event.READY:
-                raise protocol.ProtocolError(f"its first message was not \"ready\": {str(ready)[:200]}")
+            ready = _receive_ready(self.control)
             if ready.get("pidfd"):
                 _, fds, _, _ = socket.recv_fds(self.control, 1, 1)
                 self._pidfd = fds[0] if fds else None
-        except (OSError, EOFError, protocol.ProtocolError) as error:
+        except RuntimeError:
             self._start_failed = True  # alive() says so: a forked zygote has no process to poll
-            raise RuntimeError(f"the sandbox zygote did not start ({error})") from None
+            raise
         return ready
 
     def alive(self) -> bool:
@@ -103,15 +133,25 @@ class Zygote:
         return self._pidfd is None or not select.select([self._pidfd], [], [], 0)[0]
 
     @cached_property
+    def confinement(self) -> Confinement:
+        """The run's level, from what the zygote found (waits for its "ready")."""
+        return run_confinement(self._ready.get("host") or {}, self._ceiling)
+
+    @cached_property
     def pid_namespace(self) -> bool:
-        """Whether boxes get their own PID namespace here (the zygote's "ready" says)."""
-        return bool(self._ready.get("pid_namespace")) and self._namespaces_allowed
+        """Whether boxes get their own PID namespace here."""
+        return self.confinement.namespaces
 
     @cached_property
     def use_cgroup(self) -> bool:
         # Joining a cgroup costs 5 to 30 ms a box (the kernel synchronises RCU on migration):
         # worth it for memory and pids caps, or for cgroup.kill where no PID namespace ends the box.
         return cgroups_worth_it(self.pid_namespace)
+
+    @property
+    def box_uid(self) -> int | None:
+        """The uid boxes run as, where the level has a sandbox uid."""
+        return self.uid if self.confinement.sandbox_uid else None
 
     def _ensure_uid_is_clean(self) -> None:
         """Kill what still runs as the leased uid; if something survives, retire that uid (its
@@ -120,32 +160,55 @@ class Zygote:
             self.uid_notes.append(f"processes of sandbox uid {self.uid} survived SIGKILL; that uid was retired")
             warnings.warn(self.uid_notes[-1], RuntimeWarning, stacklevel=2)
             self._retired_leases.append((self.uid, self._lease_fd))
-            self.uid, self._lease_fd = lease_sandbox_uid()
+            self.uid, self._lease_fd = lease_sandbox_uid(self.uids, skip={uid for uid, _ in self._retired_leases})
             self.leased_uids.append(self.uid)
 
+    def _box_folder(self) -> str:
+        """A new folder for one box on the host (levels without a private root), inside this
+        zygote's own folder (0711: the sandbox uid may enter it, not list it)."""
+        if self._box_folders is None:
+            self._box_folders = tempfile.mkdtemp(prefix="autograder-boxes-")
+            os.chmod(self._box_folders, 0o711)
+        return tempfile.mkdtemp(prefix="box-", dir=self._box_folders)
+
+    def exit_record(self, handle: int) -> dict:
+        """How the box the zygote gave as `handle` ended (its first process's exit code or
+        signal, CPU time and peak memory), or {} if the zygote cannot say."""
+        try:
+            protocol.send_message(self.control, {"op": Op.EXIT_RECORD, "pid": handle},
+                                  deadline=time.monotonic() + EXIT_RECORD_WAIT_S)
+            reply = protocol.recv_message(self.control, deadline=time.monotonic() + EXIT_RECORD_WAIT_S, max_bytes=4096)
+        except (OSError, EOFError, TimeoutError, protocol.ProtocolError):
+            return {}
+        return reply if reply.get("event") == Event.EXIT_RECORD and reply.get("exited") else {}
+
     def spawn(self, *, device: str, limits: Limits, files: dict[str, bytes] | None = None, **request_fields) -> BoxClient:
-        """A new sandbox. `files` (relative name -> bytes) are put in its /submission before it
-        drops privileges; `request_fields` go into the spawn request unchanged (kernel.py reads them)."""
+        """A new box. `files` (relative name -> bytes) are put in its /submission before it drops
+        privileges; `request_fields` go into the spawn request unchanged (box/main.py reads them)."""
         from autograder.sandbox.grader.box_client import BoxClient  # imports torch: after the zygote was started
 
+        confinement_levels.check_allowed(self.confinement, self.allow_unconfined)
+        uid = self.box_uid
         # In a PID namespace a box is over, with every process in it, once its init has exited
         # (BoxClient.kill sees that through the pidfd); /proc is scanned (~5 ms) only when some
         # earlier box was not seen to end, or without namespaces.
-        if self.uid is not None and (not self.pid_namespace or not all(box.box_ended for box in self._boxes)):
+        if uid is not None and (not self.pid_namespace or not all(box.box_ended for box in self._boxes)):
             self._ensure_uid_is_clean()
+            uid = self.box_uid
         self._boxes = []
         self._spawned += 1
         # Without a private root the submission needs a folder on the host (removed by BoxClient.kill).
-        workdir = None if self.pid_namespace else tempfile.mkdtemp(prefix="submission-")
-        cgroup = BoxCgroup.create(f"box-{os.getpid()}-{self.uid}-{self._spawned}",
+        workdir = None if self.pid_namespace else self._box_folder()
+        cgroup = BoxCgroup.create(f"box-{os.getpid()}-{uid}-{self._spawned}",
                                   memory_bytes=limits.rlimits(device)["memory_bytes"], processes=limits.processes + 8) \
             if self.use_cgroup else None
         files_fd = to_memfd(files) if files else None
+        settings = {**self.confinement.box_settings(), "protected": self.protected, "cuda": device.startswith("cuda")}
         try:
             protocol.send_message(self.control, {
-                **request_fields, "op": Op.SPAWN, "workdir": workdir, "uid": self.uid, "limits": limits.rlimits(device),
+                **request_fields, "op": Op.SPAWN, "workdir": workdir, "uid": uid, "limits": limits.rlimits(device),
                 "cgroup": cgroup.path if cgroup else None, "files": files_fd is not None,
-                "pid_namespace": self.pid_namespace,
+                "pid_namespace": self.pid_namespace, "confinement": settings,
             })
             if files_fd is not None:
                 socket.send_fds(self.control, [b"F"], [files_fd])
@@ -154,8 +217,9 @@ class Zygote:
                 raise RuntimeError("the sandbox zygote did not hand over a sandbox")
             reply = json.loads(payload)
             pidfd = fds[1] if reply.get("pidfd") and len(fds) > 1 else None
-            sandbox = BoxClient(socket.socket(fileno=fds[0]), reply["pid"], self.uid, workdir, device, limits,
-                              pidfd=pidfd, cgroup=cgroup)
+            handle = reply["pid"]
+            sandbox = BoxClient(socket.socket(fileno=fds[0]), handle, uid, workdir, device, limits,
+                                pidfd=pidfd, cgroup=cgroup, exit_record=lambda: self.exit_record(handle))
         except BaseException:  # nothing of a box that never started may stay on the host
             if workdir:
                 remove_tree(workdir)
@@ -171,7 +235,8 @@ class Zygote:
         sandbox.isolation.setdefault("applied", [])
         if cgroup is not None:
             sandbox.isolation["applied"] += ["own cgroup (cgroup.kill)"] + cgroup.limits
-        sandbox.isolation["uid"] = self.uid
+        sandbox.isolation["uid"] = uid
+        sandbox.isolation["level"] = str(self.confinement.level)  # the grader's word, not the box's
         if self.uid_notes:
             sandbox.isolation["notes"] = list(self.uid_notes)
         return sandbox
@@ -201,6 +266,9 @@ class Zygote:
             kill_all_of_uid(uid)
             os.close(fd)
         self._retired_leases = []
+        if self._box_folders is not None:
+            remove_tree(self._box_folders)
+            self._box_folders = None
 
     def __enter__(self):
         return self
@@ -209,31 +277,57 @@ class Zygote:
         self.close()
 
 
-def _start_zygote_interpreter(*args: str) -> tuple[subprocess.Popen, socket.socket]:
-    """`python -m autograder.sandbox.zygote.main FD [args]` with only `_PASSED_ENV` of this process's
-    environment; returns the process and this side's control socket."""
+def _receive_ready(control: socket.socket) -> dict:
+    """A zygote's (or server's) "ready", within ZYGOTE_START_S; RuntimeError if it did not come."""
+    try:
+        ready = protocol.recv_message(control, deadline=time.monotonic() + ZYGOTE_START_S)
+        if ready.get("event") != Event.READY:
+            raise protocol.ProtocolError(f"its first message was not \"ready\": {str(ready)[:200]}")
+    except (OSError, EOFError, TimeoutError, protocol.ProtocolError) as error:
+        raise RuntimeError(f"the sandbox zygote did not start ({error})") from None
+    return ready
+
+
+# The zygote's whole command: the kit's folder is put first on the search path explicitly (the
+# zygote runs isolated, from /), then the zygote's main runs with its arguments.
+_BOOTSTRAP = "import sys; sys.path.insert(0, sys.argv[1]); from autograder.sandbox.zygote.main import main; main(*sys.argv[2:])"
+
+
+def _start_zygote_interpreter(uids: range, role: str = "zygote") -> tuple[subprocess.Popen, socket.socket]:
+    """The zygote's interpreter, isolated (`-I`, from /), with only `_PASSED_ENV` of this
+    process's environment; returns the process and this side's control socket."""
     ours, theirs = socket.socketpair()
-    package_parent = str(Path(__file__).resolve().parents[2])
     env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
-    env.update(MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", PYTHONPATH=package_parent)
+    env.update(MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1")
+    user_namespaces = "0" if os.environ.get(MAX_LEVEL_VARIABLE, "").startswith("landlock") else "1"
     process = subprocess.Popen(
-        [sys.executable, "-m", "autograder.sandbox.zygote.main", str(theirs.fileno()), *args],
-        pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
-        cwd=tempfile.gettempdir(),
+        [sys.executable, "-I", "-c", _BOOTSTRAP, str(KIT_ROOT), str(theirs.fileno()), role,
+         f"{uids.start}-{uids.stop - 1}", user_namespaces],
+        pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL, cwd="/",
     )
     theirs.close()
     return process, ours
 
 
 class ZygoteServer:
-    """One warm zygote interpreter that forks ready zygotes on request (zygote.py, "fork-server"):
-    a batch of N workers imports torch for its zygotes once, not N times, and a replaced
-    worker's zygote is ready in milliseconds. Like `Zygote`, creating one returns at once; a
-    request sent before the server is warm waits in its socket. Its zygotes are what a freshly
-    started zygote is: the server is never sent anything of a submission."""
+    """One warm zygote interpreter that forks ready zygotes on request (zygote/main.py,
+    "fork-server"): a batch of N workers imports torch for its zygotes once, not N times, and a
+    replaced worker's zygote is ready in milliseconds. Like `Zygote`, creating one returns at
+    once; a request sent before the server is warm waits in its socket. Its zygotes are what a
+    freshly started zygote is: the server is never sent anything of a submission. Its "ready"
+    says what the host allows, so a batch knows its confinement level before it grades anyone."""
 
     def __init__(self):
-        self.process, self.control = _start_zygote_interpreter("fork-server")
+        self.process, self.control = _start_zygote_interpreter(sandbox_uids(), "fork-server")
+
+    @cached_property
+    def confinement(self) -> Confinement:
+        ready = _receive_ready(self.control)
+        if ready.get("pidfd"):  # the server is this process's child: its pidfd is not needed
+            _, fds, _, _ = socket.recv_fds(self.control, 1, 1)
+            for fd in fds:
+                os.close(fd)
+        return run_confinement(ready.get("host") or {})
 
     def new_zygote(self) -> socket.socket:
         """The control socket of a new zygote, for `Zygote(control=...)` (in this process or,

@@ -80,6 +80,30 @@ def live_processes_of(uid: int, proc: str = "/proc") -> list[int]:
     return pids
 
 
+def signal_if_still_of(pid: int, uid: int, sig: int = signal.SIGKILL) -> None:
+    """Send `sig` to process `pid` only if it still runs as `uid`, through a pidfd: the pidfd names
+    one process for good, and its uid is read after it was opened, so a pid recycled by another
+    process between the sweep and the signal is never hit."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    except OSError:  # no pidfds (Linux before 5.3): the plain signal, as before
+        if uid in uids_of(pid):
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        return
+    try:
+        if uid in uids_of(pid):  # read after the pidfd: if `pid` is alive it is the pidfd's process
+            signal.pidfd_send_signal(pidfd, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+    finally:
+        os.close(pidfd)
+
+
 def kill_processes_of(uid: int, *, spare: set[int] = frozenset(), patience_s: float = 5.0) -> bool:
     """SIGKILL every live process of `uid` except `spare`, again and again while a fork bomb
     keeps making new ones. A signal to a process reaches all its threads, so a zombie leader with
@@ -92,8 +116,5 @@ def kill_processes_of(uid: int, *, spare: set[int] = frozenset(), patience_s: fl
         if time.monotonic() >= deadline:
             return False
         for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            signal_if_still_of(pid, uid)
         time.sleep(0.005)

@@ -1,20 +1,24 @@
-"""The warm parent of every sandbox: a fresh interpreter that imports torch, matplotlib and the
-sandbox code once, holds no secrets (no reference, no checks, no gradebook), and forks one
-sandbox per submission on request. Forking from it costs milliseconds instead of the seconds a
-new interpreter with torch costs.
+"""The warm parent of every box: a fresh interpreter that imports torch, matplotlib and the box's
+code once, holds no secrets (no reference, no checks, no gradebook), and forks one box per
+submission on request. Forking from it costs milliseconds instead of the seconds a new
+interpreter with torch costs.
 
-Run by the grader as `python -m autograder.sandbox.zygote.main FD`, FD being its end of a socket
-pair. Each sandbox is a box (box.py): its own PID namespace where the platform allows it; the
-box's socket and a pidfd on its first process go back to the grader with SCM_RIGHTS. The
-submitted files come as a memfd holding a tar archive, so nothing of them touches the host's
-disk. On a GPU the zygote must not initialise CUDA: each sandbox initialises its own after the
-fork.
+Started by the grader (grader/zygotes.py) as `python -I -c ...` from `/`: isolated from the
+working folder, the user site and PYTHON* variables, so nothing a box (or anyone) writes in a
+temporary folder is ever imported here. It first probes what the host allows (zygote/host.py;
+that may move it into a user namespace of its own, which needs a single thread, so before torch
+is imported), then warms up and says "ready" with what it found; the grader chooses the run's
+confinement level from that (grader/confinement.py). Each box is started by zygote/boxes.py;
+the box's socket and a pidfd on it go back to the grader with SCM_RIGHTS. The submitted files
+come as a memfd holding a tar archive, so nothing of them touches the host's disk. On a GPU the
+zygote must not initialise CUDA: each box initialises its own after the fork.
 
-Run as `python -m autograder.sandbox.zygote.main FD fork-server`, it is a zygote server instead: it
-warms up the same way, then only forks zygotes, one per request ({"op": "fork"} with the new
-zygote's control socket passed along), so that a batch pays for torch in one zygote however
-many workers it has. It never receives anything of a submission: each forked zygote holds
-exactly what a freshly started one holds, and the boxes it forks are the same.
+With the role `fork-server` it is a zygote server instead: it warms up the same way, then only
+forks zygotes, one per request ({"op": "fork"} with the new zygote's control socket passed
+along), so that a batch pays for torch in one zygote however many workers it has. It never
+receives anything of a submission: each forked zygote holds exactly what a freshly started one
+holds (in a user namespace of its own where the host gives one), and the boxes it forks are the
+same.
 """
 from __future__ import annotations
 
@@ -26,21 +30,27 @@ import signal
 import socket
 import sys
 
-os.environ["MPLBACKEND"] = "Agg"
+from autograder.sandbox.shared import protocol
+from autograder.sandbox.shared.messages import Event, Op
+from autograder.sandbox.zygote import host as host_probe
+from autograder.sandbox.zygote import hugepages, user_namespace
 
-import matplotlib.pyplot  # noqa: E402,F401  warm import, shared by every fork
-import numpy  # noqa: E402,F401
-import torch  # noqa: E402,F401
-
-from autograder.sandbox.box import main as box_main  # noqa: E402
-from autograder.sandbox.shared import protocol  # noqa: E402
-from autograder.sandbox.shared.messages import Event, Op  # noqa: E402
-from autograder.sandbox.zygote import boxes, hugepages  # noqa: E402
+# Modules the grader may ask the zygote to import once, before forking, when a submission will
+# need them (grader/rooms.py): torch.optim's first step imports torch._dynamo, about 3.7 s that
+# every clean room of the submission would pay again.
+PRELOADABLE = frozenset({"torch._dynamo"})
 
 
-def _warm_up_matplotlib() -> None:
-    """Draw one labelled figure so fonts and text layout are loaded once here, not per fork
-    (the first legend or tight_layout of a process costs about 0.4 s)."""
+def _warm_up() -> None:
+    """Import what every box uses and draw one labelled figure, so fonts and text layout are
+    loaded once here, not per fork (the first legend or tight_layout of a process costs about
+    0.4 s); then freeze and collapse the memory every fork shares."""
+    os.environ["MPLBACKEND"] = "Agg"
+    import matplotlib.pyplot
+    import numpy  # noqa: F401
+    import torch  # noqa: F401
+
+    import autograder.sandbox.box.main  # noqa: F401  the box's code, before any fork
     figure, axes = matplotlib.pyplot.subplots()
     axes.plot([0, 1], [0, 1], "o-", label="warm-up")
     axes.set_title("warm-up")
@@ -48,6 +58,8 @@ def _warm_up_matplotlib() -> None:
     figure.tight_layout()
     figure.canvas.draw()
     matplotlib.pyplot.close(figure)
+    gc.freeze()  # forks then share these objects' pages instead of copying them on the first collection
+    hugepages.collapse_into_huge_pages()  # a fork then copies ~360 page-table entries, not ~45,000
 
 
 def _receive_announced_fd(control: socket.socket, announced: bool) -> int | None:
@@ -59,12 +71,6 @@ def _receive_announced_fd(control: socket.socket, announced: bool) -> int | None
     return fds[0] if fds else None
 
 
-# Modules the grader may ask the zygote to import once, before forking, when a submission will
-# need them (sandbox/rooms.py): torch.optim's first step imports torch._dynamo, about 3.7 s that
-# every clean room of the submission would pay again.
-PRELOADABLE = frozenset({"torch._dynamo"})
-
-
 def _preload(names) -> None:
     for name in names if isinstance(names, list) else ():
         if name in PRELOADABLE and name not in sys.modules:
@@ -73,75 +79,66 @@ def _preload(names) -> None:
             hugepages.collapse_into_huge_pages()
 
 
-def _warm_up() -> None:
-    _warm_up_matplotlib()
-    gc.freeze()  # forks then share these objects' pages instead of copying them on the first collection
-    hugepages.collapse_into_huge_pages()  # a fork then copies ~360 page-table entries, not ~45,000
-
-
-def _announce_ready(control: socket.socket, pid_namespace: bool) -> None:
-    """The "ready" message, then a pidfd on this process (the grader watches the zygote through
-    it: a forked zygote is not the grader's child)."""
+def _announce_ready(control: socket.socket, host: dict) -> None:
+    """The "ready" message with what the host allows, then a pidfd on this process (the grader
+    watches the zygote through it: a forked zygote is not the grader's child)."""
     try:
         own_pidfd = os.pidfd_open(os.getpid())
     except (AttributeError, OSError):
         own_pidfd = None
-    protocol.send_message(control, {"event": Event.READY, "pid": os.getpid(), "pid_namespace": pid_namespace,
-                                    "pidfd": own_pidfd is not None})
+    protocol.send_message(control, {"event": Event.READY, "pid": int(os.readlink("/proc/self")), "pid_namespace": bool(host["namespaces"]),
+                                    "host": host, "pidfd": own_pidfd is not None})
     if own_pidfd is not None:
         socket.send_fds(control, [b"P"], [own_pidfd])
         os.close(own_pidfd)
 
 
-def serve(control: socket.socket, pid_namespace: bool) -> None:
+def serve(control: socket.socket, host: dict) -> None:
     """Fork one box per spawn request on `control` until it closes; never returns."""
-    inits = boxes.Inits() if pid_namespace else None  # this zygote's own: its boxes end with it
-    # Children are reaped by the kernel at once: a box's init exits only once every process of
-    # its namespace is reaped, the kernel process (the zygote's child) included.
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-    live_boxes: list[int] = []  # pidfds of the boxes' first processes, ended when the zygote ends
-    _announce_ready(control, inits is not None)
+    from autograder.sandbox.box import main as box_main
+    from autograder.sandbox.zygote.boxes import Boxes
+
+    boxes = Boxes(pid_namespaces=bool(host["namespaces"]))  # this zygote's own: its boxes end with it
+    _announce_ready(control, host)
     while True:
         try:
             request = protocol.recv_message(control)
             files_fd = _receive_announced_fd(control, bool(request.get("files")))
         except (EOFError, OSError, protocol.ProtocolError):
-            boxes.end_boxes(live_boxes)
+            boxes.end_all()
             os._exit(0)
+        if request.get("op") == Op.EXIT_RECORD:
+            protocol.send_message(control, boxes.exit_record(int(request.get("pid") or 0)))
+            continue
         if request.get("op") != Op.SPAWN:
             continue
         _preload(request.get("preload"))  # before the fork: every box of the submission shares it
-        for fd in [fd for fd in live_boxes if boxes.ended(fd)]:
-            live_boxes.remove(fd)
-            os.close(fd)
         ours, theirs = socket.socketpair()
 
         def close_in_child(ours: socket.socket = ours) -> None:  # the zygote's ends are not the box's to hold
             control.close()
             ours.close()
-            if inits is not None:
-                os.close(inits.write_end)
-                os.close(inits.read_end)
-            for fd in live_boxes:  # no box may signal another's init
-                os.close(fd)
 
-        pid, pidfd = boxes.start(request, theirs, files_fd, inits=inits if request.get("pid_namespace", True) else None,
-                               close_in_child=close_in_child, serve=box_main.serve)
+        box = boxes.start(request, theirs, files_fd, close_in_child=close_in_child, serve=box_main.serve)
         theirs.close()
         if files_fd is not None:
             os.close(files_fd)
-        fds = [ours.fileno()] + ([pidfd] if pidfd is not None else [])
-        socket.send_fds(control, [json.dumps({"event": Event.SPAWNED, "pid": pid, "pidfd": pidfd is not None}).encode()], fds)
+        sent = os.dup(box.pidfd) if box.pidfd is not None else None
+        fds = [ours.fileno()] + ([sent] if sent is not None else [])
+        socket.send_fds(control, [json.dumps({"event": Event.SPAWNED, "pid": box.handle,
+                                                           "pidfd": sent is not None}).encode()], fds)
         ours.close()
-        if pidfd is not None:
-            live_boxes.append(pidfd)
+        if sent is not None:
+            os.close(sent)
 
 
-def serve_forks(control: socket.socket, pid_namespace: bool) -> None:
+def serve_forks(control: socket.socket, host: dict, sandbox_uids: range) -> None:
     """The zygote server: one forked zygote per {"op": "fork"} request, whose control socket
     comes with the request; ends when `control` closes. Its zygotes outlive it: each ends when
-    its own control socket closes."""
+    its own control socket closes, and each has a user namespace of its own where the server
+    had one, so that the process limit of one zygote's boxes counts no other zygote's."""
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # forked zygotes are reaped by the kernel
+    _announce_ready(control, host)
     while True:
         try:
             request = protocol.recv_message(control)
@@ -152,19 +149,25 @@ def serve_forks(control: socket.socket, pid_namespace: bool) -> None:
             continue
         if os.fork() == 0:
             try:
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 control.close()  # a zygote holds its own control socket, and nothing else of the server
-                serve(socket.socket(fileno=zygote_fd), pid_namespace)
+                if host["user_namespace"] and user_namespace.enter(sandbox_uids, close_in_waiter=(zygote_fd,)) is not None:
+                    host = {**host, "refused": [*host["refused"], "no user namespace of its own for this zygote"]}
+                serve(socket.socket(fileno=zygote_fd), host)
             finally:
                 os._exit(1)
         os.close(zygote_fd)
 
 
-def main(control_fd: int, role: str = "zygote") -> None:
+def main(control_fd: str, role: str = "zygote", sandbox_uids: str = "", allow_user_namespace: str = "1") -> None:
+    """`sandbox_uids`: "FIRST-LAST", the uids boxes may run as (grader/leases.py)."""
+    first, _, last = sandbox_uids.partition("-")
+    uids = range(int(first), int(last) + 1) if first and last else range(0)
+    host = host_probe.probe(uids, enter_user_namespace=allow_user_namespace == "1",  # one thread still
+                            close_in_waiter=(int(control_fd),))
     _warm_up()
-    control = socket.socket(fileno=control_fd)
-    pid_namespace = boxes.pid_namespace_available()
-    (serve_forks if role == "fork-server" else serve)(control, pid_namespace)
-
-
-if __name__ == "__main__":
-    main(int(sys.argv[1]), *sys.argv[2:3])
+    control = socket.socket(fileno=int(control_fd))
+    if role == "fork-server":
+        serve_forks(control, host, uids)
+    else:
+        serve(control, host)

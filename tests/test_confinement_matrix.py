@@ -1,0 +1,153 @@
+"""The attack matrix (issue 25), in every mode this machine can make (tests/confinement_modes.py):
+root, a TA's own account, a default container (root without CAP_SYS_ADMIN, no new namespaces)
+and the account with user namespaces refused (Landlock alone).
+
+In each mode a class is graded with `autograde` (a thief, a spy, a vandal and a killer beside a
+correct student: tests/attacks.py), and the killer alone with `grade`. Whatever the mode:
+nothing is gained (every attacker scores 0, nothing secret reaches any output), nothing is
+harmed (no file of the kit, its venv, the course or another student changes; no file lands in
+a temporary folder a later grader would read), a process of the grading account outside the
+batch survives, the grader returns a result for everyone, and the run says the level it used,
+the strongest the mode allows.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import attacks
+import nbformat
+import pytest
+from confinement_modes import EXPECTED_LEVEL, MODES, Account, can_make_modes, mode
+
+from autograder.release.synthetic import make_submission
+
+pytestmark = pytest.mark.slow
+VICTIM_MARKER = "VICTIM-MARKER-7731"
+ATTACKERS = ("thief", "spy", "vandal", "killer")
+
+
+@pytest.fixture(scope="module")
+def account():
+    why = can_make_modes()
+    if why:
+        pytest.skip(why)
+    base = Path(tempfile.mkdtemp(prefix="kit-accounts-"))
+    base.chmod(0o755)  # the account must reach its own folder inside
+    try:
+        made = Account(base)
+    except (RuntimeError, subprocess.CalledProcessError) as error:
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.skip(f"no ordinary account could be made here: {error}")
+    yield made
+    made.remove()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "absent"
+
+
+@pytest.fixture(scope="module", params=MODES)
+def attacked(request, account):
+    """One mode's run over the attacked class, and what the tests compare."""
+    where = mode(request.param, account)
+    folder = Path(tempfile.mkdtemp(prefix=f"kit-{where.name}-", dir=where.home if where.user else None))
+    folder.chmod(0o755)
+    course = folder / "course"
+    sentinel_cmd = ["sleep", "600"] if where.user is None else \
+        ["setpriv", f"--reuid={where.user}", f"--regid={where.user}", "--init-groups", "sleep", "600"]
+    sentinel = subprocess.Popen(sentinel_cmd)
+    token = "tok" + secrets.token_hex(6)
+    victim = course / "submitted" / "victim" / "pytorch_slope" / "pytorch_slope.ipynb"
+    kit, venv = str(where.kit), str(where.kit / ".venv")
+    notebooks = {"thief": attacks.thief(kit), "spy": attacks.spy(kit, str(course), str(victim)),
+                 "vandal": attacks.vandal(kit, str(course), str(victim), venv, token),
+                 "killer": attacks.killer(sentinel.pid), "victim": make_submission(extra_cells=[f"# {VICTIM_MARKER}"])}
+    for student, notebook in notebooks.items():
+        path = course / "submitted" / student / "pytorch_slope" / "pytorch_slope.ipynb"
+        path.parent.mkdir(parents=True)
+        nbformat.write(notebook, path)
+    where.own(folder)
+    guarded = [where.kit / "solutions" / "pytorch_slope.py", where.kit / "autograder" / "checks" / "test_forward.py",
+               where.kit / "autograder" / "grading.json", victim]
+    before = {path: _sha(path) for path in guarded}
+    started = time.time()
+    try:
+        batch = where.run(where.python, "-m", "autograder", "autograde", "pytorch_slope", "--course-dir", str(course),
+                          "--workers", "2")
+        single = where.run(where.python, "-m", "autograder", "grade",
+                           str(course / "submitted" / "killer" / "pytorch_slope" / "pytorch_slope.ipynb"))
+        alive = sentinel.poll() is None
+    finally:
+        sentinel.kill()
+        sentinel.wait()
+    yield {"mode": where, "course": course, "batch": batch, "single": single, "sentinel_alive": alive,
+           "token": token, "before": before, "after": {path: _sha(path) for path in guarded}, "started": started}
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _scores(course: Path) -> dict[str, int]:
+    with open(course / "reports" / "pytorch_slope" / "grades-by-check.csv", newline="") as table:
+        return {row["student"]: float(row["total"]) for row in csv.DictReader(table)}
+
+
+def test_the_grader_returns_a_result_for_everyone(attacked):
+    assert attacked["batch"].returncode == 0, attacked["batch"].stderr[-3000:]
+    scores = _scores(attacked["course"])
+    assert sorted(scores) == sorted([*ATTACKERS, "victim"])
+    assert scores["victim"] == 10, attacked["batch"].stdout[-3000:]
+    assert attacked["single"].returncode == 0, attacked["single"].stderr[-3000:]
+    assert "Total: 0/10" in attacked["single"].stdout
+
+
+def test_attackers_gain_nothing(attacked):
+    scores = _scores(attacked["course"])
+    assert {student: scores[student] for student in ATTACKERS} == dict.fromkeys(ATTACKERS, 0)
+
+
+def test_nothing_secret_reaches_any_output(attacked):
+    course = attacked["course"]
+    shown = [attacked["single"].stdout]
+    for folder in (course / "feedback", course / "reports"):
+        shown += [p.read_text(errors="replace") for p in folder.rglob("*") if p.is_file() and p.suffix in (".html", ".json", ".csv")]
+    text = "\n".join(shown)
+    leaked = {what: marker for what, marker in attacks.secret_markers("").items() if marker in text}
+    assert not leaked, leaked
+    assert VICTIM_MARKER not in "\n".join(shown[:1] + [p.read_text(errors="replace") for p in (course / "feedback").rglob("*")
+                                                         if p.is_file() and "victim" not in p.parts])
+
+
+def test_nothing_is_harmed(attacked):
+    assert attacked["before"] == attacked["after"]
+    where, token = attacked["mode"], attacked["token"].encode()
+    written = []
+    for root in (where.kit, attacked["course"], Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"), Path("/run/lock")):
+        found = subprocess.run(["find", str(root), "-xdev", "-newermt", f"@{attacked['started']}", "-type", "f",
+                                "-not", "-path", "*/.git/*", "-size", "-1M"], capture_output=True, text=True).stdout.split()
+        for path in found:
+            try:
+                if token in Path(path).read_bytes():
+                    written.append(path)
+            except OSError:
+                pass
+    assert not written, f"the vandal wrote {written}"
+    assert not list(Path("/tmp").glob(f"{attacked['token']}*"))
+
+
+def test_processes_outside_the_batch_survive(attacked):
+    assert attacked["sentinel_alive"]
+
+
+def test_the_run_says_its_level_the_strongest_the_mode_allows(attacked):
+    run = json.loads((attacked["course"] / "reports" / "pytorch_slope" / "run.json").read_text())
+    assert run["confinement"]["level"] == EXPECTED_LEVEL[attacked["mode"].name], run["confinement"]
+    assert f"confinement: {EXPECTED_LEVEL[attacked['mode'].name]}" in attacked["batch"].stdout
+    assert f"Confinement: {EXPECTED_LEVEL[attacked['mode'].name]}" in attacked["single"].stdout
