@@ -78,7 +78,10 @@ def lease_sandbox_uid(uids: range, skip: set[int] = frozenset()) -> tuple[int, i
         for uid in uids:
             if uid in skip or _in_passwd(uid):
                 continue
-            fd = os.open(f"sandbox-{uid}.lock", os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=folder)
+            try:
+                fd = os.open(f"sandbox-{uid}.lock", os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=folder)
+            except OSError:  # a link or anything else planted in its place: never followed, that uid skipped
+                continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return uid, fd
