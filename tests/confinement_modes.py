@@ -8,8 +8,9 @@
   ta-no-userns   the ordinary account with user namespaces refused the same way
 
 The account is created for the test session (`useradd`) and removed after it; its kit is a copy
-of this checkout's files, its venv a fresh one whose search path also reaches this checkout's
-installed packages (a .pth file), so that no install is needed. Everything is skipped cleanly
+of this checkout's files under /tmp, its venv a fresh one outside the kit that the kit's `.venv`
+links to, whose search path also reaches this checkout's installed packages (a .pth file), so
+that no install is needed. Everything is skipped cleanly
 where the machine cannot make a mode (not root, no Python the account can run, no `useradd`).
 """
 from __future__ import annotations
@@ -99,14 +100,17 @@ class Account:
         if python is None:
             self.remove()
             raise RuntimeError("no Python 3.11 that an ordinary account can run")
-        venv = self.kit / ".venv"
+        # The venv lives outside the kit and the kit's .venv is a link to it: both ways of keeping
+        # a venv must grade (the box binds the folders Python really imports from).
+        venv = self.home / "venv"
         subprocess.run(["runuser", "-u", self.name, "--", python, "-m", "venv", "--without-pip", str(venv)],
                        check=True, capture_output=True)
+        (self.kit / ".venv").symlink_to(venv)
         site = next(venv.glob("lib/python3*/site-packages"))
         # The account's kit first, then this checkout's installed packages (torch, nbgrader...).
         (site / "kit.pth").write_text(f"{self.kit}\n{sysconfig.get_paths()['purelib']}\n")
         subprocess.run(["chown", "-R", f"{self.name}:{self.name}", str(venv)], check=True)
-        self.python = str(venv / "bin" / "python")
+        self.python = str(self.kit / ".venv" / "bin" / "python")
 
     def remove(self) -> None:
         subprocess.run(["pkill", "-KILL", "-u", self.name], capture_output=True)

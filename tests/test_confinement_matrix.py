@@ -8,7 +8,9 @@ nothing is gained (every attacker scores 0, nothing secret reaches any output), 
 harmed (no file of the kit, its venv, the course or another student changes; no file lands in
 a temporary folder a later grader would read), a process of the grading account outside the
 batch survives, the grader returns a result for everyone, and the run says the level it used,
-the strongest the mode allows.
+the strongest the mode allows. Where the mode is not root, the class also holds every scenario
+of the corpus (tests/corpus/scenarios.py) but the ones that hang, and a student who imports
+standard modules the zygote never loaded: each must score as it does as root.
 """
 from __future__ import annotations
 
@@ -26,12 +28,17 @@ import attacks
 import nbformat
 import pytest
 from confinement_modes import EXPECTED_LEVEL, MODES, Account, can_make_modes, mode
+from corpus.scenarios import SCENARIOS
 
 from autograder.release.synthetic import make_submission
 
 pytestmark = pytest.mark.slow
 VICTIM_MARKER = "VICTIM-MARKER-7731"
 ATTACKERS = ("thief", "spy", "vandal", "killer")
+# Standard modules no zygote imports: a box must load them wherever Python is installed (under
+# root's 0700 home, for a sandbox uid on the host's filesystem).
+LAZY_IMPORTS = "import statistics, fractions, colorsys, difflib\nassert statistics.mean([1, 2]) == 1.5"
+CORPUS = [s for s in SCENARIOS if not s.hangs]
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +77,10 @@ def attacked(request, account):
     kit, venv = str(where.kit), str(where.kit / ".venv")
     notebooks = {"thief": attacks.thief(kit), "spy": attacks.spy(kit, str(course), str(victim)),
                  "vandal": attacks.vandal(kit, str(course), str(victim), venv, token),
-                 "killer": attacks.killer(sentinel.pid), "victim": make_submission(extra_cells=[f"# {VICTIM_MARKER}"])}
+                 "killer": attacks.killer(sentinel.pid), "victim": make_submission(extra_cells=[f"# {VICTIM_MARKER}"]),
+                 "lazy_importer": make_submission(extra_cells=[LAZY_IMPORTS])}
+    if where.user is not None or where.name == "container":  # root's own mode grades the corpus in test_corpus_grade
+        notebooks.update({f"corpus_{s.name}": s.notebook() for s in CORPUS})
     for student, notebook in notebooks.items():
         path = course / "submitted" / student / "pytorch_slope" / "pytorch_slope.ipynb"
         path.parent.mkdir(parents=True)
@@ -94,18 +104,34 @@ def attacked(request, account):
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _scores(course: Path) -> dict[str, int]:
+def _rows(course: Path) -> dict[str, dict]:
     with open(course / "reports" / "pytorch_slope" / "grades-by-check.csv", newline="") as table:
-        return {row["student"]: float(row["total"]) for row in csv.DictReader(table)}
+        return {row["student"]: row for row in csv.DictReader(table)}
+
+
+def _scores(course: Path) -> dict[str, float]:
+    return {student: float(row["total"]) for student, row in _rows(course).items()}
 
 
 def test_the_grader_returns_a_result_for_everyone(attacked):
     assert attacked["batch"].returncode == 0, attacked["batch"].stderr[-3000:]
     scores = _scores(attacked["course"])
-    assert sorted(scores) == sorted([*ATTACKERS, "victim"])
+    assert {*ATTACKERS, "victim", "lazy_importer"} <= set(scores)
     assert scores["victim"] == 10, attacked["batch"].stdout[-3000:]
+    assert scores["lazy_importer"] == 10, attacked["batch"].stdout[-3000:]
     assert attacked["single"].returncode == 0, attacked["single"].stderr[-3000:]
     assert "Total: 0/10" in attacked["single"].stdout
+
+
+def test_the_corpus_scores_as_it_does_as_root(attacked):
+    rows = _rows(attacked["course"])
+    graded = {name[len("corpus_"):]: row for name, row in rows.items() if name.startswith("corpus_")}
+    if not graded:
+        pytest.skip("root's own mode: tests/test_corpus_grade.py grades the corpus")
+    wrong = {s.name: {check: (graded[s.name][check], points) for check, points in s.scores.items()
+                      if float(graded[s.name][check]) != points}
+             for s in CORPUS if any(float(graded[s.name][check]) != points for check, points in s.scores.items())}
+    assert not wrong, wrong
 
 
 def test_attackers_gain_nothing(attacked):
