@@ -26,7 +26,7 @@ from autograder.sandbox.grader.submitted_files import remove_tree
 from autograder.sandbox.grader.untrusted import Inbox, Violation, accept_probe_reply
 from autograder.sandbox.shared import protocol, tensors
 from autograder.sandbox.shared.messages import Event, Op
-from autograder.sandbox.shared.processes import kill_processes_of
+from autograder.sandbox.shared.processes import kill_processes_of, kill_session
 
 BOX_EXIT_WAIT_S = 10  # the kernel reaps a PID namespace's processes before its init counts as exited
 
@@ -181,11 +181,8 @@ class BoxClient:
         if self.killed:
             return
         self.killed = True
-        if not self.pid_namespace:  # the kernel's session (it calls setsid), while its leader still holds the id
-            try:
-                os.killpg(self.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        if not self.pid_namespace:  # the box's session (its first process calls setsid), each through a pidfd
+            kill_session(self.pid)
         if self.pidfd is not None:
             try:
                 signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)

@@ -80,6 +80,41 @@ def live_processes_of(uid: int, proc: str = "/proc") -> list[int]:
     return pids
 
 
+def session_of(pid: int, proc: str = "/proc") -> int | None:
+    try:
+        with open(f"{proc}/{pid}/stat", "rb") as stat:
+            return int(stat.read().rsplit(b")", 1)[1].split()[3])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def kill_session(sid: int, *, patience_s: float = 2.0) -> bool:
+    """SIGKILL every process of session `sid` (a box without a PID namespace: its first process
+    calls setsid), each through a pidfd whose session is read after it was opened. A session id
+    stays reserved while any process of the session lives, so it never names another's. True
+    when none is left."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        members = [int(e) for e in os.listdir("/proc") if e.isdigit() and session_of(int(e)) == sid and is_alive(int(e))]
+        if not members:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        for pid in members:
+            try:
+                pidfd = os.pidfd_open(pid)
+            except OSError:
+                continue
+            try:
+                if session_of(pid) == sid:
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            finally:
+                os.close(pidfd)
+        time.sleep(0.002)
+
+
 def signal_if_still_of(pid: int, uid: int, sig: int = signal.SIGKILL) -> None:
     """Send `sig` to process `pid` only if it still runs as `uid`, through a pidfd: the pidfd names
     one process for good, and its uid is read after it was opened, so a pid recycled by another
