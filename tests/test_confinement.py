@@ -265,3 +265,48 @@ def test_processes_are_signalled_only_while_they_are_still_the_uid_swept(monkeyp
         assert sleeper.wait(timeout=5) == -signal.SIGKILL
     finally:
         sleeper.kill()
+
+
+@pytest.mark.slow
+def test_an_unconfined_host_is_refused_by_default_and_marked_when_allowed(tmp_path, reference_notebook):
+    """Made unconfined by the ceiling: `grade` and `autograde` refuse (status 2, the reason and
+    what to do, nobody graded); with --unconfined they grade and say so."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AUTOGRADER_")},
+           "AUTOGRADER_MAX_CONFINEMENT": "unconfined"}
+
+    def run(*argv):
+        return subprocess.run([sys.executable, "-m", "autograder", *argv], capture_output=True, text=True, env=env,
+                              timeout=300, cwd=KIT)
+
+    refused = run("grade", str(reference_notebook))
+    assert refused.returncode == 2 and "--unconfined" in refused.stderr and "Total" not in refused.stdout
+    allowed = run("grade", str(reference_notebook), "--unconfined")
+    assert allowed.returncode == 0 and "Total: 10/10" in allowed.stdout and "Confinement: unconfined" in allowed.stdout
+    course = tmp_path / "course"
+    (course / "submitted" / "ada" / "pytorch_slope").mkdir(parents=True)
+    (course / "submitted" / "ada" / "pytorch_slope" / "pytorch_slope.ipynb").write_bytes(reference_notebook.read_bytes())
+    batch = run("autograde", "pytorch_slope", "--course-dir", str(course))
+    assert batch.returncode == 2 and "--unconfined" in batch.stderr
+    assert not (course / "gradebook.db").exists() and not (course / "reports").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not ROOT, reason="the root mode's private root binds the venv")
+def test_a_kit_under_tmp_with_a_linked_venv_outside_it_grades(tmp_path, reference_notebook):
+    """As root too (the TA's mode does the same in the matrix): once a box died at start-up here."""
+    import sysconfig
+
+    from confinement_modes import _copy_kit
+
+    kit, venv = tmp_path / "kit", tmp_path / "elsewhere" / "venv"
+    kit.mkdir()
+    _copy_kit(kit)
+    subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", "--without-pip", str(venv)], check=True)
+    (kit / ".venv").symlink_to(venv)
+    site = next(venv.glob("lib/python3*/site-packages"))
+    (site / "kit.pth").write_text(f"{kit}\n{sysconfig.get_paths()['purelib']}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTOGRADER_", "PYTHON"))}
+    done = subprocess.run([str(kit / ".venv" / "bin" / "python"), "-m", "autograder", "grade", str(reference_notebook)],
+                          cwd=kit, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0 and "Total: 10/10" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "Confinement: namespaces+uid" in done.stdout
