@@ -32,7 +32,7 @@ endif
 ifeq ($(TORCH),cuda)
 	PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS= $(PY) -m pip install --quiet "torch==$(TORCH_VERSION)"
 endif
-	$(PY) tools/install_lock.py requirements.lock  # four pips at once, --no-deps, then pip check; else one resolving pip
+	$(PY) tools/install_lock.py requirements.lock  # uv (given pip's sources) or pip, --no-deps; then pip check
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
