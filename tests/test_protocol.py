@@ -61,8 +61,13 @@ def test_oversized_or_non_object_messages_are_refused():
             protocol.recv_message(ours)
 
 
-def test_no_module_of_the_grader_can_unpickle():
-    """Nothing a student's process sends may be loaded with pickle, marshal or torch.load."""
+def test_no_module_of_the_grader_imports_a_pickler_or_calls_torch_load():
+    """Nothing a student's process sends may be loaded with pickle, marshal or torch.load: no
+    module of the package imports a pickler or calls torch.load, and the grader's side of the
+    sandbox, which reads every box, reads frames only (no multiprocessing connection, which
+    unpickles what it receives)."""
+    for path in (PACKAGE / "sandbox" / "grader").rglob("*.py"):
+        assert "multiprocessing" not in path.read_text(), f"{path} uses multiprocessing"
     for path in PACKAGE.rglob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):

@@ -94,8 +94,8 @@ def test_one_template_box_serves_every_check(zygote, grading_limits, tmp_path):
     from autograder.notebook.load import load_submission
     from autograder.sandbox.grader.rooms import CleanRooms
 
-    if not (zygote.pid_namespace and zygote.uid is not None):
-        pytest.skip("templates need a PID namespace and a sandbox uid (root)")
+    if not zygote.pid_namespace:
+        pytest.skip("templates need boxes with a PID namespace of their own")
     loaded = load_submission(write_submission(tmp_path / "pytorch_slope.ipynb", make_submission()), PYTORCH_SLOPE.release_notebook)
     with CleanRooms(zygote, loaded.cells, device="cpu", limits=grading_limits) as rooms:
         results = run_checks(rooms, grading_seed="00" * 16)
