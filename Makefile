@@ -52,10 +52,12 @@ test: lint
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # Both graders on the same class of N submissions (default 100; `make benchmark N=4` for a quick
-# end-to-end run); exits 1 unless every per-check score is identical.
+# end-to-end run), ours also in every confinement mode this machine can make (as root); exits 1
+# unless every per-check score is identical.
 N ?= 100
+MODES ?= root,ta,container,ta-no-userns
 benchmark: $(STAMP)
-	$(PY) benchmarks/batch_vs_nbgrader.py --n $(N)
+	$(PY) benchmarks/batch_vs_nbgrader.py --n $(N) --modes $(MODES)
 	$(PY) benchmarks/grade_startup.py
 
 .PHONY: mutation

@@ -1,6 +1,6 @@
 """Benchmark: `nbgrader autograde` against `python -m autograder autograde` on the same class.
 
-    python benchmarks/batch_vs_nbgrader.py [--n 100] [--workers NPROC] [--keep DIR]
+    python benchmarks/batch_vs_nbgrader.py [--n 100] [--workers NPROC] [--keep DIR] [--modes root,ta,...]
 
 Builds a course of N synthetic submissions in a temporary folder (about 60% correct, the rest
 spread over common wrong variants made with autograder.release.synthetic.make_submission), then grades the
@@ -19,6 +19,11 @@ two runs bracket it, both are printed, and the ratio is nbgrader's wall over the
 Every per-check score must be identical for every student (both of our runs): mismatches are
 printed and the script exits 1. It prints wall time, throughput, peak memory and the speed ratio,
 as plain figures.
+
+`--modes` (root only) also times ours once in each other confinement mode this machine can make
+(tests/confinement_modes.py: `ta`, a TA's own account with user namespaces; `container`, root
+without CAP_SYS_ADMIN and no new namespaces; `ta-no-userns`, Landlock alone), each on its own copy
+of the course, and prints each mode's level, wall time and ratio against the same nbgrader run.
 
 Peak memory is sampled with psutil every 0.1 s over the timed command's whole process tree:
   * "tree RSS" is the largest sum of RSS over all processes of the tree at one instant. Pages
@@ -211,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="device for ours (cpu or cuda)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the class mix")
     parser.add_argument("--keep", type=Path, help="build the courses in this folder and keep them")
+    parser.add_argument("--modes", default="root", help="confinement modes to time ours in, comma-separated "
+                        "(root, ta, container, ta-no-userns; default: root)")
     args = parser.parse_args(argv)
 
     bindir = str(Path(sys.executable).parent)
@@ -288,10 +295,53 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join("  " + m for m in mismatches))
             return 1
         print("per-check scores identical for every student")
+        other_modes = [m for m in args.modes.split(",") if m and m != "root"]
+        if other_modes:
+            failed |= time_other_modes(other_modes, theirs_dir, theirs, theirs_scores, mix, args, workdir)
         return 1 if failed else 0
     finally:
         if args.keep is None:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def time_other_modes(names: list[str], course: Path, theirs: dict, theirs_scores: dict, mix, args, workdir: Path) -> bool:
+    """Ours once in each named mode, on its own copy of the course; True if any failed or differed."""
+    sys.path.insert(0, str(KIT / "tests"))
+    from confinement_modes import Account, can_make_modes, mode
+
+    why = can_make_modes()
+    if why:
+        print(f"other modes not timed: {why}")
+        return False
+    base = Path(tempfile.mkdtemp(prefix="bench-accounts-"))
+    base.chmod(0o755)
+    account = Account(base)
+    failed = False
+    try:
+        print()
+        print(f"{'mode':14}{'level':16}{'wall (s)':>10}{'ratio':>8}")
+        for name in names:
+            where = mode(name, account)
+            copy = Path(tempfile.mkdtemp(prefix=f"bench-{name}-", dir=where.home if where.user else workdir)) / "course"
+            shutil.copytree(course / "submitted", copy / "submitted")
+            where.own(copy.parent)
+            copy.parent.chmod(0o755)
+            run = timed(where.command(where.python, "-m", "autograder", "autograde", ASSIGNMENT, "--course-dir", str(copy),
+                                      "--workers", str(args.workers), "--device", args.device),
+                        where.kit, {k: v for k, v in os.environ.items() if not k.startswith(("AUTOGRADER_", "PYTHON"))},
+                        workdir / f"autograder_autograde_{name}.log")
+            level = "?"
+            for line in run["log"].read_text(errors="replace").splitlines():
+                if line.strip().startswith("confinement:"):
+                    level = line.split(":", 1)[1].split()[0]
+            mismatches = compare(theirs_scores, our_scores(find_grades_csv(copy)), mix) if run["rc"] == 0 else ["failed"]
+            failed |= bool(mismatches)
+            print(f"{name:14}{level:16}{run['wall_s']:10.1f}{theirs['wall_s'] / run['wall_s']:7.1f}x"
+                  + (f"  ({len(mismatches)} mismatches)" if mismatches else "  scores identical"))
+    finally:
+        account.remove()
+        shutil.rmtree(base, ignore_errors=True)
+    return failed
 
 
 if __name__ == "__main__":
