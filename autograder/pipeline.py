@@ -10,24 +10,20 @@ they feed it and where the results go.
 """
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.assignment import Assignment, grading_settings
 from autograder.checks.runner import CheckSession, Pass, run_check_passes
+from autograder.feedback.notebook_notes import execution_notes
 from autograder.model.results import CheckResult, SubmissionResult, zero_result
-from autograder.notebook.cell_names import capitalised, defined_names, label_of, relabel
 from autograder.notebook.load import SubmissionError, load_submission
-from autograder.sandbox.grader.box_client import ExecutionReport
 from autograder.sandbox.grader.limits import Limits
 from autograder.sandbox.grader.rooms import CleanRooms, preload_for
 from autograder.sandbox.grader.submitted_files import collect as collect_submitted_files
 from autograder.sandbox.grader.zygotes import Zygote
 
-# The message of a cell the kernel interrupted because the notebook's budget ran out (cells.py).
-BUDGET_SPENT = "the notebook's time budget ran out"
 OWN_STATE_PROBE_TIMEOUT_S = 2.0
 _NOT_A_SIGN = ("timeout", "crashed", "sandbox_died")
 OWN_STATE, CLEAN_ROOMS = "own_state", "clean_rooms"  # the two passes of checks, in the order they run
@@ -49,74 +45,6 @@ def open_check_session(context: GradingContext) -> CheckSession:
     """A pytest session that a worker keeps for its submissions (checks/runner.py)."""
     return CheckSession(context.assignment.checks, (OWN_STATE, CLEAN_ROOMS), device=context.device,
                         grading_seed=context.grading_seed)
-
-
-def execution_notes(report: ExecutionReport, labels: list[str] = (), sources: list[str] = ()) -> tuple[list[str], list[str]]:
-    """What a student should know about how their notebook ran, naming cells as Jupyter shows
-    them (cell_names.py): (notes about single cells, in notebook order; notes about the run as a
-    whole). The NameErrors that follow a missing definition are one note. Kept apart as data, so
-    no reader has to tell them apart by their wording."""
-    notes: list[tuple[int, str]] = []  # (cell index, note): notes stay in notebook order
-    undefined: dict[str, list[int]] = {}
-    broken: dict[str, str] = {}  # name -> label of the cell whose syntax error left it undefined
-    for cell in report.failed_cells():
-        index, error = cell["index"], cell.get("error", {})
-        label = label_of(index, labels)
-        message = relabel(error.get("message", ""), labels)
-        if cell["status"] == "timeout" and BUDGET_SPENT in message:
-            continue  # told below, with the cells it left unrun
-        if cell["status"] == "timeout":
-            notes.append((index, f"{capitalised(label)} ran past its time limit and was interrupted; execution went on with the next cell."))
-        elif error.get("type") == "SyntaxError":
-            names = defined_names(sources[index]) if index < len(sources) else []
-            broken.update({name: label for name in names})
-            line = re.search(r"line (\d+)", message)
-            what = ", so " + _listed([f"`{n}`" for n in names]) + (" is" if len(names) == 1 else " are") + " not defined" if names else ""
-            notes.append((index, f"{capitalised(label)} has a syntax error{f' at line {line.group(1)}' if line else ''}: "
-                                 f"{relabel(_without_location(error.get('message', '')), labels)[:200]}. Nothing in it ran{what}."))
-        elif error.get("type") == "NameError" and (name := re.fullmatch(r"name '(\w+)' is not defined", message)):
-            undefined.setdefault(name.group(1), []).append(index)
-        else:
-            notes.append((index, f"{capitalised(label)} raised {error.get('type')}: {message[:300]} (execution went on with the next cell)."))
-    if undefined:  # the cascade a missing definition causes: one note
-        first = min(i for indices in undefined.values() for i in indices)
-        cells = sorted({i for indices in undefined.values() for i in indices})
-        names = _listed([f"`{name}`" + (f" (its cell has a syntax error: {broken[name]})" if name in broken else "")
-                         for name in undefined])
-        verb = "is" if len(undefined) == 1 else "are"
-        if len(cells) == 1:
-            notes.append((first, f"{capitalised(label_of(first, labels))} raised NameError: {names} {verb} not defined."))
-        else:
-            notes.append((first, f"{names} {verb} not defined, so {len(cells)} cells that use "
-                                 f"{'it' if len(undefined) == 1 else 'them'} failed with NameError: "
-                                 f"{_listed([label_of(i, labels) for i in cells])}."))
-    run_notes: list[str] = []
-    ran = len(report.cells)
-    unrun = [label_of(i, labels) for i in range(ran, len(sources))]
-    last_error = report.cells[-1].get("error", {}) if report.cells else {}
-    stopped_by_budget = report.cells[-1].get("status") == "timeout" and BUDGET_SPENT in last_error.get("message", "") if report.cells else False
-    if stopped_by_budget:
-        last = label_of(ran - 1, labels)
-        rest = f"; these cells were not run: {_listed(unrun)}" if unrun else ""
-        run_notes.append(f"The notebook used up its time budget: {last} was interrupted{rest}. "
-                         "The checks still ran, on your notebook's definitions.")
-    if report.died:
-        rest = f" These cells did not run: {_listed(unrun)}." if unrun else ""
-        run_notes.append(f"Execution stopped: {report.died}.{rest} The checks still ran, on your notebook's definitions.")
-    return [note for _, note in sorted(notes, key=lambda item: item[0])], run_notes
-
-
-def _without_location(message: str) -> str:
-    """A SyntaxError's message without its trailing "(<cell 3>, line 2)", found from the end in
-    one pass (a regex with `.*` between " (" and "line" was quadratic in a crafted message)."""
-    start = message.rfind(" (")
-    tail = message[start + 2:-1] if start >= 0 and message.endswith(")") else ""
-    number = tail.rsplit("line ", 1)[-1] if "line " in tail else ""
-    return message[:start] if number.isdigit() else message
-
-
-def _listed(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""
 
 
 class _Hurried:

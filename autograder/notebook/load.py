@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.model.errors import ExplainedError
-from autograder.notebook.cell_names import cell_source, code_cell_labels
+from autograder.notebook.cell_names import CellLabel, cell_source, code_cell_labels
 
 # Far above any real notebook (the lesson's, with every plot rendered, is under 1 MiB), and below
 # what would strain the grader's memory: a larger file is refused before it is read.
@@ -33,7 +33,7 @@ class SubmissionError(ExplainedError):
 class LoadedNotebook:
     cells: list[str]
     notes: list[str] = field(default_factory=list)
-    labels: list[str] = field(default_factory=list)  # how a student finds each code cell (cell_names.py)
+    labels: list[CellLabel] = field(default_factory=list)  # how a student finds each code cell (cell_names.py)
 
 
 def grade_id_of(cell) -> str | None:

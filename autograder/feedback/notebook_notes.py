@@ -1,0 +1,235 @@
+"""What a student is told about how their notebook ran: one note per cause, cells named as
+Jupyter shows them (notebook/cell_names.py).
+
+A failure in one cell usually fails later cells too: a step left as the release's stub stops
+every cell that calls it; a loss returned as a float fails every `.backward()` after it; a
+variable that a failed cell never assigned is a NameError wherever it is used. So:
+  - the cells that stop in a stub's `raise NotImplementedError` are one note, which names the
+    stubs and the cells to write them in;
+  - every other exception type is one note: its first cell in full, later cells listed;
+  - a NameError whose variable a failed cell above should have assigned joins that cell's note;
+    the other NameErrors (a function never defined, a syntax error) are one note;
+  - a syntax error shows its offending line; a cell that ran past its limit is named.
+Text from the sandbox goes into code spans and blocks (model/markdown_text.py), numbers rounded as
+a feedback case's are (feedback/case.py). Torch-free.
+"""
+from __future__ import annotations
+
+import ast
+import re
+
+from autograder.feedback.case import round_numbers
+from autograder.model.markdown_text import code_block, code_span
+from autograder.notebook.cell_names import capitalised, defined_names, label_of, relabel
+
+# The message of a cell the box interrupted because the notebook's budget ran out (box/cells.py).
+BUDGET_SPENT = "the notebook's time budget ran out"
+MESSAGE_CHARS = 300  # of one exception message in a note
+LISTED_CELLS = 12  # cells named in one note; more are counted
+PARSED_CHARS = 100_000  # a failed cell longer than this is not searched for what it assigns
+STUB = "the stub"  # the group of cells stopped by a stub's NotImplementedError
+_NAME_ERROR = re.compile(r"name '(\w{1,200})' is not defined")
+_LAST_FRAME = re.compile(r'File "<cell (\d{1,9})>", line \d+, in (\w+)\n[ \t]*raise NotImplementedError\b')
+
+
+def execution_notes(report, labels=(), sources: list[str] = ()) -> tuple[list[str], list[str]]:
+    """(notes about single cells, in notebook order; notes about the run as a whole) for an
+    execution report (sandbox/grader/box_client.py: `cells`, `died`, `failed_cells()`). Kept
+    apart as data, so no reader has to tell them apart by their wording."""
+    notes: list[tuple[int, str]] = []  # (cell index, note): notes stay in notebook order
+    undefined: dict[str, list[int]] = {}  # name -> cells that failed with NameError on it
+    broken: dict[str, str] = {}  # name -> label of the cell whose syntax error left it undefined
+    groups: dict[str, list[tuple[int, str]]] = {}  # exception type (or STUB) -> (cell index, message)
+    stubs: dict[str, int] = {}  # step still left as the stub -> index of the cell that defines it
+    for cell in report.failed_cells():
+        index, error = cell["index"], cell.get("error", {})
+        message = relabel(error.get("message", ""), labels)
+        kind = str(error.get("type") or "Error")
+        if cell["status"] == "timeout" and BUDGET_SPENT in message:
+            continue  # told below, with the cells it left unrun
+        if cell["status"] == "timeout":
+            notes.append((index, f"{capitalised(label_of(index, labels))} ran past its time limit and was interrupted; "
+                                 "execution went on with the next cell."))
+        elif kind == "SyntaxError":
+            notes.append((index, _syntax_error_note(index, error, labels, sources, broken)))
+        elif kind == "NameError" and (name := _NAME_ERROR.fullmatch(message)):
+            undefined.setdefault(name.group(1), []).append(index)
+        elif kind == "NotImplementedError" and (stub := stub_raised(error.get("traceback") or "")):
+            stubs.setdefault(*stub)
+            groups.setdefault(STUB, []).append((index, message))
+        else:
+            groups.setdefault(kind, []).append((index, message))
+    followers = _followers(undefined, groups, sources)
+    for kind, cells in groups.items():
+        names, after = followers.get(kind, ([], []))
+        said = _stub_note(stubs, cells, labels) if kind == STUB else _raised_note(kind, cells, labels)
+        notes.append((cells[0][0], said + _followers_text(names, after, labels)))
+    if undefined:  # the other NameErrors: a definition that is missing
+        notes.append(_name_error_note(undefined, broken, labels))
+    return [note for _, note in sorted(notes, key=lambda item: item[0])], _run_notes(report, labels, sources)
+
+
+def stub_raised(traceback: str) -> tuple[str, int] | None:
+    """(function, index of its cell) when the innermost frame of a student's traceback is a
+    `raise NotImplementedError` line in a notebook cell: a stub left as released, not an error
+    that PyTorch or other code raised."""
+    start = traceback.rfind('File "')
+    found = _LAST_FRAME.match(traceback, start) if start >= 0 else None
+    return (found.group(2), int(found.group(1))) if found else None
+
+
+def assigned_names(source: str) -> set[str]:
+    """Names a cell's top-level statements bind (assignments, for and with targets, imports,
+    definitions); nothing if it does not parse."""
+    if len(source) > PARSED_CHARS:
+        return set()
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set()
+    names = set()
+    for statement in tree.body:
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            names |= {(alias.asname or alias.name).split(".")[0] for alias in statement.names}
+        elif isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(statement.name)
+        else:
+            targets = {ast.Assign: lambda s: s.targets, ast.AnnAssign: lambda s: [s.target],
+                       ast.AugAssign: lambda s: [s.target], ast.For: lambda s: [s.target],
+                       ast.With: lambda s: [item.optional_vars for item in s.items if item.optional_vars]}
+            for target in targets.get(type(statement), lambda s: [])(statement):
+                names |= {node.id for node in ast.walk(target) if isinstance(node, ast.Name)}
+    return names
+
+
+def _followers(undefined: dict[str, list[int]], groups: dict[str, list[tuple[int, str]]],
+               sources: list[str]) -> dict[str, tuple[list[str], list[int]]]:
+    """The NameErrors that follow from a failed cell of a group: the name was to be assigned by
+    a cell above that stopped first. Those names leave `undefined` and join the group:
+    group -> (names, cells that failed on them)."""
+    group_of = {index: kind for kind, cells in groups.items() for index, _ in cells}
+    assigns: dict[int, set[str]] = {}
+    joined: dict[str, tuple[list[str], list[int]]] = {}
+    for name, users in list(undefined.items()):
+        before = sorted((i for i in group_of if i < users[0]), reverse=True)
+        source = next((i for i in before if name in assigns.setdefault(
+            i, assigned_names(sources[i]) if i < len(sources) else set())), None)
+        if source is None:
+            continue
+        names, cells = joined.setdefault(group_of[source], ([], []))
+        names.append(name)
+        cells.extend(users)
+        del undefined[name]
+    return {kind: (names, sorted(set(cells))) for kind, (names, cells) in joined.items()}
+
+
+def _followers_text(names: list[str], cells: list[int], labels) -> str:
+    if not names:
+        return ""
+    verb = "was" if len(names) == 1 else "were"
+    return (f" So {_listed([f'`{n}`' for n in names])} {verb} never assigned, and "
+            f"{_count(len(cells), 'more cell')} failed with NameError: {_cells(cells, labels)}.")
+
+
+def _message(text: str) -> str:
+    """An exception message from the sandbox as a note shows it: rounded, cut, literal."""
+    text = round_numbers(text)
+    return code_span(text if len(text) <= MESSAGE_CHARS else text[:MESSAGE_CHARS - 1] + "…")
+
+
+def _raised_note(kind: str, cells: list[tuple[int, str]], labels) -> str:
+    """Every cell that raised exception type `kind`, in one note: later ones usually follow from
+    the first (a loss returned as a float fails every cell that calls .backward() on it)."""
+    (first, message), later = cells[0], cells[1:]
+    said = f"{capitalised(label_of(first, labels))} raised {code_span(kind)}" + (f": {_message(message)}" if message else "")
+    if not later:
+        return f"{said} (execution went on with the next cell)."
+    shown = [label_of(i, labels) + (f": {_message(m)}" if m and m != message else "") for i, m in later]
+    listed = "; ".join(shown[:LISTED_CELLS]) + (f"; and {len(shown) - LISTED_CELLS} more" if len(shown) > LISTED_CELLS else "")
+    return (f"{said}. {_count(len(later), 'later cell')} raised {code_span(kind)} too, most likely because of "
+            f"it (execution went on after each): {listed}.")
+
+
+def _stub_note(stubs: dict[str, int], cells: list[tuple[int, str]], labels) -> str:
+    """The steps still left as the release's stub, where to write them, and the cells that
+    stopped because they call one."""
+    verb = "is" if len(stubs) == 1 else "are"
+    callers = [index for index, _ in cells]
+    return (f"{_listed([f'`{name}`' for name in stubs])} {verb} still the stub: replace `raise NotImplementedError()` "
+            f"with your code in {_listed([label_of(index, labels) for index in stubs.values()])}. Until then, "
+            f"{'the cell that calls' if len(callers) == 1 else f'the {len(callers)} cells that call'} "
+            f"{'it' if len(stubs) == 1 else 'them'} stop{'s' if len(callers) == 1 else ''} with NotImplementedError: "
+            f"{_cells(callers, labels)}.")
+
+
+def _name_error_note(undefined: dict[str, list[int]], broken: dict[str, str], labels) -> tuple[int, str]:
+    first = min(i for indices in undefined.values() for i in indices)
+    cells = sorted({i for indices in undefined.values() for i in indices})
+    names = _listed([f"`{name}`" + (f" (its cell has a syntax error: {broken[name]})" if name in broken else "")
+                     for name in undefined])
+    verb = "is" if len(undefined) == 1 else "are"
+    if len(cells) == 1:
+        return first, f"{capitalised(label_of(first, labels))} raised NameError: {names} {verb} not defined."
+    return first, (f"{names} {verb} not defined, so {len(cells)} cells that use {'it' if len(undefined) == 1 else 'them'} "
+                   f"failed with NameError: {_cells(cells, labels)}.")
+
+
+def _syntax_error_note(index: int, error: dict, labels, sources, broken: dict[str, str]) -> str:
+    """A syntax error, with the offending line shown, and the names it leaves undefined."""
+    label = label_of(index, labels)
+    source = sources[index] if index < len(sources) else ""
+    names = defined_names(source)
+    broken.update({name: label for name in names})
+    message = str(error.get("message", ""))
+    found = re.search(r"line (\d{1,9})\)$", message)
+    number = int(found.group(1)) if found else 0
+    lines = source.splitlines()
+    shown = code_block(lines[number - 1][:200]) if 0 < number <= len(lines) else ""
+    what = f", so {_listed([f'`{n}`' for n in names])} {'is' if len(names) == 1 else 'are'} not defined" if names else ""
+    return (f"{capitalised(label)} has a syntax error{f' at line {number}' if number else ''}: "
+            f"{_message(relabel(without_location(message), labels)[:200])}. Nothing in it ran{what}.{shown}")
+
+
+def _run_notes(report, labels, sources) -> list[str]:
+    notes: list[str] = []
+    ran = len(report.cells)
+    unrun = [label_of(i, labels) for i in range(ran, len(sources))]
+    last = report.cells[-1] if report.cells else {}
+    if last.get("status") == "timeout" and BUDGET_SPENT in (last.get("error") or {}).get("message", ""):
+        rest = f"; these cells were not run: {_listed(unrun)}" if unrun else ""
+        notes.append(f"The notebook used up its time budget: {label_of(ran - 1, labels)} was interrupted{rest}. "
+                     "The checks still ran, on your notebook's definitions.")
+    if report.died:
+        # the box names the cell it was running by its place among the code cells (from 1)
+        died = re.sub(r"running cell (\d{1,9})", lambda m: "running " + label_of(int(m.group(1)) - 1, labels), report.died)
+        rest = f" These cells did not run: {_listed(unrun)}." if unrun else ""
+        notes.append(f"Execution stopped: {died}.{rest} The checks still ran, on your notebook's definitions.")
+    return notes
+
+
+def without_location(message: str) -> str:
+    """A SyntaxError's message without its trailing "(<cell 3>, line 2)", found from the end in
+    one pass (a regex with `.*` between " (" and "line" was quadratic in a crafted message)."""
+    start = message.rfind(" (")
+    tail = message[start + 2:-1] if start >= 0 and message.endswith(")") else ""
+    number = tail.rsplit("line ", 1)[-1] if "line " in tail else ""
+    return message[:start] if number.isdigit() else message
+
+
+def _cells(indices: list[int], labels) -> str:
+    return _some([label_of(i, labels) for i in indices])
+
+
+def _some(items: list[str]) -> str:
+    """At most LISTED_CELLS items listed, the rest counted."""
+    if len(items) > LISTED_CELLS:
+        return ", ".join(items[:LISTED_CELLS]) + f" and {len(items) - LISTED_CELLS} more"
+    return _listed(items)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
+def _listed(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else ""
