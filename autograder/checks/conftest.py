@@ -56,10 +56,10 @@ def reference():
 
 
 @pytest.fixture
-def student(submission):
+def student(request, submission):
     """The submission's steps for one check; a clean room, if the submission offers them, is
     opened by the check's first probe and killed when the check ends."""
-    observed = Student(submission)
+    observed = Student(submission, _check_name(request))
     yield observed
     observed.close()
 

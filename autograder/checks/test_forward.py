@@ -3,6 +3,7 @@ import torch
 
 from autograder.checks.expect import close, expect_tensor, observed
 from autograder.checks.show import case, show_pair
+from autograder.checks.steps import forward_result
 from autograder.checks.tolerances import tolerance_for
 from autograder.feedback.misconceptions import Feedback
 
@@ -12,19 +13,11 @@ def test_forward(student, reference, hidden, tol):
         x = hidden.column(rows)
         w = hidden.uniform(-8.0, 8.0)
         seen = student.probe("forward", step="forward(x, w)", x=x, w=w)
-        expected = reference.forward(x, w)
-        example = case({"x": x, "w": w}, {"": expected})
-        out = observed(seen, "output")
-        got = expect_tensor(out, what="It returned", example=example, device=hidden.device, shape=expected.shape,
-                            not_tensor="forward_not_tensor", wrong_shape="forward_wrong_shape",
-                            wrong_dtype="forward_wrong_dtype")
-        if not close(got, expected, tol):
-            wanted, shown = show_pair(expected, got)
-            wrong = case({"x": x, "w": w}, {"": wanted}, f"= {shown}")
-            raise Feedback("forward_ignores_w" if _same_for_other_w(student, x, w, got, tol) else "forward_wrong_value", wrong)
+        forward_result(observed(seen, "output"), x, w, reference, tol, hidden.device,
+                       ignores_w=lambda got, x=x, w=w: _same_for_other_w(student, x, w, got, tol))
         slope = observed(seen, "d_sum_dw")
-        if not (isinstance(out, dict) and out.get("has_grad_fn") is True) or slope is None:
-            raise Feedback("forward_detached", example)
+        if slope is None:
+            raise Feedback("forward_detached", case({"x": x, "w": w}, {"": reference.forward(x, w)}))
         expected_slope = _reference_slope(reference, x, w)
         slope = expect_tensor(slope, what="The gradient of sum(forward(x, w)) with respect to w is",
                               example=case({"x": x, "w": w}, {"d_sum_dw": expected_slope}), shape=expected_slope.shape,

@@ -38,8 +38,6 @@ MISCONCEPTION_TITLES: dict[str, str] = {
     "loss_wrong_value": "Loss value is not the MSE",
     # gradient
     "gradient_none": "No gradient reaches w",
-    "gradient_sum": "Gradient N times too large",
-    "gradient_wrong_loss": "Gradient of a loss that is not the MSE",
     "gradient_wrong_value": "Wrong gradient",
     # update
     "update_sign": "Gradient added instead of subtracted",

@@ -14,10 +14,9 @@ MISCONCEPTIONS: dict[str, str] = {
     "missing_function": "Your notebook does not define this function (or the name is not a function). "
     "Define it with exactly this name and run its cell before the tests.",
     "syntax_error": "The cell that defines this function has a syntax error, so nothing in it ran and the "
-    "function does not exist. Fix the line named below and run the cell again.",
-    "not_implemented": "This step still raises NotImplementedError: replace the `raise NotImplementedError()` "
-    "line with your own code.",
-    "exception": "Calling this step raised an error. Your code's traceback is below.",
+    "function does not exist. Fix the line shown below and run the cell again.",
+    "not_implemented": "This step is still the stub: replace `raise NotImplementedError()` with your code.",
+    "exception": "Calling this step raised an error (below).",
     "timeout": "This step did not return in time. Look for a loop that never ends, or work that grows "
     "with every call.",
     "crashed": "The process running this step ended before it answered: the code called exit(), "
@@ -64,11 +63,9 @@ MISCONCEPTIONS: dict[str, str] = {
     # gradient
     "gradient_none": "After loss.backward(), w.grad is None: the graph from w to the loss is broken "
     "somewhere in forward or criterion.",
-    "gradient_sum": "w.grad is N times too large: the loss sums instead of averaging, so backward() "
-    "gives Σ instead of the mean.",
-    "gradient_wrong_loss": "w.grad is the correct derivative of your own loss, but your loss is not the MSE, "
-    "so the gradient is not 2/N·Σ(wx−y)x.",
-    "gradient_wrong_value": "w.grad differs from the MSE gradient 2/N·Σ(wx−y)x.",
+    "gradient_wrong_value": "w.grad differs from the MSE gradient 2/N·Σ(wx−y)x, although your forward and "
+    "criterion give the reference's values here: the gradient of one of them is wrong (their own checks compare "
+    "d Σŷ/dw and d loss/dŷ).",
     # update
     "update_sign": "The update moves w uphill: it adds the gradient. Gradient descent subtracts it, "
     "w ← w − lr·grad.",
@@ -114,14 +111,20 @@ HINTS_FROM_ERRORS = (
 class Feedback(AssertionError):
     """A failed check: the misconception it recognised, one small case (structured), and a detail
     line. Any number in `detail` (which may quote student code's exception message or traceback,
-    and through it a hidden input) is rounded like the case."""
+    and through it a hidden input) is rounded like the case. `step` is the student's step the
+    failure is blamed on, when known (checks/blame.py); `explanation` replaces the catalogue's
+    text where a check says less (a step another check already explains). The message is
+    Markdown (model/markdown_text.py): one paragraph per part."""
 
-    def __init__(self, misconception: str, case: Case | None = None, detail: str = ""):
+    def __init__(self, misconception: str, case: Case | None = None, detail: str = "", *,
+                 step: str | None = None, explanation: str | None = None):
         self.misconception = misconception
         self.case = case if isinstance(case, Case) else None
         self.detail = round_numbers(detail)
+        self.step = step
         case_text = self.case.text() if self.case else round_numbers(str(case or ""))
-        self.message = "\n".join(part for part in (MISCONCEPTIONS[misconception], self.detail, case_text) if part)
+        said = MISCONCEPTIONS[misconception] if explanation is None else explanation
+        self.message = "\n\n".join(part for part in (said, self.detail, case_text) if part)
         super().__init__(self.message)
 
 

@@ -27,7 +27,8 @@ BUDGET_SPENT = "the notebook's time budget ran out"
 MESSAGE_CHARS = 300  # of one exception message in a note
 LISTED_CELLS = 12  # cells named in one note; more are counted
 PARSED_CHARS = 100_000  # a failed cell longer than this is not searched for what it assigns
-STUB = "the stub"  # the group of cells stopped by a stub's NotImplementedError
+# Causes that are not an exception type: a stub left, a syntax error (with its cell), a name never defined.
+STUB, SYNTAX, NAME_ERROR = "stub", "syntax", "undefined"
 _NAME_ERROR = re.compile(r"name '(\w{1,200})' is not defined")
 _LAST_FRAME = re.compile(r'File "<cell (\d{1,9})>", line \d+, in (\w+)\n[ \t]*raise NotImplementedError\b')
 
@@ -37,10 +38,12 @@ def execution_notes(report, labels=(), sources: list[str] = ()) -> tuple[list[st
     execution report (sandbox/grader/box_client.py: `cells`, `died`, `failed_cells()`). Kept
     apart as data, so no reader has to tell them apart by their wording."""
     notes: list[tuple[int, str]] = []  # (cell index, note): notes stay in notebook order
-    undefined: dict[str, list[int]] = {}  # name -> cells that failed with NameError on it
-    broken: dict[str, str] = {}  # name -> label of the cell whose syntax error left it undefined
-    groups: dict[str, list[tuple[int, str]]] = {}  # exception type (or STUB) -> (cell index, message)
+    causes: dict[str, list[tuple[int, str]]] = {}  # cause -> the cells it failed (index, message), in order
+    cause_of: dict[int, str] = {}  # failed cell -> its cause
+    syntax_errors: dict[str, tuple[int, dict]] = {}  # cause -> (cell, error)
+    broken: dict[str, str] = {}  # name -> the cause (a syntax error) that left it undefined
     stubs: dict[str, int] = {}  # step still left as the stub -> index of the cell that defines it
+    name_errors: list[tuple[int, str]] = []
     for cell in report.failed_cells():
         index, error = cell["index"], cell.get("error", {})
         message = relabel(error.get("message", ""), labels)
@@ -50,22 +53,47 @@ def execution_notes(report, labels=(), sources: list[str] = ()) -> tuple[list[st
         if cell["status"] == "timeout":
             notes.append((index, f"{capitalised(label_of(index, labels))} ran past its time limit and was interrupted; "
                                  "execution went on with the next cell."))
-        elif kind == "SyntaxError":
-            notes.append((index, _syntax_error_note(index, error, labels, sources, broken)))
-        elif kind == "NameError" and (name := _NAME_ERROR.fullmatch(message)):
-            undefined.setdefault(name.group(1), []).append(index)
+            continue
+        if kind == "NameError" and (name := _NAME_ERROR.fullmatch(message)):
+            name_errors.append((index, name.group(1)))
+            continue
+        if kind == "SyntaxError":
+            cause = f"{SYNTAX} {index}"
+            syntax_errors[cause] = (index, error)
+            broken.update(dict.fromkeys(defined_names(sources[index]) if index < len(sources) else [], cause))
         elif kind == "NotImplementedError" and (stub := stub_raised(error.get("traceback") or "")):
+            cause = STUB
             stubs.setdefault(*stub)
-            groups.setdefault(STUB, []).append((index, message))
         else:
-            groups.setdefault(kind, []).append((index, message))
-    followers = _followers(undefined, groups, sources)
-    for kind, cells in groups.items():
-        names, after = followers.get(kind, ([], []))
-        said = _stub_note(stubs, cells, labels) if kind == STUB else _raised_note(kind, cells, labels)
-        notes.append((cells[0][0], said + _followers_text(names, after, labels)))
-    if undefined:  # the other NameErrors: a definition that is missing
-        notes.append(_name_error_note(undefined, broken, labels))
+            cause = kind
+        causes.setdefault(cause, []).append((index, message))
+        cause_of[index] = cause
+    # A NameError follows from the cause that left its name unbound: a syntax error in the cell
+    # that defines it, or the failure of a cell above that was to assign it (itself perhaps a
+    # NameError); the rest are one note of names never defined.
+    followers: dict[str, tuple[list[str], list[int]]] = {}
+    assigns: dict[int, set[str]] = {}
+    for index, name in name_errors:
+        cause = broken.get(name)
+        if cause is None:
+            source = next((i for i in sorted(cause_of, reverse=True) if i < index and name in assigns.setdefault(
+                i, assigned_names(sources[i]) if i < len(sources) else set())), None)
+            cause = cause_of[source] if source is not None else NAME_ERROR
+        cause_of[index] = cause
+        names, cells = followers.setdefault(cause, ([], []))
+        names.append(name) if name not in names else None
+        cells.append(index)
+    for cause, cells in causes.items():
+        names, after = followers.pop(cause, ([], []))
+        if cause == STUB:
+            said = _stub_note(stubs, cells, labels) + _followers_text(names, after, labels)
+        elif cause in syntax_errors:
+            said = _syntax_error_note(*syntax_errors[cause], labels, sources, names, after)
+        else:
+            said = _raised_note(cause, cells, labels) + _followers_text(names, after, labels)
+        notes.append((cells[0][0], said))
+    if NAME_ERROR in followers:  # names never defined anywhere: a definition is missing
+        notes.append(_name_error_note(*followers[NAME_ERROR], labels))
     return [note for _, note in sorted(notes, key=lambda item: item[0])], _run_notes(report, labels, sources)
 
 
@@ -100,27 +128,6 @@ def assigned_names(source: str) -> set[str]:
             for target in targets.get(type(statement), lambda s: [])(statement):
                 names |= {node.id for node in ast.walk(target) if isinstance(node, ast.Name)}
     return names
-
-
-def _followers(undefined: dict[str, list[int]], groups: dict[str, list[tuple[int, str]]],
-               sources: list[str]) -> dict[str, tuple[list[str], list[int]]]:
-    """The NameErrors that follow from a failed cell of a group: the name was to be assigned by
-    a cell above that stopped first. Those names leave `undefined` and join the group:
-    group -> (names, cells that failed on them)."""
-    group_of = {index: kind for kind, cells in groups.items() for index, _ in cells}
-    assigns: dict[int, set[str]] = {}
-    joined: dict[str, tuple[list[str], list[int]]] = {}
-    for name, users in list(undefined.items()):
-        before = sorted((i for i in group_of if i < users[0]), reverse=True)
-        source = next((i for i in before if name in assigns.setdefault(
-            i, assigned_names(sources[i]) if i < len(sources) else set())), None)
-        if source is None:
-            continue
-        names, cells = joined.setdefault(group_of[source], ([], []))
-        names.append(name)
-        cells.extend(users)
-        del undefined[name]
-    return {kind: (names, sorted(set(cells))) for kind, (names, cells) in joined.items()}
 
 
 def _followers_text(names: list[str], cells: list[int], labels) -> str:
@@ -162,32 +169,30 @@ def _stub_note(stubs: dict[str, int], cells: list[tuple[int, str]], labels) -> s
             f"{_cells(callers, labels)}.")
 
 
-def _name_error_note(undefined: dict[str, list[int]], broken: dict[str, str], labels) -> tuple[int, str]:
-    first = min(i for indices in undefined.values() for i in indices)
-    cells = sorted({i for indices in undefined.values() for i in indices})
-    names = _listed([f"`{name}`" + (f" (its cell has a syntax error: {broken[name]})" if name in broken else "")
-                     for name in undefined])
-    verb = "is" if len(undefined) == 1 else "are"
+def _name_error_note(names: list[str], cells: list[int], labels) -> tuple[int, str]:
+    listed, verb = _listed([f"`{name}`" for name in names]), "is" if len(names) == 1 else "are"
     if len(cells) == 1:
-        return first, f"{capitalised(label_of(first, labels))} raised NameError: {names} {verb} not defined."
-    return first, (f"{names} {verb} not defined, so {len(cells)} cells that use {'it' if len(undefined) == 1 else 'them'} "
-                   f"failed with NameError: {_cells(cells, labels)}.")
+        return cells[0], f"{capitalised(label_of(cells[0], labels))} raised NameError: {listed} {verb} not defined."
+    return cells[0], (f"{listed} {verb} not defined, so {len(cells)} cells that use {'it' if len(names) == 1 else 'them'} "
+                      f"failed with NameError: {_cells(sorted(cells), labels)}.")
 
 
-def _syntax_error_note(index: int, error: dict, labels, sources, broken: dict[str, str]) -> str:
-    """A syntax error, with the offending line shown, and the names it leaves undefined."""
-    label = label_of(index, labels)
+def _syntax_error_note(index: int, error: dict, labels, sources, names: list[str], cells: list[int]) -> str:
+    """A syntax error, with the offending line shown, the names it leaves undefined, and the
+    cells that failed with NameError because of it (`names`: the names they failed on)."""
     source = sources[index] if index < len(sources) else ""
-    names = defined_names(source)
-    broken.update({name: label for name in names})
+    defined = defined_names(source)
     message = str(error.get("message", ""))
     found = re.search(r"line (\d{1,9})\)$", message)
     number = int(found.group(1)) if found else 0
     lines = source.splitlines()
     shown = code_block(lines[number - 1][:200]) if 0 < number <= len(lines) else ""
-    what = f", so {_listed([f'`{n}`' for n in names])} {'is' if len(names) == 1 else 'are'} not defined" if names else ""
-    return (f"{capitalised(label)} has a syntax error{f' at line {number}' if number else ''}: "
-            f"{_message(relabel(without_location(message), labels)[:200])}. Nothing in it ran{what}.{shown}")
+    what = f", so {_listed([f'`{n}`' for n in defined])} {'is' if len(defined) == 1 else 'are'} not defined" if defined else ""
+    later = [name for name in names if name not in defined]
+    through = f", or on {_listed([f'`{n}`' for n in later])}, which earlier failing cells never assigned" if later else ""
+    after = f" {_count(len(cells), 'cell')} failed with NameError on it{through}: {_cells(cells, labels)}." if cells else ""
+    return (f"{capitalised(label_of(index, labels))} has a syntax error{f' at line {number}' if number else ''}: "
+            f"{_message(relabel(without_location(message), labels)[:200])}{shown}\n\nNothing in it ran{what}.{after}")
 
 
 def _run_notes(report, labels, sources) -> list[str]:

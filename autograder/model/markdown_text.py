@@ -27,4 +27,4 @@ def code_block(text: str) -> str:
     """`text` as an indented code block (four spaces: CommonMark 4.4), with a blank line before
     it so that it never continues a paragraph. Nothing inside is interpreted."""
     lines = [line.rstrip() for line in text.strip("\n").splitlines()]
-    return "\n\n" + "\n".join(("    " + line) if line.strip() else "" for line in lines) + "\n"
+    return "\n\n" + "\n".join(("    " + line) if line.strip() else "" for line in lines)

@@ -3,7 +3,8 @@
 gives it, so `nbgrader release_feedback` and students' `fetch_feedback` find it).
 
 The page shows each check's score and its teaching feedback, the notebook-level notes and the
-total. Everything a student or the grader produced is HTML-escaped (Jinja2 autoescape). It shows
+total. Feedback and notes are Markdown, rendered by outputs/markdown_html.py (raw HTML escaped,
+no links or images); everything else is HTML-escaped by Jinja2's autoescape. It shows
 a check's student-facing fields only (its message with the rounded case); staff detail such as a
 grader error's traceback is never in them (model/results.py) and goes to the staff report.
 """
@@ -18,6 +19,7 @@ from autograder.assignment import Assignment
 from autograder.model.records import GradedSubmission
 from autograder.outputs.atomic import write_atomic
 from autograder.outputs.formats import utc_text
+from autograder.outputs.markdown_html import markdown_html
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -33,6 +35,7 @@ def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)),
                       autoescape=select_autoescape(default=True, default_for_string=True))
     env.filters["fmt"] = _fmt
+    env.filters["markdown"] = markdown_html
     return env
 
 

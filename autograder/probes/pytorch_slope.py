@@ -20,8 +20,12 @@ from autograder.provided import train_model
 STEP_FUNCTIONS = PYTORCH_SLOPE.student_functions
 
 
-def describe(value: Any) -> dict:
-    """What a step returned, reduced to plain data the grader can judge."""
+MAX_VALUES = 100_000  # a returned tensor's values are sent up to this many elements
+
+
+def describe(value: Any, max_values: int = MAX_VALUES) -> dict:
+    """What a step returned, reduced to plain data the grader can judge (a tensor's values only
+    up to `max_values` elements: its shape says the rest)."""
     if isinstance(value, torch.Tensor):
         detached = value.detach()
         return {
@@ -33,7 +37,7 @@ def describe(value: Any) -> dict:
             "requires_grad": bool(value.requires_grad),
             "has_grad_fn": value.grad_fn is not None,
             "is_leaf": bool(value.is_leaf),
-            "value": detached.to("cpu").clone() if detached.numel() <= 100_000 else None,
+            "value": detached.to("cpu").clone() if detached.numel() <= max_values else None,
         }
     if value is None:
         return {"kind": "none", "type": "NoneType"}
@@ -46,6 +50,8 @@ def describe(value: Any) -> dict:
         try:
             as_tensor = torch.as_tensor(value).to(torch.float64)
         except (TypeError, ValueError, RuntimeError):
+            as_tensor = None
+        if as_tensor is not None and as_tensor.numel() > max_values:
             as_tensor = None
         return {"kind": "ndarray", "type": f"{module}.{type(value).__name__}", "value": as_tensor}
     return {"kind": "other", "type": type(value).__name__}
@@ -78,38 +84,22 @@ def probe_loss(steps: dict, yhat: torch.Tensor, y: torch.Tensor) -> dict:
     return observed
 
 
-def _float_loss(steps: dict, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor):
-    """The student's forward + criterion as a plain float, or None if it does not give one."""
-    try:
-        value = steps["criterion"](steps["forward"](x, w), y)
-        return float(value.item() if isinstance(value, torch.Tensor) else value)
-    except Exception:  # the float64 estimate is a hint only; its failure is not the student's error
-        return None
-
-
-def probe_gradient(steps: dict, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, step_size: float) -> dict:
+def probe_gradient(steps: dict, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> dict:
     w = _leaf(w)
-    loss = steps["criterion"](steps["forward"](x, w), y)
-    observed = {"loss": describe(loss)}
+    yhat = steps["forward"](x, w)
+    observed = {"forward_output": describe(yhat, max_values=x.numel())}  # what criterion was given (checks/blame.py)
+    loss = steps["criterion"](yhat, y)
+    observed["loss"] = describe(loss, max_values=1)
     if isinstance(loss, torch.Tensor) and loss.requires_grad:
         loss.backward()
     observed["grad"] = _grad_or_none(w)
-    # Central differences of the student's own loss in float64: exact for a quadratic loss, so
-    # the grader can tell "wrong loss, right calculus" from "right loss, broken gradient".
-    x64, y64 = x.double(), y.double()
-    with torch.no_grad():
-        centre = w.detach().double()
-        observed["loss_plus"] = _float_loss(steps, x64, y64, centre + step_size)
-        observed["loss_minus"] = _float_loss(steps, x64, y64, centre - step_size)
     return observed
 
 
-def probe_update(steps: dict, w: torch.Tensor, lr: float, grad: torch.Tensor) -> dict:
-    w = _leaf(w)
-    w.grad = grad.detach().clone()
-    returned = steps["update"](w, lr)
+def _after_update(w: torch.Tensor, returned) -> dict:
+    """What update left: w, its gradient and autograd state, and what it returned."""
     return {
-        "returned": describe(returned),
+        "returned": describe(returned, max_values=1),
         "w_after": w.detach().clone(),
         "grad_after": _grad_or_none(w),
         "is_leaf": bool(w.is_leaf),
@@ -120,16 +110,26 @@ def probe_update(steps: dict, w: torch.Tensor, lr: float, grad: torch.Tensor) ->
     }
 
 
-def probe_zero_grad(steps: dict, w: torch.Tensor, grad: torch.Tensor, coefficient: float) -> dict:
+def probe_update(steps: dict, w: torch.Tensor, lr: float, grad: torch.Tensor) -> dict:
     w = _leaf(w)
     w.grad = grad.detach().clone()
-    returned = steps["zero_grad"](w)
-    observed = {
-        "returned": describe(returned),
+    return _after_update(w, steps["update"](w, lr))
+
+
+def _after_zero_grad(w: torch.Tensor, returned) -> dict:
+    """What zero_grad left: w and its gradient, and what it returned."""
+    return {
+        "returned": describe(returned, max_values=1),
         "w_after": w.detach().clone(),
         "grad_after": _grad_or_none(w),
         "requires_grad": bool(w.requires_grad),
     }
+
+
+def probe_zero_grad(steps: dict, w: torch.Tensor, grad: torch.Tensor, coefficient: float) -> dict:
+    w = _leaf(w)
+    w.grad = grad.detach().clone()
+    observed = _after_zero_grad(w, steps["zero_grad"](w))
     # Two backward passes with zero_grad between them: the gradient must not add up.
     twice = _leaf(w.detach())
     (twice * coefficient).backward()
@@ -149,6 +149,43 @@ def probe_train(steps: dict, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, 
     return {"losses": [float(v) for v in losses], "w_per_epoch": slopes, "w_final": float(w.detach().item())}
 
 
+def probe_train_trace(steps: dict, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, lr: float, epochs: int) -> dict:
+    """The provided loop again, recording what each step was given and gave back, in order, for
+    the grader to find the first step whose result departs from the reference's when a check
+    that runs them all fails (checks/blame.py). A step that raises ends the loop: the trace is
+    what came before (the failure itself is what the "train" probe reported)."""
+    w = _leaf(w)
+    trace: list[dict] = []
+
+    def forward(X, w_):
+        out = steps["forward"](X, w_)
+        trace.append({"step": "forward", "w": w_.detach().clone(), "output": describe(out, max_values=X.numel())})
+        return out
+
+    def criterion(yhat, Y):
+        out = steps["criterion"](yhat, Y)
+        trace.append({"step": "criterion", "output": describe(out, max_values=1)})
+        return out
+
+    def update(w_, lr_):
+        before = {"w": w_.detach().clone(), "grad": _grad_or_none(w_)}  # the gradient backward() left
+        returned = steps["update"](w_, lr_)
+        trace.append({"step": "update", **before, "after": _after_update(w_, returned)})
+        return returned
+
+    def zero_grad(w_):
+        before = {"w": w_.detach().clone()}
+        returned = steps["zero_grad"](w_)
+        trace.append({"step": "zero_grad", **before, "after": _after_zero_grad(w_, returned)})
+        return returned
+
+    try:
+        train_model(x, y, w, lr, epochs, forward, criterion, update, zero_grad)
+    except Exception:  # the trace up to the failing step is the answer
+        pass
+    return {"trace": trace}
+
+
 PROBES: dict[str, Callable[..., dict]] = {
     "forward": probe_forward,
     "loss": probe_loss,
@@ -156,6 +193,7 @@ PROBES: dict[str, Callable[..., dict]] = {
     "update": probe_update,
     "zero_grad": probe_zero_grad,
     "train": probe_train,
+    "train_trace": probe_train_trace,
 }
 
 # Which student functions each probe calls: a missing one fails the probe before it runs.
@@ -166,4 +204,5 @@ PROBE_NEEDS = {
     "update": ("update",),
     "zero_grad": ("zero_grad",),
     "train": STEP_FUNCTIONS,
+    "train_trace": STEP_FUNCTIONS,
 }
