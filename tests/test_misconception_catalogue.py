@@ -38,8 +38,10 @@ MUTANTS: dict[str, tuple[str, str]] = {
     # the int64 placeholder that used to crash the loss check and leak it
     "wrong_dtype": ("loss", _fn(CRITERION, "return torch.tensor(0)")),
     "not_finite": ("loss", _fn(CRITERION, "return torch.mean((yhat - y) ** 2) / 0")),
-    # right values, wrong derivative: the check tells it from a wrong loss by finite differences
+    # right values, wrong derivative: forward and criterion give the reference's results, so no step is blamed
     "gradient_wrong_value": ("gradient", _fn(FORWARD, "return w.detach() * x + 2 * (w - w.detach()) * x")),
+    # right values on the graph, but not through w
+    "gradient_none": ("gradient", _fn(FORWARD, "return (w.detach() * x).requires_grad_() * 1")),
     # clamping the step passed every check while hidden gradients were drawn from [-20, 20]
     "update_step_size": ("update", _fn(UPDATE, "w.data = w.data - torch.clamp(lr * w.grad.data, -50, 50)")),
     "update_wrong_value": ("update", _fn(UPDATE, "w.data = w.data + 2 * lr * w.grad.data")),
@@ -47,6 +49,12 @@ MUTANTS: dict[str, tuple[str, str]] = {
     # survivors of mutation/report.md: the contract's "returns None" and "only w changes"
     "update_changes_grad": ("update", _fn(UPDATE, "w.data = w.data - lr * w.grad.data", "w.grad.zero_()")),
     "returns_value": ("zero_grad", _fn(ZERO_GRAD, "w.grad.data.zero_()", "return w")),
+    # steps whose result changes between calls: wrong for the scored run of the loop, right when it is run
+    # again step by step (checks/blame.py), so no step can be blamed and the training's own finding stands
+    "training_diverges": ("final_loss", "calls = []\n" + _fn(UPDATE, "calls.append(1)",
+                                                            "w.data = w.data + (1 if len(calls) <= 12 else -1) * lr * w.grad.data")),
+    "training_wrong_history": ("final_loss", "calls = []\n" + _fn(UPDATE, "calls.append(1)",
+                                                                 "w.data = w.data - (0.5 if len(calls) <= 12 else 1) * lr * w.grad.data")),
 }
 
 # misconception -> (check, the probe reply a sandbox would give, or the exception it raises)

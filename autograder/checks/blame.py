@@ -30,12 +30,17 @@ OWN_CHECK = {"forward": "forward", "criterion": "loss", "backward": "gradient", 
 NOT_TRACED = ("timeout", "crashed", "sandbox_died", "missing_function", "syntax_error", "not_implemented")
 
 
-def blame_line(step: str, runs: str, where: str = "") -> str:
-    """The sentence that names the step a check that `runs` (words) failed because of."""
-    what = ("the gradient that `loss.backward()` leaves in `w.grad` through your `forward` and `criterion`"
-            if step == "backward" else f"what your `{step}` gives back")
-    return (f"This check runs {runs}, and the first result that differs from the reference's is {what}{where}. "
-            f"Fix that first (the `{OWN_CHECK[step]}` check tests it alone): this check may then pass too.")
+def blame_line(step: str, runs: str, where: str = "", happened: str = "") -> str:
+    """The sentence that names the step a check that `runs` (words) failed because of: the first
+    result that departs, or what `happened` in the step ("raised an error")."""
+    if happened:
+        what = f"your `{step}` {happened}{where}"
+    elif step == "backward":
+        what = f"the first result that differs from the reference's is the gradient that `loss.backward()` leaves in `w.grad` through your `forward` and `criterion`{where}"
+    else:
+        what = f"the first result that differs from the reference's is what your `{step}` gives back{where}"
+    return (f"This check runs {runs}, and {what}. Fix that first (the `{OWN_CHECK[step]}` check tests it alone): "
+            "this check may then pass too.")
 
 
 def blamed(found: Feedback, step: str, runs: str, where: str = "", also: str = "") -> Feedback:

@@ -18,7 +18,7 @@ import re
 
 from autograder.assignment import PYTORCH_SLOPE
 from autograder.checks.blame import OWN_CHECK, blame_line
-from autograder.feedback.misconceptions import Feedback, misconception_for_error
+from autograder.feedback.misconceptions import MISCONCEPTIONS, Feedback, misconception_for_error
 from autograder.model.markdown_text import code_block, code_span
 from autograder.notebook.cell_names import label_of, relabel
 from autograder.sandbox.grader.box_client import BoxDied
@@ -85,19 +85,24 @@ class Student:
                     f"Not tested yet: this check runs your `{culprit}`, which is still the stub "
                     f"(the `{OWN_CHECK[culprit]}` check says what to do)."))
             raise Feedback("not_implemented", detail=f"Step: {code_span(step)}.", step=culprit)
-        blame = blame_line(culprit, self._runs()) if self._elsewhere(culprit) else ""
         if status == "timeout":
-            raise Feedback("timeout", detail=_joined(blame, f"Step: {code_span(step)}; {message}."), step=culprit)
+            self._fail("timeout", culprit, "did not return", f"Step: {code_span(step)}; {message}.")
         if status == "crashed":
-            raise Feedback("crashed", detail=_joined(blame, f"Step: {code_span(step)}; {reply.get('reason', '')}."),
-                           step=culprit)
+            self._fail("crashed", culprit, "ended its process", f"Step: {code_span(step)}; {reply.get('reason', '')}.")
         text = f"{error.get('type', 'Error')}: {relabel(message, self.labels)}"
         if 'File "' in raw:
             said = f"Calling {code_span(step)} raised:{code_block(trace)}"
         else:  # no line of the student's: the provided code failed on what a step gave back (blame.py says which)
             said = (f"Calling {code_span(step)} raised this error in the provided code, not in a line of yours, "
                     f"because of what one of your steps gave back:{code_block(trace or text)}")
-        raise Feedback(misconception_for_error(text), detail=_joined(blame, said), step=culprit)
+        self._fail(misconception_for_error(text), culprit, "raised an error", said)
+
+    def _fail(self, misconception: str, culprit: str | None, happened: str, detail: str):
+        """Raise the failure of a probe, blamed on `culprit` first if another check explains it."""
+        explanation = None
+        if self._elsewhere(culprit):
+            explanation = blame_line(culprit, self._runs(), happened=happened) + "\n\n" + MISCONCEPTIONS[misconception]
+        raise Feedback(misconception, detail=detail, step=culprit, explanation=explanation)
 
     def _missing(self, reply: dict) -> None:
         missing = reply.get("missing", [])
@@ -142,7 +147,3 @@ class Student:
         lines = text.splitlines()
         number = reason.get("line", 0)
         return lines[number - 1][:SOURCE_LINE_CHARS] if 0 < number <= len(lines) else ""
-
-
-def _joined(*parts: str) -> str:
-    return "\n\n".join(part for part in parts if part)

@@ -96,9 +96,12 @@ MISCONCEPTIONS: dict[str, str] = {
     "zero_grad_changed_w": "zero_grad changed w; it must only reset w.grad.",
     # final loss
     "training_diverges": "With your steps the loop does not reduce the loss: no epoch gets below the first "
-    "epoch's loss (or the loss stops being a number), while it should fall from the first epoch to the last.",
+    "epoch's loss (or the loss stops being a number), while it should fall from the first epoch to the last. "
+    "No single step could be blamed: run again step by step, each gave the reference's result, so look for a "
+    "step whose result changes from one call to the next (state kept between calls, randomness).",
     "training_wrong_history": "The loss history of the training loop with your four steps differs from the "
-    "reference. Fix the failing checks above first; this one uses all four steps.",
+    "reference. No single step could be blamed: run again step by step, each gave the reference's result, so "
+    "look for a step whose result changes from one call to the next (state kept between calls, randomness).",
 }
 
 HINTS_FROM_ERRORS = (

@@ -88,25 +88,27 @@ SCENARIOS: list[Scenario] = [
     Scenario(
         "release_untouched__0_of_10", scores(*CHECKS), solved=False, answer=None,
         misconceptions={name: "not_implemented" for name in CHECKS},
-        phrases={"forward": ("Step: forward(x, w)",)},
-        notes=("raised NotImplementedError",),
+        # the checks that run forward among other steps say so briefly; forward's own check says what to do
+        phrases={"forward": ("Step: `forward(x, w)`", "still the stub"),
+                 "gradient": ("Not tested yet: this check runs your `forward`",)},
+        notes=("still the stub: replace `raise NotImplementedError()` with your code",),
     ),
     # ------------------------------------------------------------------ update
     Scenario(
         "update_sign__6_of_10", scores("update", "final_loss"),
         overrides={"update": _fn(UPDATE, "w.data = w.data + lr * w.grad.data")},
-        misconceptions={"update": "update_sign", "final_loss": "training_diverges"},
+        misconceptions={"update": "update_sign", "final_loss": "update_sign"},
         phrases={"update": ("expected_w =", "got w =")},
     ),
     Scenario(
         "update_no_lr__6_of_10", scores("update", "final_loss"),
         overrides={"update": _fn(UPDATE, "w.data = w.data - w.grad.data")},
-        misconceptions={"update": "update_no_lr", "final_loss": "training_diverges"},
+        misconceptions={"update": "update_no_lr", "final_loss": "update_no_lr"},
     ),
     Scenario(
         "update_rebinds_local__6_of_10", scores("update", "final_loss"),
         overrides={"update": _fn(UPDATE, "w = w - lr * w.grad")},
-        misconceptions={"update": "update_rebinds", "final_loss": "training_diverges"},
+        misconceptions={"update": "update_rebinds", "final_loss": "update_rebinds"},
         phrases={"update": ("only rebinds the local name",)},
     ),
     Scenario(
@@ -119,8 +121,9 @@ SCENARIOS: list[Scenario] = [
     Scenario(
         "update_loses_requires_grad__6_of_10", scores("update", "final_loss"),
         overrides={"update": _fn(UPDATE, "w.requires_grad_(False)", "w -= lr * w.grad")},
-        misconceptions={"update": "update_not_leaf", "final_loss": "exception"},
-        phrases={"update": ("requires_grad=False",), "final_loss": ("does not require grad",)},
+        # the loop fails in the provided code at the next backward(): blamed on update, the error kept
+        misconceptions={"update": "update_not_leaf", "final_loss": "update_not_leaf"},
+        phrases={"update": ("requires_grad=False",), "final_loss": ("does not require grad", "your `update` gives back")},
     ),
     Scenario(
         # torch.tensor([lr]) has shape (1,): assigning w.data reshapes the 0-dim w; the values
@@ -142,13 +145,13 @@ SCENARIOS: list[Scenario] = [
         "update_stub_left__6_of_10", scores("update", "final_loss"),
         overrides={"update": _released_stub("update")},
         misconceptions={"update": "not_implemented", "final_loss": "not_implemented"},
-        phrases={"update": ("Step: update(w, lr)",)},
+        phrases={"update": ("Step: `update(w, lr)`",), "final_loss": ("runs your `update`, which is still the stub",)},
     ),
     Scenario(
         "update_loops_forever__6_of_10", scores("update", "final_loss"),
         overrides={"update": _fn(UPDATE, "while True:", "    w.data = w.data - lr * w.grad.data")},
         misconceptions={"update": "timeout", "final_loss": "timeout"},
-        phrases={"update": ("did not return in time", "Step: update(w, lr)")},
+        phrases={"update": ("did not return in time", "Step: `update(w, lr)`"), "final_loss": ("your `update` did not return",)},
         notes=("ran past its time limit",),
         hangs=True,
     ),
@@ -156,13 +159,13 @@ SCENARIOS: list[Scenario] = [
     Scenario(
         "zero_grad_never_zeroes__7_of_10", scores("zero_grad", "final_loss"),
         overrides={"zero_grad": _fn(ZERO_GRAD, "pass")},
-        misconceptions={"zero_grad": "zero_grad_not_reset", "final_loss": "training_wrong_history"},
+        misconceptions={"zero_grad": "zero_grad_not_reset", "final_loss": "zero_grad_not_reset"},
         phrases={"zero_grad": ("accumulate", "w.grad afterwards =")},
     ),
     Scenario(
         "zero_grad_zeroes_weight__7_of_10", scores("zero_grad", "final_loss"),
         overrides={"zero_grad": _fn(ZERO_GRAD, "w.data.zero_()")},
-        misconceptions={"zero_grad": "zero_grad_weight", "final_loss": "training_wrong_history"},
+        misconceptions={"zero_grad": "zero_grad_weight", "final_loss": "zero_grad_weight"},
         phrases={"zero_grad": ("got w = 0",)},
     ),
     Scenario(
@@ -170,69 +173,74 @@ SCENARIOS: list[Scenario] = [
         overrides={"zero_grad": _fn(ZERO_GRAD, "w.grad.zero()")},
         misconceptions={"zero_grad": "exception", "final_loss": "exception"},
         # the student's own traceback: their line and the error, not the grader's frames
-        phrases={"zero_grad": ("w.grad.zero()", "AttributeError", "In the cell that defines `zero_grad`, line")},
+        phrases={"zero_grad": ("w.grad.zero()", "AttributeError", "Cell 28, line 2, in zero_grad"),
+                 "final_loss": ("your `zero_grad` raised an error",)},
     ),
     # ------------------------------------------------------------------ loss
     Scenario(
         "loss_sum__4_of_10", scores("loss", "gradient", "final_loss"),
         overrides={"criterion": _fn(CRITERION, "return ((yhat - y) ** 2).sum()")},
-        misconceptions={"loss": "loss_sum", "gradient": "gradient_sum", "final_loss": "training_diverges"},
+        # the checks that run the loss with other steps blame it (checks/blame.py)
+        misconceptions={"loss": "loss_sum", "gradient": "loss_sum", "final_loss": "loss_sum"},
+        phrases={"gradient": ("what your `criterion` gives back",)},
     ),
     Scenario(
         "loss_absolute__4_of_10", scores("loss", "gradient", "final_loss"),
         overrides={"criterion": _fn(CRITERION, "return torch.mean(torch.abs(yhat - y))")},
-        misconceptions={"loss": "loss_absolute", "gradient": "gradient_wrong_loss",
-                        "final_loss": "training_wrong_history"},
+        misconceptions={"loss": "loss_absolute", "gradient": "loss_absolute", "final_loss": "loss_absolute"},
     ),
     Scenario(
         "loss_square_of_mean__4_of_10", scores("loss", "gradient", "final_loss"),
         overrides={"criterion": _fn(CRITERION, "return torch.mean(yhat - y) ** 2")},
-        misconceptions={"loss": "loss_square_of_mean", "gradient": "gradient_wrong_loss",
-                        "final_loss": "training_wrong_history"},
+        misconceptions={"loss": "loss_square_of_mean", "gradient": "loss_square_of_mean",
+                        "final_loss": "loss_square_of_mean"},
     ),
     Scenario(
         "loss_flattens_one_side_broadcast__4_of_10", scores("loss", "gradient", "final_loss"),
         overrides={"criterion": _fn(CRITERION, "return torch.mean((yhat.view(-1) - y) ** 2)")},
-        misconceptions={"loss": "loss_broadcast", "gradient": "gradient_wrong_loss",
-                        "final_loss": "training_wrong_history"},
+        misconceptions={"loss": "loss_broadcast", "gradient": "loss_broadcast", "final_loss": "loss_broadcast"},
         phrases={"loss": ("N×N",)},
     ),
     Scenario(
         "loss_item_float__4_of_10", scores("loss", "gradient", "final_loss"),
         overrides={"criterion": _fn(CRITERION, "return torch.mean((yhat - y) ** 2).item()")},
-        misconceptions={"loss": "loss_not_tensor", "gradient": "gradient_none", "final_loss": "exception"},
-        phrases={"loss": ("It returned a float",)},
+        # the loop fails in the provided code (`loss.item()` of a float): blamed on criterion, the error kept
+        misconceptions={"loss": "loss_not_tensor", "gradient": "loss_not_tensor", "final_loss": "loss_not_tensor"},
+        phrases={"loss": ("It returned a float",), "final_loss": ("'float' object has no attribute 'item'",)},
     ),
     Scenario(
         # an int64 placeholder used to crash the loss check, whose traceback then reached the student
         "loss_int_placeholder__4_of_10", scores("loss", "gradient", "final_loss"),
         overrides={"criterion": _fn(CRITERION, "return torch.tensor(0)")},
-        misconceptions={"loss": "wrong_dtype", "gradient": "gradient_none", "final_loss": "exception"},
+        misconceptions={"loss": "wrong_dtype", "gradient": "wrong_dtype", "final_loss": "wrong_dtype"},
         phrases={"loss": ("It returned an int64 tensor of shape ()",)},
     ),
     Scenario(
         "loss_numpy__4_of_10", scores("loss", "gradient", "final_loss"),
         overrides={"criterion": _fn(CRITERION, "return torch.mean((yhat - y) ** 2).detach().numpy()")},
-        misconceptions={"loss": "loss_not_tensor", "gradient": "gradient_none", "final_loss": "exception"},
+        misconceptions={"loss": "loss_not_tensor", "gradient": "loss_not_tensor", "final_loss": "loss_not_tensor"},
         phrases={"loss": ("numpy.ndarray",)},
     ),
     # ------------------------------------------------------------------ forward
     Scenario(
         "forward_flattened_broadcast__5_of_10", scores("forward", "gradient", "final_loss"),
         overrides={"forward": _fn(FORWARD, "return (w * x).view(-1)")},
-        misconceptions={"forward": "forward_wrong_shape", "gradient": "gradient_wrong_loss",
-                        "final_loss": "training_wrong_history"},
-        phrases={"forward": ("N×N", "got shape (1,)")},
+        # issue 29: the gradient check said "your loss is not the MSE"; it blames forward
+        misconceptions={"forward": "forward_wrong_shape", "gradient": "forward_wrong_shape",
+                        "final_loss": "forward_wrong_shape"},
+        phrases={"forward": ("N×N", "got shape (1,)"), "gradient": ("what your `forward` gives back",)},
     ),
     Scenario(
         "forward_item_detached__5_of_10", scores("forward", "gradient", "final_loss"),
         overrides={"forward": _fn(FORWARD, "return w.item() * x")},
-        misconceptions={"forward": "forward_detached", "gradient": "gradient_none", "final_loss": "exception"},
+        misconceptions={"forward": "forward_detached", "gradient": "forward_detached", "final_loss": "forward_detached"},
     ),
     Scenario(
         "forward_ignores_w__5_of_10", scores("forward", "gradient", "final_loss"),
         overrides={"forward": _fn(FORWARD, "return -3.0 * x")},
-        misconceptions={"forward": "forward_ignores_w", "gradient": "gradient_none", "final_loss": "exception"},
+        # one call of forward cannot show that it ignores w: the checks that run it with others say "wrong value"
+        misconceptions={"forward": "forward_ignores_w", "gradient": "forward_wrong_value",
+                        "final_loss": "forward_wrong_value"},
     ),
     Scenario(
         "forward_renamed_missing__5_of_10", scores("forward", "gradient", "final_loss"),
@@ -246,13 +254,13 @@ SCENARIOS: list[Scenario] = [
     Scenario(
         "toplevel_own_loop_interrupted__10_of_10", scores(),
         extra_cells=(_fn("def explore(w):", "while True:", "    w = w * 0.5") + "explore(1.0)\n",),
-        notes=("The cell that defines `explore` ran past its time limit",),
+        notes=("Cell 3 (`def explore(w):`) ran past its time limit",),
         hangs=True,
     ),
     Scenario(
         "exception_before_functions__10_of_10", scores(),
         extra_cells=("import my_helpers_from_home  # not installed where grading happens\n",),
-        notes=("The 2nd code cell under '# Fitting a slope by hand", "raised ModuleNotFoundError"),
+        notes=("Cell 3 (`import my_helpers_from_home", "raised `ModuleNotFoundError`"),
     ),
     # The contract allows w.grad = None after zero_grad (issue 2: "zeros or None are both right").
     Scenario(
