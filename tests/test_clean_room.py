@@ -114,23 +114,28 @@ def test_cells_that_cannot_be_parsed_are_reported_not_fatal(tmp_path, monkeypatc
 # --------------------------------------------------------------------------- cell names
 
 def test_cells_are_named_as_a_student_finds_them():
+    """Jupyter shows a cell's execution number beside it and numbers no cells; a student also
+    finds a cell by its first line (search). A test cell's helper is never named."""
     cells = [
-        {"cell_type": "code", "source": "import torch"},
+        {"cell_type": "code", "source": "import torch", "execution_count": 1},
         {"cell_type": "markdown", "source": "Intro\n## 1. The data"},
-        {"cell_type": "code", "source": "X = 1"},
-        {"cell_type": "code", "source": "print(X)"},
-        {"cell_type": "code", "source": "def criterion(yhat, y):\n    return (yhat - y ** 2).mean("},
-        {"cell_type": "code", "source": "%%writefile steps.py\nx = 1"},
+        {"cell_type": "code", "source": "\n\nX = 1", "execution_count": 4},
+        {"cell_type": "code", "source": "print(X)", "execution_count": 4},  # run again after a restart
+        {"cell_type": "code", "source": "def criterion(yhat, y):\n    return (yhat - y ** 2).mean(", "execution_count": None},
+        {"cell_type": "code", "source": "# Self-check\ndef _check_criterion():\n    pass", "execution_count": True},
+        {"cell_type": "code", "source": "x = '" + "a" * 100 + "'"},
     ]
-    labels = code_cell_labels(cells)
+    labels = [label.prose for label in code_cell_labels(cells)]
     assert labels == [
-        "code cell 1 from the top",
-        "the 1st code cell under '## 1. The data'",
-        "the 2nd code cell under '## 1. The data'",
-        "the cell that defines `criterion`",
-        "the `%%writefile steps.py` cell",
+        "cell In [1] (`import torch`)",
+        "cell 3 (`X = 1`)",  # its number is shared: its place among all the cells, Markdown counted
+        "cell 4 (`print(X)`)",
+        "cell 5 (`def criterion(yhat, y):`)",
+        "cell 6 (`# Self-check`)",  # never "the cell that defines `_check_criterion`"
+        "cell 7 (`x = '" + "a" * 54 + "…`)",
     ]
-    assert relabel('File "<cell 3>", line 2, in criterion', labels) == "In the cell that defines `criterion`, line 2, in criterion"
+    assert relabel('File "<cell 3>", line 2, in criterion', code_cell_labels(cells)) == "Cell 5, line 2, in criterion"
+    assert relabel('File "<cell 0>", line 1', code_cell_labels(cells)) == "Cell In [1], line 1"
 
 
 # --------------------------------------------------------------------------- grading
@@ -279,11 +284,14 @@ def test_a_syntax_error_says_so_and_folds_the_name_errors(grade):
     assert scores(result) == {**FULL, "loss": 0, "gradient": 0, "final_loss": 0}
     loss = next(c for c in result.checks if c.name == "loss")
     assert loss.misconception == "syntax_error", loss.feedback
-    assert "the cell that defines `criterion` has a syntax error at line" in loss.feedback
+    assert "`criterion` is missing because cell 14 (`def criterion(yhat, y):`) has a syntax error at line 2" in loss.feedback
+    assert "\n\n        return ((yhat - y) ** 2).mean(" in loss.feedback  # the offending line, as a code block
     notes = "\n".join(result.student_notes)
-    assert "The cell that defines `criterion` has a syntax error" in notes, notes
-    name_errors = [n for n in result.student_notes if "NameError" in n]
-    assert len(name_errors) == 1 and "`criterion` (its cell has a syntax error" in name_errors[0], result.student_notes
+    assert "Cell 14 (`def criterion(yhat, y):`) has a syntax error at line 2" in notes, notes
+    assert "return ((yhat - y) ** 2).mean(" in notes, notes
+    # one note for the cause: the NameErrors it leads to (on criterion, and on what failing cells never assigned)
+    assert len([n for n in result.student_notes if "NameError" in n]) == 1, result.student_notes
+    assert "syntax error" in next(n for n in result.student_notes if "NameError" in n)
     assert "<cell" not in notes and "Code cell" not in notes
 
 
@@ -299,7 +307,7 @@ def test_a_step_defined_inside_top_level_code_is_explained(grade):
 def test_tracebacks_name_the_cell_as_jupyter_shows_it(grade):
     result = grade("raises", make_submission({"zero_grad": fn(ZERO_GRAD, "w.grad.zero()")}))
     zero_grad = next(c for c in result.checks if c.name == "zero_grad")
-    assert "In the cell that defines `zero_grad`, line 2" in zero_grad.feedback, zero_grad.feedback
+    assert "Cell 28, line 2, in zero_grad" in zero_grad.feedback, zero_grad.feedback
     assert "<cell" not in zero_grad.feedback
 
 
@@ -314,7 +322,7 @@ def test_a_forward_that_never_returns_costs_only_its_checks(grade):
     assert {c.misconception for c in result.checks if not c.score} == {"timeout"}
     notes = "\n".join(result.student_notes)
     assert "used up its time budget" in notes and "these cells were not run:" in notes, notes
-    assert "the cell that defines `TrainingPlotter`" in notes  # named as the student finds it
+    assert "(`class TrainingPlotter:`)" in notes  # named as the student finds it
 
 
 def test_a_notebook_that_spends_its_budget_is_still_graded(grade):
@@ -322,7 +330,7 @@ def test_a_notebook_that_spends_its_budget_is_still_graded(grade):
     result = grade("long_exploration", make_submission(extra_cells=exploring), SHORT)
     assert scores(result) == FULL
     notes = "\n".join(result.student_notes)
-    assert "used up its time budget" in notes and "the cell that defines `forward`" in notes, notes
+    assert "used up its time budget" in notes and "(`def forward(x, w):`)" in notes, notes
     assert "ended" not in notes
 
 

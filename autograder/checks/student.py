@@ -113,7 +113,9 @@ class Student:
             checks = " and ".join(f"`{OWN_CHECK[name]}`" for name in elsewhere)
             broken = [name for name in elsewhere if (why.get(name) or {}).get("kind") == "syntax_error"]
             misconception = "syntax_error" if broken else "missing_function"
-            reason = "its cell has a syntax error" if broken else "your notebook does not define it"
+            one = len(elsewhere) == 1
+            reason = (("its cell has" if one else "their cells have") + " a syntax error" if broken
+                      else "your notebook does not define " + ("it" if one else "them"))
             raise Feedback(misconception, step=elsewhere[0], explanation=(
                 f"Not tested yet: this check runs your {names}, which {'is' if len(elsewhere) == 1 else 'are'} "
                 f"missing: {reason} (the {checks} check{'s say' if len(elsewhere) > 1 else ' says'} more)."))

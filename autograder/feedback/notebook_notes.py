@@ -198,16 +198,16 @@ def _syntax_error_note(index: int, error: dict, labels, sources, names: list[str
 def _run_notes(report, labels, sources) -> list[str]:
     notes: list[str] = []
     ran = len(report.cells)
-    unrun = [label_of(i, labels) for i in range(ran, len(sources))]
+    unrun = list(range(ran, len(sources)))
     last = report.cells[-1] if report.cells else {}
     if last.get("status") == "timeout" and BUDGET_SPENT in (last.get("error") or {}).get("message", ""):
-        rest = f"; these cells were not run: {_listed(unrun)}" if unrun else ""
+        rest = f"; these cells were not run: {_cells(unrun, labels)}" if unrun else ""
         notes.append(f"The notebook used up its time budget: {label_of(ran - 1, labels)} was interrupted{rest}. "
                      "The checks still ran, on your notebook's definitions.")
     if report.died:
         # the box names the cell it was running by its place among the code cells (from 1)
         died = re.sub(r"running cell (\d{1,9})", lambda m: "running " + label_of(int(m.group(1)) - 1, labels), report.died)
-        rest = f" These cells did not run: {_listed(unrun)}." if unrun else ""
+        rest = f" These cells did not run: {_cells(unrun, labels)}." if unrun else ""
         notes.append(f"Execution stopped: {died}.{rest} The checks still ran, on your notebook's definitions.")
     return notes
 
