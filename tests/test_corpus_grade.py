@@ -8,6 +8,7 @@ selects cheaply) and its result shared by the tests below.
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import nbformat
 import pytest
@@ -90,6 +91,20 @@ def test_engine_feedback(scenario, engine_result):
     notes = "\n".join(result.student_notes)
     for phrase in scenario.notes:
         assert phrase in notes, f"{phrase!r} not in the notes:\n{notes}"
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
+def test_engine_notes_say_each_cause_once(scenario, engine_result):
+    """One note per cause: an exception type that fails several cells is one note (the untouched
+    release got 12 "raised NotImplementedError" notes, an `.item()` loss 10), cells are named as
+    Jupyter shows them, never by a helper the student did not write, and numbers are rounded."""
+    notes = engine_result(scenario).cell_notes
+    opening = Counter(found.group(1) for note in notes if (found := re.match(r"Cell [^\n]*? raised `(\w+)`", note)))
+    assert all(count == 1 for count in opening.values()), notes
+    assert sum("NotImplementedError" in note for note in notes) <= 1, notes
+    text = "\n".join(notes)
+    assert "_check_" not in text.replace("(`# Self-check", "") and "code cell under" not in text, text
+    assert not re.search(r"\d\.\d{6,}", text), text
 
 
 # --------------------------------------------------------------------------- nothing given away

@@ -122,22 +122,27 @@ def test_any_error_while_loading_makes_that_notebook_not_graded(tmp_path, monkey
     assert "could not be read (AttributeError)" in _not_graded(tmp_path / "any.ipynb")
 
 
-def test_a_heading_line_of_a_million_spaces_is_labelled_in_linear_time(tmp_path):
-    """The heading regex was quadratic on such a line: `grade` waited 13 minutes in load. Run in
-    a child process with a generous bound (a hang guard, not a benchmark)."""
+def test_a_line_of_a_million_spaces_is_labelled_in_linear_time(tmp_path):
+    """A heading regex was quadratic on such a line: `grade` waited 13 minutes in load. Labels
+    now read a code cell's first line: a cell that starts with a million spaces, and a heading
+    of a million spaces, are labelled in one pass. Run in a child process with a generous bound
+    (a hang guard, not a benchmark)."""
     import subprocess
     import sys
+
+    import nbformat
 
     from autograder.release.synthetic import make_submission, write_submission
 
     notebook = make_submission()
     notebook.cells.insert(3, nbformat_markdown("# x" + " " * 1_000_000 + "y\n## 1. Data\n# z" + " " * 300_000 + "#"))
+    notebook.cells.insert(1, nbformat.v4.new_code_cell(" " * 1_000_000 + "\n" + " " * 1_000_000 + "y = 1"))
     path = write_submission(tmp_path / "pytorch_slope.ipynb", notebook)
     code = ("import sys; from autograder.notebook.load import load_submission; from autograder.assignment import PYTORCH_SLOPE\n"
-            "print(load_submission(sys.argv[1], PYTORCH_SLOPE.release_notebook).labels[1])")
+            "print(load_submission(sys.argv[1], PYTORCH_SLOPE.release_notebook).labels[0])")
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.startswith("the code cell under '# z"), done.stdout[:300]
+    assert done.stdout.strip() == "cell 2 (`y = 1`)", done.stdout[:300]
 
 
 def nbformat_markdown(source: str):
@@ -147,21 +152,24 @@ def nbformat_markdown(source: str):
 
 
 def test_labels_stay_bounded_whatever_the_notebook_names(tmp_path):
-    """Variants found by an attacker pass: a 1 MB function name (each `<cell 0>` of a message
-    became the label: gigabytes), a lone surrogate in a heading, 100,000 defining cells (labels
-    were counted in quadratic time), a 5,000-digit cell number (int() refused it)."""
+    """Variants found by an attacker pass: a 1 MB first line (each `<cell 0>` of a message
+    became the label: gigabytes), a lone surrogate in a first line, 100,000 cells (labels were
+    counted in quadratic time), a 5,000-digit cell number (int() refused it), execution counts
+    that are not small whole numbers."""
     import time
 
     from autograder.notebook.cell_names import RELABELLED_CHARS, code_cell_labels, relabel
 
-    cells = [{"cell_type": "code", "source": f"def {'A' * 1_000_000}(): pass"},
-             {"cell_type": "markdown", "source": "## bad \ud800 heading"}, {"cell_type": "code", "source": "x = 1"}]
-    cells += [{"cell_type": "code", "source": f"def f{i}(): pass"} for i in range(100_000)]
+    cells = [{"cell_type": "code", "source": f"def {'A' * 1_000_000}(): pass", "execution_count": 10**30},
+             {"cell_type": "code", "source": "x = '\ud800'", "execution_count": -3},
+             {"cell_type": "code", "source": "x = 1", "execution_count": "7"}]
+    cells += [{"cell_type": "code", "source": f"def f{i}(): pass", "execution_count": i + 1} for i in range(100_000)]
     started = time.process_time()
     labels = code_cell_labels(cells)
     assert time.process_time() - started < 30  # a hang guard (was quadratic: hours), not a benchmark
-    assert max(map(len, labels)) < 200 and "\ud800" not in labels[1]
-    labels[1].encode("utf-8")
+    assert max(len(label.prose) for label in labels) < 200 and "\ud800" not in labels[1].prose
+    assert [label.where for label in labels[:4]] == ["cell 1", "cell 2", "cell 3", "cell In [1]"]
+    labels[1].prose.encode("utf-8")
     message = relabel("<cell 0>" * 1000 + " <cell " + "9" * 5000 + ">", labels)
     assert len(message) <= RELABELLED_CHARS + 100
 
