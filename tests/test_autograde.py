@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -360,9 +361,12 @@ def test_summary_says_what_happened_and_where(course):
     out = course["run"].stdout
     assert f"{len(course['expected'])} submissions" in out
     info = run_summary(course["dir"])
-    assert {k: info[k] for k in ("submissions", "graded now", "skipped (unchanged)", "not gradable", "failed", "late")} \
-        == {"submissions": 30, "graded now": 25, "skipped (unchanged)": 0, "not gradable": 5, "failed": 0, "late": 2}
-    assert info["not graded"] == 5  # listed apart, not averaged into the mean
+    assert {k: info[k] for k in ("submissions", "graded_now", "skipped_unchanged", "not_gradable", "failed", "late")} \
+        == {"submissions": 30, "graded_now": 25, "skipped_unchanged": 0, "not_gradable": 5, "failed": 0, "late": 2}
+    assert info["not_graded"] == 5  # listed apart, not averaged into the mean
+    # keys a script can use (issue 29: "graded now" had a space)
+    assert all(re.fullmatch(r"[a-z][a-z0-9_]*", key) for key in info), sorted(info)
+    assert isinstance(info["wall_time_s"], float) and isinstance(info["mean_score"], float)
     for name in ("grades by check", "feedback", "gradebook", "class report"):
         assert f"{name}:" in out
     lines = [line for line in course["run"].stderr.splitlines() if line.startswith("[")]  # not a terminal: plain lines
@@ -376,18 +380,18 @@ def test_rerun_skips_unchanged_then_regrades_changed_and_named(course):
     same_limits = ("--workers", "2", "--cell-timeout", "3")  # other limits make another grader: all regraded
     again = run_in_process(d, *same_limits)
     assert again.returncode == 0, again.stderr
-    assert (run_summary(d)["graded now"], run_summary(d)["skipped (unchanged)"]) == (0, 30)
+    assert (run_summary(d)["graded_now"], run_summary(d)["skipped_unchanged"]) == (0, 30)
     assert gradings(d) == before
     # one student resubmits: only that one is graded
     write_submission(d / "submitted" / "release" / A / NB, make_submission())
     run_in_process(d, *same_limits)
-    assert (run_summary(d)["graded now"], run_summary(d)["skipped (unchanged)"]) == (1, 29)
+    assert (run_summary(d)["graded_now"], run_summary(d)["skipped_unchanged"]) == (1, 29)
     assert [s for s, _ in gradings(d)[len(before):]] == ["release"]
     assert read_csv(d)["release"]["total"] == "10"
     # --student regrades that student even though nothing changed
     run_in_process(d, *same_limits, "--student", "zero_weight")
     assert [s for s, _ in gradings(d)[len(before) + 1:]] == ["zero_weight"]
-    assert (run_summary(d)["graded now"], run_summary(d)["skipped (unchanged)"]) == (1, 29)
+    assert (run_summary(d)["graded_now"], run_summary(d)["skipped_unchanged"]) == (1, 29)
     assert len(read_csv(d)) == 30  # the outputs still cover the whole class
 
 
@@ -427,12 +431,12 @@ def test_resume_after_sigkill_loses_nothing_and_grades_only_the_rest(tmp_path):
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr[-3000:]
     second = [s for s, _ in gradings(tmp_path)[len(first):]]
     assert sorted(first + second) == sorted(small)  # nothing lost, nothing graded twice
-    assert run_summary(tmp_path)["skipped (unchanged)"] == len(first)
+    assert run_summary(tmp_path)["skipped_unchanged"] == len(first)
     rows = read_csv(tmp_path)
     for student, (_, want) in small.items():
         assert {n: float(rows[student][n]) for n in CHECKS} == {k: float(v) for k, v in want.items()}
     run_in_process(tmp_path, "--workers", "2", "--force")
-    assert (run_summary(tmp_path)["graded now"], run_summary(tmp_path)["skipped (unchanged)"]) == (len(small), 0)
+    assert (run_summary(tmp_path)["graded_now"], run_summary(tmp_path)["skipped_unchanged"]) == (len(small), 0)
     assert sorted(s for s, _ in gradings(tmp_path)[len(first) + len(second):]) == sorted(small)
 
 
@@ -548,8 +552,8 @@ def test_grades_made_by_another_grader_are_graded_again(tmp_path, monkeypatch, c
     run = dict(assignment=A, course_dir=tmp_path, workers=1, device="cpu", students=None, force=False)
     assert autograde_main(**run) == 0
     assert autograde_main(**run) == 0
-    assert (run_summary(tmp_path)["graded now"], run_summary(tmp_path)["skipped (unchanged)"]) == (0, 2)
+    assert (run_summary(tmp_path)["graded_now"], run_summary(tmp_path)["skipped_unchanged"]) == (0, 2)
     monkeypatch.setattr(batch, "grader_fingerprint", lambda *args, **kwargs: "checks changed")
     assert autograde_main(**run) == 0
-    assert (run_summary(tmp_path)["graded now"], run_summary(tmp_path)["skipped (unchanged)"]) == (2, 0)
+    assert (run_summary(tmp_path)["graded_now"], run_summary(tmp_path)["skipped_unchanged"]) == (2, 0)
     assert sorted(s for s, _ in gradings(tmp_path)) == ["amy", "amy", "bob", "bob"]

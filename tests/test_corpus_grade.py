@@ -31,6 +31,10 @@ REQUIRED_MISCONCEPTIONS = {
 }
 
 
+# What the checks that run several steps say briefly, pointing at the step's own check.
+SAID_BY_THEIR_OWN_CHECK = ("not_implemented", "missing_function", "syntax_error")
+
+
 @pytest.fixture(scope="session")
 def engine_result(zygote, corpus_notebooks, grading_limits):
     context = GradingContext(zygote=zygote, assignment=PYTORCH_SLOPE, limits=grading_limits)
@@ -81,7 +85,9 @@ def test_engine_feedback(scenario, engine_result):
     for check in result.checks:
         expected = scenario.misconceptions.get(check.name)
         assert check.misconception == expected, f"{check.name}: {check.feedback}"
-        if expected:
+        if expected and check.feedback.startswith("Not tested yet"):  # a step another check explains in full
+            assert check.name in ("gradient", "final_loss") and expected in SAID_BY_THEIR_OWN_CHECK, check.feedback
+        elif expected:
             assert MISCONCEPTIONS[expected] in check.feedback, check.name
         for phrase in scenario.phrases.get(check.name, ()):
             assert phrase in check.feedback, f"{check.name}: {phrase!r} not in:\n{check.feedback}"
@@ -103,7 +109,7 @@ def test_engine_notes_say_each_cause_once(scenario, engine_result):
     assert all(count == 1 for count in opening.values()), notes
     assert sum("NotImplementedError" in note for note in notes) <= 1, notes
     text = "\n".join(notes)
-    assert "_check_" not in text.replace("(`# Self-check", "") and "code cell under" not in text, text
+    assert "_check_" not in text and "code cell under" not in text, text
     assert not re.search(r"\d\.\d{6,}", text), text
 
 

@@ -115,9 +115,9 @@ def test_a_syntax_error_shows_its_line_and_takes_the_name_errors_it_causes():
 
 def test_numbers_are_rounded_and_sandbox_text_is_literal():
     """Self-check messages printed 15-digit float lists; a message is the student's text."""
-    message = "expected [2, 4, -3], got [2.0000000298023224, 4.000000059604645] <b>`x`</b> [a](javascript:x)"
+    message = "expected [2, 4, -3], got [2.0000000298023224, 4.000000059604645], 4.500000 <b>`x`</b> [a](javascript:x)"
     notes = notes_of(["_check()"], [raised(0, "AssertionError", message)])
-    assert "[2, 4]" in notes[0] and "2.0000000298" not in notes[0]
+    assert "[2, 4], 4.5 " in notes[0] and "2.0000000298" not in notes[0]
     page = markdown_html(notes[0])
     assert "<b>" not in page and "&lt;b&gt;" in page and "<a " not in page
     assert "<code>" in page

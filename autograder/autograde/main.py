@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 import uuid
@@ -227,33 +228,43 @@ def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device:
     outputs = publish(course_dir, assignment, everything, run_info)
     run_info["wall time (s)"] = round(time.monotonic() - start, 2)
     outputs["run summary"] = write_run_summary(course_dir, assignment, run_info)
-    _print_summary(out, assignment, run_info, outputs, everything)
+    _print_summary(out, assignment, run_info, outputs, everything, kept)
     return run_info
+
+
+def machine_key(label: str) -> str:
+    """A summary's label as a key scripts can use: snake_case, a unit kept as a suffix
+    ("graded now" -> "graded_now", "skipped (unchanged)" -> "skipped_unchanged",
+    "wall time (s)" -> "wall_time_s")."""
+    return re.sub(r"[^0-9a-z]+", "_", label.lower()).strip("_")
 
 
 def write_run_summary(course_dir: Path, assignment: Assignment, run_info: dict) -> Path:
     """The run's summary as data, `COURSE/reports/<assignment>/run.json`, for scripts and tests
-    (the printed summary is for people)."""
+    (the printed summary is for people): the same values under snake_case keys."""
     from autograder.outputs.atomic import write_atomic
     from autograder.outputs.feedback_html import safe_dir_name
 
     path = Path(course_dir) / "reports" / safe_dir_name(assignment.name) / "run.json"
-    return write_atomic(path, json.dumps(run_info, indent=2, default=str))
+    return write_atomic(path, json.dumps({machine_key(k): v for k, v in run_info.items()}, indent=2, default=str))
 
 
 SCORE_TABLE_MAX_ROWS = 50  # a larger class reads its per-check scores in grades-by-check.csv
 
 
-def _print_score_table(out, names: list[str], records: list[GradedSubmission]) -> None:
+def _print_score_table(out, names: list[str], records: list[GradedSubmission], kept: set[str] = frozenset()) -> None:
+    """Per-check scores; a submission skipped because it is unchanged says so beside its status."""
     width = max([len("student")] + [len(r.student) for r in records])
     print("  " + "student".ljust(width) + "".join(f"{n:>12}" for n in names) + f"{'total':>8}  status", file=out)
     for record in sorted(records, key=lambda r: r.student):
         scores = {c.name: c.score for c in record.result.checks} if record.result else {}
         cells = "".join(f"{scores.get(n, 0):>12g}" for n in names)
-        print(f"  {record.student.ljust(width)}{cells}{record.score:>8g}  {record.status}", file=out)
+        status = f"{record.status}, skipped (unchanged)" if record.student in kept else str(record.status)
+        print(f"  {record.student.ljust(width)}{cells}{record.score:>8g}  {status}", file=out)
 
 
-def _print_summary(out, assignment: Assignment, info: dict, outputs: dict, records: list[GradedSubmission]) -> None:
+def _print_summary(out, assignment: Assignment, info: dict, outputs: dict, records: list[GradedSubmission],
+                   kept: set[str] = frozenset()) -> None:
     from autograder.outputs.publish import NOT_WRITTEN
 
     print(f"Autograded {assignment.name} in {info['course directory']}: {info['submissions']} submissions", file=out)
@@ -265,7 +276,7 @@ def _print_summary(out, assignment: Assignment, info: dict, outputs: dict, recor
     if info.get("confinement"):
         print(f"  confinement: {describe_stamp(info['confinement'])}", file=out)
     if len(records) <= SCORE_TABLE_MAX_ROWS:
-        _print_score_table(out, list(assignment.checks), records)
+        _print_score_table(out, list(assignment.checks), records, kept)
     print("  outputs:", file=out)
     for problem in info.get(NOT_WRITTEN, ()):
         print(f"  not written: {problem}", file=out)

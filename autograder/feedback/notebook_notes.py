@@ -18,7 +18,7 @@ from __future__ import annotations
 import ast
 import re
 
-from autograder.feedback.case import round_numbers
+from autograder.feedback.case import round_numbers, rounded
 from autograder.model.markdown_text import code_block, code_span
 from autograder.notebook.cell_names import capitalised, defined_names, label_of, relabel
 
@@ -29,6 +29,7 @@ LISTED_CELLS = 12  # cells named in one note; more are counted
 PARSED_CHARS = 100_000  # a failed cell longer than this is not searched for what it assigns
 # Causes that are not an exception type: a stub left, a syntax error (with its cell), a name never defined.
 STUB, SYNTAX, NAME_ERROR = "stub", "syntax", "undefined"
+_PADDED = re.compile(r"(?<![\w.])\d+\.\d{5,}(?![\w.])")  # decimals printed with many places ("4.500000")
 _NAME_ERROR = re.compile(r"name '(\w{1,200})' is not defined")
 _LAST_FRAME = re.compile(r'File "<cell (\d{1,9})>", line \d+, in (\w+)\n[ \t]*raise NotImplementedError\b')
 
@@ -139,8 +140,9 @@ def _followers_text(names: list[str], cells: list[int], labels) -> str:
 
 
 def _message(text: str) -> str:
-    """An exception message from the sandbox as a note shows it: rounded, cut, literal."""
-    text = round_numbers(text)
+    """An exception message from the sandbox as a note shows it: numbers as a feedback case shows
+    them (a self-check's "got 4.500000" reads "got 4.5"), cut, literal."""
+    text = _PADDED.sub(lambda found: rounded(float(found.group())), round_numbers(text))
     return code_span(text if len(text) <= MESSAGE_CHARS else text[:MESSAGE_CHARS - 1] + "…")
 
 
