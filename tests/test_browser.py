@@ -104,7 +104,7 @@ def record(student, res, status="graded", reason="", worker_seconds=None):
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     course = tmp_path_factory.mktemp("browser_course")
-    chain = {"loss": "loss_sum", "gradient": "gradient_sum", "final_loss": "training_diverges"}
+    chain = {"loss": "loss_sum", "gradient": "gradient_wrong_value", "final_loss": "training_diverges"}
     records = [
         record("ada", result(seconds=0.82), worker_seconds=6.3),
         record("chen", result(chain, 0.27), worker_seconds=0.3),

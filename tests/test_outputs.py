@@ -50,7 +50,7 @@ def record(student, res=None, status="graded", reason="", notebook="nb.ipynb", l
 def class_records():
     return [
         record("alice", result(seconds=0.8)),
-        record("bob", result(failed={"loss": "loss_sum", "gradient": "gradient_sum"}, seconds=1.7)),
+        record("bob", result(failed={"loss": "loss_sum", "gradient": "gradient_wrong_value"}, seconds=1.7)),
         record(HOSTILE_ID, result(failed={"update": "update_sign"}, feedback=f"bad {HOSTILE} & more",
                                notes=[f"Code cell 3 raised NameError: {HOSTILE}"], seconds=3.1)),
         record("carol", result(error=("forward",), seconds=0.5)),
@@ -181,7 +181,7 @@ def test_class_report(course):
         data = (index.parent / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
         assert f'src="{name}"' in html
-    assert "loss_sum" in html and "update_sign" in html and "gradient_sum" in html
+    assert "loss_sum" in html and "update_sign" in html and "gradient_wrong_value" in html
     assert "no submission folder" in html and "the file is not a notebook &lt;script&gt;" in html
     assert "not root: no private filesystem view" in html  # what the platform did not allow
     assert "12.35" in html and "workers" in html

@@ -1,6 +1,7 @@
 """The class report: one HTML page, `COURSE/reports/<assignment>/index.html`, with PNG plots
 next to it (score histogram, pass rate per check, the misconceptions that were root causes, the
-slowest submissions), the downstream symptoms apart from their causes, a table of the
+slowest submissions), a table of every student (score, status, late, integrity flags, a link to
+their feedback page), the downstream symptoms apart from their causes, a table of the
 submissions that could not be graded and why, and how the run went (workers, device, wall time,
 and which parts of the sandbox the platform allowed). What it says is computed in
 class_summary.py; this module draws and renders it.
@@ -14,17 +15,20 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 from autograder.assignment import Assignment
 from autograder.feedback.misconceptions import MISCONCEPTIONS
 from autograder.model.records import GradedSubmission
 from autograder.outputs.atomic import write_atomic
 from autograder.outputs.class_summary import SLOWEST, MisconceptionCount, Timing, summarise
-from autograder.outputs.feedback_html import TEMPLATES, safe_dir_name
+from autograder.outputs.feedback_html import TEMPLATES, feedback_path, safe_dir_name
 from autograder.outputs.formats import number_text, utc_text
+from autograder.outputs.markdown_html import markdown_html
 
 # run_info keys the page states itself (in its header, with the graded-only mean and the not-graded list).
 # The outputs publish() could not write (its NOT_WRITTEN key) are a warning at the top, not a row.
@@ -39,7 +43,7 @@ def _environment():
 
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)),
                       autoescape=select_autoescape(default=True, default_for_string=True))
-    env.filters.update(number=number_text, utc=utc_text)
+    env.filters.update(number=number_text, utc=utc_text, markdown=markdown_html)
     return env
 
 
@@ -126,14 +130,14 @@ def _root_causes(counts: list[MisconceptionCount], path: Path) -> str:
     return _save(figure, path)
 
 
-def _slowest(rows: list[Timing], path: Path) -> str:
+def _slowest(rows: list[Timing], path: Path, without_startup: bool = True) -> str:
     figure = _figure(height=max(2.5, 0.35 * len(rows) + 1.2))
     ax = figure.add_subplot()
     if rows:
         ax.barh(range(len(rows)), [r.seconds for r in rows][::-1], color="#8064a2")
         ax.set_yticks(range(len(rows)), [_label(r.student) for r in rows][::-1])
         _plain_tick_labels(ax.get_yticklabels())
-        ax.set_xlabel("seconds to grade, without worker start-up")
+        ax.set_xlabel("seconds to grade" + (", without worker start-up" if without_startup else ""))
     else:
         _empty(ax)
     ax.set_title(f"Slowest submissions (top {SLOWEST})")
@@ -176,7 +180,7 @@ def _draw(out: Path, summary, max_score: float) -> dict[str, str]:
         histogram=_histogram(summary.graded_scores, max_score, len(summary.not_graded), out / "score_histogram.png"),
         pass_rate=_pass_rates(summary.per_check, out / "pass_rate_per_check.png"),
         misconceptions=_root_causes(summary.root_causes, out / "misconceptions.png"),
-        slowest=_slowest(summary.slowest, out / "slowest_submissions.png"),
+        slowest=_slowest(summary.slowest, out / "slowest_submissions.png", summary.timing_without_startup),
     )
 
 
@@ -185,6 +189,25 @@ def draw_class_plots(course_dir: Path, assignment: Assignment, records: list[Gra
     `write_class_report(..., plots=)`. Most of the report's time is here."""
     return _draw(_report_folder(course_dir, assignment), summarise(records, assignment, MISCONCEPTIONS),
                  assignment.max_score)
+
+
+def _feedback_link(course_dir: Path, assignment: Assignment, out: Path, student: str) -> str | None:
+    """The student's feedback page relative to the report, URL-quoted; None if it was not written."""
+    try:
+        page = feedback_path(course_dir, assignment, student)
+    except ValueError:  # an id that cannot be a folder has no page
+        return None
+    if not page.is_file():
+        return None
+    return "/".join(quote(part) for part in Path(os.path.relpath(page, out)).parts)
+
+
+def _student_rows(course_dir: Path, assignment: Assignment, out: Path, records: list[GradedSubmission]) -> list[dict]:
+    """One row per submission, by student id: score, status, late, integrity, when graded, page."""
+    return [dict(student=r.student, score=r.score, status=str(r.status), late=r.late,
+                 integrity="; ".join(r.result.integrity) if r.result else "", graded_at=utc_text(r.graded_at),
+                 feedback=_feedback_link(course_dir, assignment, out, r.student))
+            for r in sorted(records, key=lambda r: r.student)]
 
 
 def write_class_report(course_dir: Path, assignment: Assignment, records: list[GradedSubmission],
@@ -197,10 +220,11 @@ def write_class_report(course_dir: Path, assignment: Assignment, records: list[G
     scores = summary.graded_scores
     if plots is None:
         plots = _draw(out, summary, max_score)
+    students = _student_rows(course_dir, assignment, out, records)
     html = _environment().get_template("class_report.html").render(
         assignment=assignment.name, max_score=max_score, written_at=utc_text(datetime.now(UTC)),
         n_total=summary.n_total, n_graded=len(scores), n_not_graded=len(summary.not_graded),
-        n_late=sum(1 for r in records if r.late),
+        students=students, late=[(i, row["student"]) for i, row in enumerate(students) if row["late"]],
         mean=summary.mean, median=summary.median,
         n_full=sum(1 for s in scores if s >= max_score),
         run_info=[(str(k), _describe(v)) for k, v in run_info.items() if k not in _RESTATED_IN_HEADER],

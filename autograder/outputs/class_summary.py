@@ -60,6 +60,7 @@ class ClassSummary:
     slowest: list[Timing]
     timing_measure: str  # how `slowest` was timed, in words
     left_out_of_timing: list[str]  # students whose only time includes start-up
+    timing_without_startup: bool  # whether every time shown leaves worker start-up out
     needs_a_look: list[tuple[str, list[str]]]  # (student, why a TA should look) for graded work
 
     @property
@@ -159,7 +160,9 @@ def own_grading_seconds(record: GradedSubmission) -> float | None:
     return measured
 
 
-def slowest_submissions(graded: list[GradedSubmission]) -> tuple[list[Timing], str, list[str]]:
+def slowest_submissions(graded: list[GradedSubmission]) -> tuple[list[Timing], str, list[str], bool]:
+    """The slowest graded submissions, how they were timed (words that match what is shown), who
+    was left out, and whether every time shown is without worker start-up."""
     timed, left_out, preferred = [], [], 0
     for record in graded:
         if getattr(record.result, "grading_time_s", None) is not None or "grading_time_s" in record.extra:
@@ -170,12 +173,13 @@ def slowest_submissions(graded: list[GradedSubmission]) -> tuple[list[Timing], s
         else:
             timed.append(Timing(record.student, seconds, record.score))
     timed.sort(key=lambda t: (-t.seconds, t.student))
-    if graded and preferred == len(graded):
+    own = bool(graded) and preferred == len(graded)
+    if own:
         measure = "the submission's own grading time: its notebook in the sandbox and its checks, without worker start-up"
-    else:
-        measure = ("time from loading the notebook to closing its sandbox; a worker's first submission, "
-                   "whose time includes the worker's start-up, is left out")
-    return timed[:SLOWEST], measure, sorted(left_out)
+    else:  # what execution_time_s measures; a first job whose worker clock showed start-up is left out
+        measure = ("the time from loading the notebook to closing its sandbox, which for a worker's first "
+                   "submission also holds some of the worker's warm-up")
+    return timed[:SLOWEST], measure, sorted(left_out), own
 
 
 def needs_a_look(graded: list[GradedSubmission]) -> list[tuple[str, list[str]]]:
@@ -207,13 +211,13 @@ def summarise(records: list[GradedSubmission], assignment: Assignment,
               explanations: dict[str, str] | None = None) -> ClassSummary:
     graded = [r for r in records if is_graded(r)]
     roots, symptoms = count_misconceptions(graded, assignment, explanations or {})
-    slowest, measure, left_out = slowest_submissions(graded)
+    slowest, measure, left_out, own = slowest_submissions(graded)
     return ClassSummary(
         n_total=len(records),
         graded_scores=[r.score for r in graded],
         not_graded=[r for r in records if not is_graded(r)],
         per_check=per_check_rates(graded, assignment.checks),
         root_causes=roots, symptoms=symptoms,
-        slowest=slowest, timing_measure=measure, left_out_of_timing=left_out,
+        slowest=slowest, timing_measure=measure, left_out_of_timing=left_out, timing_without_startup=own,
         needs_a_look=needs_a_look(graded),
     )
