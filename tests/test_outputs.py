@@ -162,6 +162,25 @@ def test_feedback_pages_escape_and_hide_tests(course):
     assert "no submission folder" in feedback_path(course, PYTORCH_SLOPE, "erin").read_text()
 
 
+def test_feedback_pages_render_markdown_and_keep_sandbox_text_literal(course):
+    """Backticks showed literally on the pages. The feedback is Markdown: the kit's code spans and
+    blocks render; what a submission sent stays text (no tag, link or image of its own)."""
+    from autograder.model.markdown_text import code_block, code_span
+
+    trace = f'  File "x", line 2, in update\n    w -= lr * w.grad  # {HOSTILE} [a](javascript:alert(1))'
+    feedback = (f"Use `w.data` here.\n\nCalling {code_span('update(w, lr)')} raised:{code_block(trace)}\n\n"
+                f"Case: w = 1; got {code_span('`' + HOSTILE + '`')} ![x](http://example.org/x.png) <http://example.org>")
+    notes = [f"Cell 3 (`def f(x):`) raised {code_span('Error')}: {code_span('**bold** ' + HOSTILE)}"]
+    page_of = record("fay", result(failed={"update": "update_sign"}, feedback=feedback, notes=notes))
+    write_feedback_pages(course, PYTORCH_SLOPE, [page_of])
+    page = feedback_path(course, PYTORCH_SLOPE, "fay").read_text()
+    assert "<code>w.data</code>" in page and "`w.data`" not in page
+    assert "<pre><code>  File &quot;x&quot;, line 2, in update\n    w -= lr * w.grad" in page  # the traceback, as a block
+    assert "<code>def f(x):</code>" in page and "<strong>" not in page
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<a " not in page and "<img" not in page and "javascript:" not in page.split("<pre>")[0]
+
+
 def test_feedback_refuses_path_like_student_ids(course):
     with pytest.raises(ValueError):
         write_feedback_pages(course, PYTORCH_SLOPE, [record("..", result())])
