@@ -113,6 +113,29 @@ def test_a_syntax_error_shows_its_line_and_takes_the_name_errors_it_causes():
     assert "`other`" in notes[1] and "`criterion`" not in notes[1]
 
 
+def test_cells_that_ran_past_their_limit_are_one_note_naming_where_they_were_stopped():
+    hang = ('  File "<cell 3>", line 1, in <module>\n    update(w, lr)\n'
+            '  File "<cell 0>", line 3, in update\n    pass\nStepTimeout: did not finish within 3 s')
+    sources = ["def update(w, lr):\n    while True:\n        pass\n", "x = 1", "print(x)", "update(w, lr)",
+               "losses = train(update)", "plot(losses)"]
+    results = [ok(0), ok(1), ok(2), {"index": 3, "status": "timeout", "error": {"type": "StepTimeout", "traceback": hang}},
+               {"index": 4, "status": "timeout", "error": {"type": "StepTimeout", "traceback": hang.replace("<cell 3>", "<cell 4>")}},
+               raised(5, "NameError", "name 'losses' is not defined")]
+    notes = notes_of(sources, results)
+    assert len(notes) == 1, notes
+    assert notes[0].startswith("Cell 4 (`update(w, lr)`) ran past its time limit and was interrupted while in `update`")
+    assert "1 later cell ran past it too" in notes[0] and "`losses` was never assigned" in notes[0]
+
+
+def test_names_never_defined_are_told_apart_from_what_their_failure_left_unassigned():
+    sources = ["yhat = forward(x, w)", "yhat.sum()", "print(other)"]
+    results = [raised(0, "NameError", "name 'forward' is not defined"), raised(1, "NameError", "name 'yhat' is not defined"),
+               ok(2)]
+    (note,) = notes_of(sources, results)
+    assert note.startswith("`forward` is not defined, so 2 cells failed with NameError on it, or on `yhat`, which "
+                           "earlier failing cells never assigned"), note
+
+
 def test_numbers_are_rounded_and_sandbox_text_is_literal():
     """Self-check messages printed 15-digit float lists; a message is the student's text."""
     message = "expected [2, 4, -3], got [2.0000000298023224, 4.000000059604645], 4.500000 <b>`x`</b> [a](javascript:x)"

@@ -74,7 +74,7 @@ def in_training(failure: Feedback, student, inputs: dict, reference, device: str
     if failure.step is not None or failure.misconception in NOT_TRACED:
         return failure
     try:
-        trace = observed(student.probe("train_trace", step="train_model(...) with your steps", **inputs), "trace")
+        trace = observed(student.probe("train_trace", step="train_model(X, Y, w, lr, epochs, forward, criterion, update, zero_grad)", **inputs), "trace")
     except Feedback:  # the steps could not be run again: the failure stands as it is
         return failure
     found = first_departure(trace if isinstance(trace, list) else [], inputs["x"], inputs["y"], inputs["lr"],

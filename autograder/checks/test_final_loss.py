@@ -37,7 +37,7 @@ def test_final_loss(student, reference, hidden, tol, device):
 
 def _judge_training(student, reference, inputs, tol):
     x, y, w0, lr = inputs["x"], inputs["y"], inputs["w"], inputs["lr"]
-    seen = student.probe("train", step="train_model(...) with your steps", **inputs)
+    seen = student.probe("train", step="train_model(X, Y, w, lr, epochs, forward, criterion, update, zero_grad)", **inputs)
     want_losses, want_slopes, want_final = _reference_training(reference, x, y, w0, lr)
     shown = {"w0": w0, "lr": lr, "epochs": EPOCHS}  # the case a failure shows
     example = case(shown)

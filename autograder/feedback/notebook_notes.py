@@ -28,9 +28,10 @@ MESSAGE_CHARS = 300  # of one exception message in a note
 LISTED_CELLS = 12  # cells named in one note; more are counted
 PARSED_CHARS = 100_000  # a failed cell longer than this is not searched for what it assigns
 # Causes that are not an exception type: a stub left, a syntax error (with its cell), a name never defined.
-STUB, SYNTAX, NAME_ERROR = "stub", "syntax", "undefined"
+STUB, SYNTAX, NAME_ERROR, TIMEOUT = "stub", "syntax", "undefined", "time limit"
 _PADDED = re.compile(r"(?<![\w.])\d+\.\d{5,}(?![\w.])")  # decimals printed with many places ("4.500000")
 _NAME_ERROR = re.compile(r"name '(\w{1,200})' is not defined")
+_FRAME = re.compile(r'File "[^"\n]{0,300}", line \d{1,9}, in (\S{1,200})')
 _LAST_FRAME = re.compile(r'File "<cell (\d{1,9})>", line \d+, in (\w+)\n[ \t]*raise NotImplementedError\b')
 
 
@@ -51,14 +52,12 @@ def execution_notes(report, labels=(), sources: list[str] = ()) -> tuple[list[st
         kind = str(error.get("type") or "Error")
         if cell["status"] == "timeout" and BUDGET_SPENT in message:
             continue  # told below, with the cells it left unrun
-        if cell["status"] == "timeout":
-            notes.append((index, f"{capitalised(label_of(index, labels))} ran past its time limit and was interrupted; "
-                                 "execution went on with the next cell."))
-            continue
-        if kind == "NameError" and (name := _NAME_ERROR.fullmatch(message)):
+        if cell["status"] == "timeout":  # where it was stopped, for the note: the function it was in
+            cause, message = TIMEOUT, innermost_function(error.get("traceback") or "") or ""
+        elif kind == "NameError" and (name := _NAME_ERROR.fullmatch(message)):
             name_errors.append((index, name.group(1)))
             continue
-        if kind == "SyntaxError":
+        elif kind == "SyntaxError":
             cause = f"{SYNTAX} {index}"
             syntax_errors[cause] = (index, error)
             broken.update(dict.fromkeys(defined_names(sources[index]) if index < len(sources) else [], cause))
@@ -73,6 +72,7 @@ def execution_notes(report, labels=(), sources: list[str] = ()) -> tuple[list[st
     # that defines it, or the failure of a cell above that was to assign it (itself perhaps a
     # NameError); the rest are one note of names never defined.
     followers: dict[str, tuple[list[str], list[int]]] = {}
+    never_defined: list[str] = []  # names no failed cell was to assign
     assigns: dict[int, set[str]] = {}
     for index, name in name_errors:
         cause = broken.get(name)
@@ -80,6 +80,8 @@ def execution_notes(report, labels=(), sources: list[str] = ()) -> tuple[list[st
             source = next((i for i in sorted(cause_of, reverse=True) if i < index and name in assigns.setdefault(
                 i, assigned_names(sources[i]) if i < len(sources) else set())), None)
             cause = cause_of[source] if source is not None else NAME_ERROR
+            if source is None and name not in never_defined:
+                never_defined.append(name)
         cause_of[index] = cause
         names, cells = followers.setdefault(cause, ([], []))
         names.append(name) if name not in names else None
@@ -90,13 +92,32 @@ def execution_notes(report, labels=(), sources: list[str] = ()) -> tuple[list[st
             said = _stub_note(stubs, cells, labels) + _followers_text(names, after, labels)
         elif cause in syntax_errors:
             said = _syntax_error_note(*syntax_errors[cause], labels, sources, names, after)
+        elif cause == TIMEOUT:
+            said = _timeout_note(cells, labels) + _followers_text(names, after, labels)
         else:
             said = _raised_note(cause, cells, labels) + _followers_text(names, after, labels)
         notes.append((cells[0][0], said))
     if NAME_ERROR in followers:  # names never defined anywhere: a definition is missing
-        notes.append(_name_error_note(*followers[NAME_ERROR], labels))
+        names, cells = followers[NAME_ERROR]
+        notes.append(_name_error_note(never_defined, [n for n in names if n not in never_defined], cells, labels))
     return [note for _, note in sorted(notes, key=lambda item: item[0])], _run_notes(report, labels, sources)
 
+
+def innermost_function(traceback: str) -> str | None:
+    """The function a student's traceback ends in (not a cell's top level), if any."""
+    functions = [name for name in _FRAME.findall(traceback) if name != "<module>"]
+    return functions[-1] if functions and _FRAME.findall(traceback)[-1] == functions[-1] else None
+
+
+def _timeout_note(cells: list[tuple[int, str]], labels) -> str:
+    """The cells that ran past their limit: later ones usually call what made the first one hang."""
+    (first, function), later = cells[0], cells[1:]
+    inside = f" while in `{function}`" if function else ""
+    said = f"{capitalised(label_of(first, labels))} ran past its time limit and was interrupted{inside}"
+    if not later:
+        return said + "; execution went on with the next cell."
+    return (f"{said}. {_count(len(later), 'later cell')} ran past it too, most likely for the same reason "
+            f"(execution went on after each): {_cells([i for i, _ in later], labels)}.")
 
 def stub_raised(traceback: str) -> tuple[str, int] | None:
     """(function, index of its cell) when the innermost frame of a student's traceback is a
@@ -171,12 +192,15 @@ def _stub_note(stubs: dict[str, int], cells: list[tuple[int, str]], labels) -> s
             f"{_cells(callers, labels)}.")
 
 
-def _name_error_note(names: list[str], cells: list[int], labels) -> tuple[int, str]:
+def _name_error_note(names: list[str], through: list[str], cells: list[int], labels) -> tuple[int, str]:
+    """Names never defined (`names`), and the cells that failed on them or on what those cells
+    never assigned (`through`)."""
     listed, verb = _listed([f"`{name}`" for name in names]), "is" if len(names) == 1 else "are"
     if len(cells) == 1:
         return cells[0], f"{capitalised(label_of(cells[0], labels))} raised NameError: {listed} {verb} not defined."
-    return cells[0], (f"{listed} {verb} not defined, so {len(cells)} cells that use {'it' if len(names) == 1 else 'them'} "
-                      f"failed with NameError: {_cells(sorted(cells), labels)}.")
+    also = f", or on {_listed([f'`{n}`' for n in through])}, which earlier failing cells never assigned" if through else ""
+    return cells[0], (f"{listed} {verb} not defined, so {len(cells)} cells failed with NameError on "
+                      f"{'it' if len(names) == 1 else 'them'}{also}: {_cells(sorted(cells), labels)}.")
 
 
 def _syntax_error_note(index: int, error: dict, labels, sources, names: list[str], cells: list[int]) -> str:
