@@ -91,7 +91,7 @@ def test_engine_feedback(scenario, engine_result):
             assert MISCONCEPTIONS[expected] in check.feedback, check.name
         for phrase in scenario.phrases.get(check.name, ()):
             assert phrase in check.feedback, f"{check.name}: {phrase!r} not in:\n{check.feedback}"
-        if check.score == 0 and expected not in ("not_implemented", "missing_function", "timeout", "crashed"):
+        if check.score == 0 and expected not in ("not_implemented", "missing_function", "syntax_error", "timeout", "crashed"):
             # a judged step shows one concrete case or the student's own error
             assert "Case:" in check.feedback or "raised" in check.feedback, check.feedback
     notes = "\n".join(result.student_notes)

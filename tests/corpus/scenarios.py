@@ -202,6 +202,16 @@ SCENARIOS: list[Scenario] = [
         phrases={"loss": ("N×N",)},
     ),
     Scenario(
+        # issue 29: its message was repeated under three checks and said "Fix the line named below" without it
+        "criterion_syntax_error__4_of_10", scores("loss", "gradient", "final_loss"),
+        overrides={"criterion": _fn(CRITERION, "return ((yhat - y) ** 2).mean(")},
+        misconceptions={"loss": "syntax_error", "gradient": "syntax_error", "final_loss": "syntax_error"},
+        phrases={"loss": ("has a syntax error at line 2", "\n\n        return ((yhat - y) ** 2).mean("),
+                 "gradient": ("Not tested yet: this check runs your `criterion`",),
+                 "final_loss": ("Not tested yet: this check runs your `criterion`",)},
+        notes=("has a syntax error at line 2", "failed with NameError on it"),
+    ),
+    Scenario(
         "loss_item_float__4_of_10", scores("loss", "gradient", "final_loss"),
         overrides={"criterion": _fn(CRITERION, "return torch.mean((yhat - y) ** 2).item()")},
         # the loop fails in the provided code (`loss.item()` of a float): blamed on criterion, the error kept
