@@ -132,7 +132,7 @@ def test_cells_are_named_as_a_student_finds_them():
         "cell 4 (`print(X)`)",
         "cell 5 (`def criterion(yhat, y):`)",
         "cell 6 (`# Self-check`)",  # never "the cell that defines `_check_criterion`"
-        "cell 7 (`x = '" + "a" * 54 + "…`)",
+        "cell 7 (`x = '" + "a" * 74 + "…`)",
     ]
     assert relabel('File "<cell 3>", line 2, in criterion', code_cell_labels(cells)) == "Cell 5, line 2, in criterion"
     assert relabel('File "<cell 0>", line 1', code_cell_labels(cells)) == "Cell In [1], line 1"

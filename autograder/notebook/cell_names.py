@@ -21,7 +21,7 @@ _DEFINES = re.compile(r"^(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)", re.M)
 # a billion cells.
 _CELL_NAME = re.compile(r"<cell (\d{1,9})>")
 _CELL_FILE = re.compile(r'File "<cell (\d{1,9})>"')
-FIRST_LINE_CHARS = 60  # labels replace every `<cell i>` of a message, so they stay short (a 1 MB
+FIRST_LINE_CHARS = 80  # labels replace every `<cell i>` of a message, so they stay short (a 1 MB
 # first line turned a 2,000-character message into gigabytes)
 RELABELLED_CHARS = 20_000
 _MAX_EXECUTION_COUNT = 10**9
