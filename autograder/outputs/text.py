@@ -1,4 +1,5 @@
-"""A readable per-check report for a terminal.
+"""A readable per-check report for a terminal. The feedback is Markdown (model/markdown_text.py),
+which reads as it is: backticks around code, code blocks indented.
 
 Every piece of text is cleaned on its way out (model/sanitize.py): a file name or a record's
 text may hold what a terminal or a UTF-8 stdout refuses (lone surrogates, escape sequences)."""
@@ -26,7 +27,8 @@ def to_text(result: SubmissionResult, assignment: Assignment, title: str = "") -
         manual = ", ".join(f"{name} ({points} points)" for name, points in assignment.manual_checks.items())
         total = result.max_score + sum(assignment.manual_checks.values())
         lines.append(f"  Graded by hand later: {manual}, out of {total:g} in all.")
-    lines.extend(f"  Note: {clean_text(note, NOTE_CHARS)}" for note in result.student_notes)
+    # a note's later lines (a code block: the line a syntax error names) stay under it
+    lines.extend("  Note: " + clean_text(note, NOTE_CHARS).replace("\n", "\n        ") for note in result.student_notes)
     if result.isolation.get("level"):
         lines.append(f"  Confinement: {clean_text(result.isolation['level'], 40)}")
     return "\n".join(lines)
