@@ -81,3 +81,23 @@ def test_blame_never_changes_a_score():
     assert results["forward"].score == 0
     assert results["gradient"].score == results["gradient"].max_score
     assert results["final_loss"].score == results["final_loss"].max_score
+
+
+def test_a_forged_or_broken_trace_blames_nothing_and_raises_nothing():
+    """The trace comes from the sandbox: whatever it holds, blame finds a step or nothing."""
+    import importlib.util
+
+    from autograder.checks.blame import first_departure
+
+    spec = importlib.util.spec_from_file_location("reference", REFERENCE_FILE)
+    reference = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reference)
+    x, y, w = torch.ones(4, 1), torch.ones(4, 1), torch.tensor(2.0)
+    good_forward = {"step": "forward", "w": w, "output": {"kind": "tensor", "value": w * x, "has_grad_fn": True}}
+    for trace in ([], [{}], ["forward"], [{"step": "forward", "w": "2"}], [{"step": "zero_grad", "w": w, "after": {}}],
+                  [{"step": "criterion", "output": 1.0}], [good_forward, {"step": "update", "w": torch.ones(3), "grad": w}],
+                  [{"step": "forward", "w": torch.tensor(float("nan")), "output": None}]):
+        assert first_departure(trace, x, y, 0.1, reference, "cpu") is None, trace
+    step, found, epoch = first_departure([{**good_forward, "output": {"kind": "number", "number": 1.0}}], x, y, 0.1,
+                                         reference, "cpu")
+    assert (step, found.misconception, epoch) == ("forward", "forward_not_tensor", 0)

@@ -86,6 +86,8 @@ def test_a_failed_check_carries_its_case_as_rounded_data():
     report = to_gradescope(SubmissionResult([update]))
     jsonschema.validate(report, json.loads(GRADESCOPE_SCHEMA.read_text()))
     assert report["tests"][0]["extra_data"] == {"misconception": "update_sign", "case": case}
+    # the messages are Markdown (backticks showed literally): Gradescope is told to render them
+    assert report["output_format"] == report["test_output_format"] == "md"
 
 
 def test_fingerprint_covers_every_grading_file_the_device_and_the_limits(monkeypatch, tmp_path):
