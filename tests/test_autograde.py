@@ -275,6 +275,17 @@ def course(tmp_path_factory):
     return {"dir": course, "expected": expected, "run": run, "ref_bytes": ref_bytes}
 
 
+def test_run_json_keys_are_snake_case_with_the_summarys_values(tmp_path):
+    """`run.json` had keys with spaces ("graded now"): a script reads it by snake_case keys."""
+    from autograder.autograde.main import write_run_summary
+
+    info = {"run id": "r1", "graded now": 3, "skipped (unchanged)": 2, "grading wall time (s)": 1.25,
+            "wall time (s)": 2.5, "outputs not written": ["bob: gradebook"], "mean score": 5.5}
+    written = json.loads(write_run_summary(tmp_path, PYTORCH_SLOPE, info).read_text())
+    assert written == {"run_id": "r1", "graded_now": 3, "skipped_unchanged": 2, "grading_wall_time_s": 1.25,
+                       "wall_time_s": 2.5, "outputs_not_written": ["bob: gradebook"], "mean_score": 5.5}
+
+
 BATCH = pytest.mark.slow
 
 
