@@ -109,8 +109,8 @@ class Student:
         why = reply.get("why_missing") or {}
         elsewhere = [name for name in missing if self._elsewhere(name)]
         if elsewhere and len(elsewhere) == len(missing):  # another check explains each of them
-            names = " and ".join(f"`{name}`" for name in elsewhere)
-            checks = " and ".join(f"`{OWN_CHECK[name]}`" for name in elsewhere)
+            names = _listed([f"`{name}`" for name in elsewhere])
+            checks = _listed([f"`{OWN_CHECK[name]}`" for name in elsewhere])
             broken = [name for name in elsewhere if (why.get(name) or {}).get("kind") == "syntax_error"]
             misconception = "syntax_error" if broken else "missing_function"
             one = len(elsewhere) == 1
@@ -149,3 +149,7 @@ class Student:
         lines = text.splitlines()
         number = reason.get("line", 0)
         return lines[number - 1][:SOURCE_LINE_CHARS] if 0 < number <= len(lines) else ""
+
+
+def _listed(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
