@@ -26,6 +26,9 @@ from autograder.feedback.misconceptions import MISCONCEPTIONS, Feedback
 # the gradient that the student's forward and criterion give).
 OWN_CHECK = {"forward": "forward", "criterion": "loss", "backward": "gradient", "update": "update",
              "zero_grad": "zero_grad"}
+# What each check that runs several steps runs, in words.
+RUNS = {"gradient": "your `forward` and `criterion`, then `loss.backward()`",
+        "final_loss": "your four steps in the provided training loop"}
 # Failures that are not traced: the step is known, or the steps cannot run again.
 NOT_TRACED = ("timeout", "crashed", "sandbox_died", "missing_function", "syntax_error", "not_implemented")
 
@@ -55,7 +58,7 @@ def in_gradient(failure: Feedback, seen, x, y, w, reference, device: str) -> Fee
     the check's inputs (the probe reports both results beside w.grad)."""
     if failure.step is not None or failure.misconception in NOT_TRACED:
         return failure
-    runs = "your `forward` and `criterion`, then `loss.backward()`"
+    runs = RUNS["gradient"]
     try:
         yhat = forward_result(observed(seen, "forward_output"), x, w, reference, tolerance_for("forward", device), device)
     except Feedback as found:
@@ -84,7 +87,7 @@ def in_training(failure: Feedback, student, inputs: dict, reference, device: str
     step, judged, epoch = found
     # an error (a report without a case) is kept: the student sees what the loop ran into
     also = failure.detail if failure.case is None else ""
-    return blamed(judged, step, "your four steps in the provided training loop", f" (at epoch {epoch})", also)
+    return blamed(judged, step, RUNS["final_loss"], f" (at epoch {epoch})", also)
 
 
 def _scalar(value, device: str):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 
 from autograder.assignment import PYTORCH_SLOPE
-from autograder.checks.blame import OWN_CHECK, blame_line
+from autograder.checks.blame import OWN_CHECK, RUNS, blame_line
 from autograder.feedback.misconceptions import MISCONCEPTIONS, Feedback, misconception_for_error
 from autograder.model.markdown_text import code_block, code_span
 from autograder.notebook.cell_names import label_of, relabel
@@ -60,8 +60,7 @@ class Student:
         return bool(step and self.check and OWN_CHECK.get(step, self.check) != self.check)
 
     def _runs(self) -> str:
-        return {"gradient": "your `forward` and `criterion`, then `loss.backward()`",
-                "final_loss": "your four steps in the provided training loop"}.get(self.check, "your steps")
+        return RUNS.get(self.check, "several of your steps")
 
     def probe(self, name: str, *, step: str, **inputs) -> dict:
         try:
