@@ -1,7 +1,7 @@
 """Naming a notebook's code cells the way a student finds them in Jupyter: by the execution
 number Jupyter shows beside the cell ("cell In [7]"), or, for a cell that was never run or whose
 number another cell shares, by its position among all the notebook's cells, Markdown included
-("cell 12", as VS Code and a student counting from the top number it), always with the cell's
+("cell 12", as a student counting from the top numbers it), always with the cell's
 first line, which Jupyter's search finds: "cell In [7] (`def forward(x, w):`)".
 
 Labels never name what a cell defines: a test cell defines helpers the student never wrote.
