@@ -18,6 +18,10 @@ Differences from the kit's settings, all deliberate and stated here:
   scored as before, with no retry). One student's notebook failed a whole `.ci/run` once
   (2026-12-07); its cause was not captured (the message kept only the log's tail; it now also
   lists every error line nbgrader logged);
+* `Execute.iopub_timeout` is 30 s instead of 4: how long nbclient waits for a cell's output after
+  its reply. On a busy machine (other graders, load average 12) the output came later than 4 s and
+  nbgrader failed whole notebooks ("Timeout waiting for IOPub output"), retries included; waiting
+  longer costs nothing when the output is there;
 * nothing else (same course id, same stubs, same gradebook layout).
 """
 from __future__ import annotations
@@ -38,6 +42,7 @@ pytestmark = pytest.mark.slow
 
 NBGRADER_CELL_TIMEOUT_S = 8
 NBGRADER_EXECUTE_RETRIES = 2
+NBGRADER_IOPUB_TIMEOUT_S = 30
 
 # Scenarios where nbgrader's path cannot give the engine's scores, and why. Each is an xfail
 # (strict: it fails loudly once fixed), never a skip. None at present: the master's zero_grad
@@ -63,7 +68,8 @@ def _make_course(course: Path, env: dict) -> None:
     config = (KIT_ROOT / "nbgrader_config.py").read_text()
     config += f"\n# tests/test_corpus_nbgrader.py: hanging scenarios cost less (see its docstring)\n" \
               f"c.ExecutePreprocessor.timeout = {NBGRADER_CELL_TIMEOUT_S}\n" \
-              f"c.Execute.execute_retries = {NBGRADER_EXECUTE_RETRIES}\n"
+              f"c.Execute.execute_retries = {NBGRADER_EXECUTE_RETRIES}\n" \
+              f"c.Execute.iopub_timeout = {NBGRADER_IOPUB_TIMEOUT_S}\n"
     (course / "nbgrader_config.py").write_text(config)
     _run(["generate_assignment", ASSIGNMENT, "--force"], course, env, timeout=300)
 
