@@ -124,4 +124,4 @@ def grade_submission(notebook: Path, context: GradingContext) -> SubmissionResul
     missing = [name for name in steps if name not in defined]
     return SubmissionResult(checks, notes, time.perf_counter() - start, isolation, missing_functions=missing,
                             cell_notes=cell_notes,
-                            integrity=integrity_flags(own_state, checks))
+                            integrity=integrity_flags(own_state, checks) + rooms.integrity)

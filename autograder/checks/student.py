@@ -129,10 +129,16 @@ class Student:
         details = []
         for name in missing:
             reason = why.get(name)
-            if reason and reason["kind"] == "refused":
-                where = code_span(reason["file"]) if reason.get("file") else label_of(reason["cell"], self.labels)
-                details.append(f"`{name}` in {where} (line {reason['line']}) was not used by the checks: "
-                               f"{code_span(reason['message'])}.")
+            if not reason or reason["kind"] not in ("refused", "raised"):
+                continue
+            where = code_span(reason["file"]) if reason.get("file") else label_of(reason["cell"], self.labels)
+            said = code_span(relabel(reason["message"], self.labels))
+            if reason["kind"] == "refused":
+                details.append(f"`{name}` in {where} (line {reason['line']}) was not used by the checks: {said}.")
+            else:  # the statement that stopped its cell while the room made the definitions
+                statement = f" ({code_span(reason['statement'])})" if reason.get("statement") else ""
+                details.append(f"`{name}` was not defined for the checks: in {where}, line {reason['line']}{statement} "
+                               f"raised {said}, so the rest of that code did not run.")
         found = ", ".join(f"`{name}`" for name in missing)
         raise Feedback("missing_function", detail=" ".join([f"Not found: {found}.", *details]),
                        step=missing[0] if missing else None)

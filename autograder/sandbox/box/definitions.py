@@ -1,20 +1,22 @@
 """Which top-level statements of a notebook cell (or of a module the submission wrote) are
-DEFINITIONS, the only code a clean room runs before the checks' probes.
+DEFINITIONS, the only code a clean room makes before the checks' probes, and each made ready to
+run without running student code.
 
-Kept: imports; `def` and `class` (class bodies of defs, docstrings and constant assignments);
-assignments to plain names whose value is a literal, a name, a lambda, an attribute of an
-imported torch/numpy/math module, or a constructor call such as `nn.MSELoss()` whose callee is
-rooted at one of those modules and whose arguments are literals. Everything else at top level
-(calls, loops, attribute or item assignments, `with`, `try`...) is dropped, so no code outside
-the bodies of the student's functions can run before a check observes them.
+Kept: imports; `def`; `class` (a body of defs, docstrings and values); assignments to names;
+the shell calls IPython writes for magics (magics.py). Everything else at top level (calls,
+loops, `with`, `try`, attribute or item assignments...) is left out, and so is every name an
+earlier refusal would have bound.
 
-Definition-time code is closed too: default values and decorators run when a `def` runs, so
-defaults must be safe values, annotations are removed, and decorators are limited to autograd
-switches (`@torch.no_grad()`), `functools` caches, `staticmethod`/`classmethod`/`property`, and
-decorators the notebook itself defines, which are applied on the first call of the function
-(from inside a step's own call, never at definition time).
+Soundness by construction, not by a list of tricks: each statement is judged right before it
+runs, against the namespace the statements before it made, and every expression Python would
+evaluate while defining (an assigned value, a default, a decorator, a base class, a class
+body's value) is evaluated by safe_values.Evaluator instead, which runs no student code, and
+handed to the statement as a value. Decorators that are not on its allow-list (compared by
+identity) are applied on the function's first call, from inside a check's own call of a step,
+never while the room is prepared; in a class they are refused. Annotations are dropped. Binding
+a special name (`__getattr__`, `__builtins__`...) at module level is refused.
 
-This module only reads syntax trees; it runs inside the sandbox, where the code is executed.
+This module only reads and rewrites syntax trees; clean_room.py runs them.
 """
 from __future__ import annotations
 
@@ -22,351 +24,218 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from autograder.model.errors import ExplainedError
+from autograder.sandbox.box.magics import shell_call
+from autograder.sandbox.box.safe_values import VALUES, Evaluator, Pending, Refused, check_set_name, is_data
 
-TRUSTED_ROOTS = ("torch", "numpy", "math")
-# Lower-case callables under the trusted modules that only build a value from literals.
-FACTORIES = frozenset({
-    "tensor", "as_tensor", "zeros", "ones", "full", "empty", "arange", "linspace", "logspace", "eye",
-    "array", "asarray", "device", "dtype", "float32", "float64", "float16", "int32", "int64",
-    "sqrt", "exp", "log", "log2", "log10", "pow", "radians", "degrees", "isclose",
-})
-# Decorators that only switch autograd or cache results (resolved through the imports).
-TRUSTED_DECORATORS = frozenset({
-    "torch.no_grad", "torch.enable_grad", "torch.inference_mode", "torch.set_grad_enabled",
-    "torch.autograd.no_grad", "torch.autograd.enable_grad", "torch.autograd.inference_mode",
-    "torch.autograd.set_grad_enabled", "torch.autograd.grad_mode.no_grad",
-    "functools.cache", "functools.lru_cache", "staticmethod", "classmethod", "property",
-})
-# Special methods that would run student code when a class is created or used as a base.
-_CLASS_CREATION_HOOKS = frozenset({"__init_subclass__", "__set_name__", "__class_getitem__", "__prepare__", "__mro_entries__"})
-_MAGIC = re.compile(r"^__\w+__$")
+__all__ = ["Definition", "Refused", "ShellCall", "bound_names", "prepare", "NESTED"]
 
+_SPECIAL = re.compile(r"^__\w*__$")
+# Special names a module may bind to plain data (they change nothing of how it behaves).
+_SPECIAL_DATA = frozenset({"__all__", "__doc__", "__version__", "__author__"})
+_CLASS_SPECIAL_DATA = frozenset({"__slots__", "__doc__"})
 
-class Refused(ExplainedError):
-    """A top-level statement that is not a definition; `reason` says so in words."""
-
-
-@dataclass
-class Scope:
-    """What a namespace's earlier definitions made safe to refer to."""
-
-    modules: dict[str, str] = field(default_factory=dict)  # local name -> dotted module or object path
-    constants: set[str] = field(default_factory=set)  # names bound to literal values
-    functions: set[str] = field(default_factory=set)  # names bound by `def` in this namespace
-    bound: set[str] = field(default_factory=set)  # every name the namespace's definitions bound
-    opaque: bool = False  # a star import from the submission may have bound any name
-
-    def rebind(self, name: str) -> None:
-        self.modules.pop(name, None)
-        self.constants.discard(name)
-        self.functions.discard(name)
-        self.bound.add(name)
-
-    def is_builtin(self, name: str) -> bool:
-        """`name` still means the builtin of that name (the namespace never rebound it)."""
-        return not self.opaque and name not in self.bound
+NESTED = ("it is defined inside top-level code (an `if`, `for`, `while`, `with` or `try` block), which the "
+          "checks do not run; define it at the top level of its cell")
 
 
 @dataclass
 class Definition:
-    """One kept statement; `lazy_decorators` are expressions applied on the first call."""
+    """One statement made ready: run `statement` with `values` under safe_values.VALUES, or bind
+    `bindings` (an assignment's names); `imports`: the top-level modules an import names."""
 
-    statement: ast.stmt
+    statement: ast.stmt | None
     name: str | None = None
+    values: list = field(default_factory=list)
+    bindings: dict | None = None
     lazy_decorators: list[ast.expr] = field(default_factory=list)
+    imports: list[str] = field(default_factory=list)
+    star: bool = False  # `from m import *`: only m's public names are bound
 
 
 @dataclass
-class Magic:
-    """An IPython magic that matters to definitions: %%writefile, %run, or a cell magic whose
-    body is ordinary code (%%time, %%capture)."""
+class ShellCall:
+    """A magic or `!command` as IPython's transformer writes it: the shell's `method(*args)`."""
 
-    kind: str  # "writefile", "run", "body"
-    line: str
-    body: str = ""
-    lineno: int = 1
+    method: str
+    args: list[str]
+    statement: ast.stmt
 
 
-@dataclass
-class Dropped:
-    lineno: int
-    what: str
-    why: str
-    name: str | None = None  # the function or class whose definition was refused, if any
+def _special(name: str) -> bool:
+    return bool(_SPECIAL.match(name))
 
 
-def _dotted(node: ast.expr) -> str | None:
-    """`a.b.c` as a string, or None if `node` is not a plain dotted name."""
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    parts.append(node.id)
-    return ".".join(reversed(parts))
+def _reference(values: list, value, node: ast.AST) -> ast.expr:
+    values.append(value)
+    return ast.copy_location(ast.Subscript(ast.Name(VALUES, ast.Load()), ast.Constant(len(values) - 1), ast.Load()), node)
 
 
-def _resolve(dotted: str, scope: Scope) -> str | None:
-    """The full path of a dotted name whose root is an imported module, else None."""
-    root, _, rest = dotted.partition(".")
-    target = scope.modules.get(root)
-    if target is None:
-        return None
-    return f"{target}.{rest}" if rest else target
+def bound_names(statement: ast.stmt) -> list[str]:
+    """The names a top-level statement would bind (for explaining what a refusal left out)."""
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [statement.name]
+    if isinstance(statement, (ast.Import, ast.ImportFrom)):
+        return [a.asname or a.name.split(".")[0] for a in statement.names if a.name != "*"]
+    targets = statement.targets if isinstance(statement, ast.Assign) else \
+        [statement.target] if isinstance(statement, (ast.AnnAssign, ast.AugAssign)) else []
+    return [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
 
 
-def _trusted_path(node: ast.expr, scope: Scope) -> str | None:
-    dotted = _dotted(node)
-    full = _resolve(dotted, scope) if dotted else None
-    return full if full and full.split(".")[0] in TRUSTED_ROOTS else None
+def nested_definitions(statement: ast.stmt) -> list:
+    """Functions and classes defined inside a left-out block (`if`, `try`, a loop, `with`)."""
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return []
+    return [node for node in ast.walk(statement)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node is not statement]
 
 
-def _is_literal(node: ast.expr, scope: Scope) -> bool:
-    """A value whose evaluation runs no student code."""
-    if isinstance(node, ast.Constant):
-        return True
-    if isinstance(node, ast.UnaryOp):
-        return _is_literal(node.operand, scope)
-    if isinstance(node, ast.BinOp):
-        return _is_literal(node.left, scope) and _is_literal(node.right, scope)
-    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
-        return all(_is_literal(e, scope) for e in node.elts)
-    if isinstance(node, ast.Dict):
-        return all(k is not None and _is_literal(k, scope) for k in node.keys) and all(_is_literal(v, scope) for v in node.values)
-    if isinstance(node, ast.Name) and node.id in scope.constants:
-        return True
-    return _trusted_path(node, scope) is not None  # torch.float32, math.pi
+def prepare(statement: ast.stmt, evaluator: Evaluator) -> Definition | ShellCall | None:
+    """`statement` made ready to run in `evaluator.namespace`, None where there is nothing to run;
+    raises Refused where it is not a definition or making it would run code (NameError and the
+    like where evaluating what it defines fails, as Python would)."""
+    if isinstance(statement, (ast.Import, ast.ImportFrom)):
+        return _import(statement)
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        if _special(statement.name):
+            raise Refused(f"a module-level `{statement.name}` changes how the module itself behaves")
+        values: list = []
+        lazy = _function(statement, evaluator, values, in_class=False)
+        return Definition(statement, statement.name, values, lazy_decorators=lazy)
+    if isinstance(statement, ast.ClassDef):
+        if _special(statement.name):
+            raise Refused("a class with a special name")
+        values = []
+        _class(statement, evaluator, values)
+        return Definition(statement, statement.name, values)
+    if isinstance(statement, ast.AnnAssign):
+        if statement.value is None:
+            return None  # `x: int` binds nothing; its annotation is not evaluated here
+        statement = ast.copy_location(ast.Assign([statement.target], statement.value), statement)
+    if isinstance(statement, ast.Assign):
+        return _assignment(statement, evaluator)
+    if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
+        return None  # a docstring or a bare literal: nothing to run
+    call = shell_call(statement)
+    if call is not None:
+        return ShellCall(call[0], call[1], statement)
+    if isinstance(statement, ast.AugAssign):
+        raise Refused("it changes a value computed earlier; give the name its final value in one assignment")
+    raise Refused("top-level code other than a definition is not run for the checks")
 
 
-def _is_constructor(node: ast.expr, scope: Scope) -> bool:
-    if not isinstance(node, ast.Call):
-        return False
-    path = _trusted_path(node.func, scope)
-    if path is None:
-        return False
-    last = path.rsplit(".", 1)[-1]
-    if not (last[:1].isupper() or last in FACTORIES):
-        return False
-    return all(_is_literal(a, scope) for a in node.args) and all(
-        k.arg is not None and _is_literal(k.value, scope) for k in node.keywords)
+def _import(node: ast.Import | ast.ImportFrom) -> Definition | None:
+    if isinstance(node, ast.ImportFrom):
+        if node.level:
+            raise Refused("relative imports are not supported")
+        if node.module == "__future__":
+            return None  # annotations are dropped anyway; the other features are Python 3's own
+        modules = [node.module.split(".")[0]]
+    else:
+        modules = [alias.name.split(".")[0] for alias in node.names]
+    for alias in node.names:
+        bound = alias.asname or alias.name.split(".")[0]
+        if alias.name != "*" and _special(bound):
+            raise Refused(f"it binds the special name `{bound}`")
+    star = any(alias.name == "*" for alias in node.names)
+    return Definition(node, None, imports=modules, star=star)
 
 
-def _check_arguments(args: ast.arguments, scope: Scope) -> None:
-    """Defaults run at definition time: only safe values. Annotations are removed."""
-    for default in [*args.defaults, *(d for d in args.kw_defaults if d is not None)]:
-        if not (_is_literal(default, scope) or _is_constructor(default, scope) or isinstance(default, ast.Name)):
-            raise Refused(f"a default value ({ast.unparse(default)[:60]}) is computed by code")
-    for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
-        if arg is not None:
-            arg.annotation = None
-
-
-def _is_value(node: ast.expr, scope: Scope) -> bool:
-    if _is_literal(node, scope) or _is_constructor(node, scope) or isinstance(node, ast.Name):
-        return True
-    if isinstance(node, ast.Lambda):
-        _check_arguments(node.args, scope)
-        return True
-    return False
-
-
-def _decorators(node, scope: Scope, in_class: bool) -> list[ast.expr]:
-    """Check `node`'s decorators; return those to apply lazily (defined by the notebook)."""
-    lazy = []
+def _decorators(node, evaluator: Evaluator, values: list, in_class: bool) -> list[ast.expr]:
+    """Apply the allow-listed decorators now (as values); return all of them, to be applied on
+    the first call, where any one is not allow-listed (outside a class only)."""
+    applied = []
     for decorator in node.decorator_list:
-        target, call = (decorator.func, decorator) if isinstance(decorator, ast.Call) else (decorator, None)
-        dotted = _dotted(target)
-        if call is not None and not (all(_is_literal(a, scope) for a in call.args)
-                                     and all(k.arg and _is_literal(k.value, scope) for k in call.keywords)):
-            raise Refused(f"its decorator @{ast.unparse(decorator)[:60]} is given computed arguments")
-        if dotted is None:
-            raise Refused(f"its decorator @{ast.unparse(decorator)[:60]} is an expression")
-        full = _resolve(dotted, scope) or dotted
-        builtin = dotted in ("staticmethod", "classmethod", "property") and scope.is_builtin(dotted)
-        if full in TRUSTED_DECORATORS and (builtin or _resolve(dotted, scope)):
-            continue
-        if dotted in scope.functions and not in_class:
-            lazy.append(decorator)
-            continue
-        raise Refused(f"its decorator @{ast.unparse(decorator)[:60]} is not one the checks allow")
-    if lazy:  # all of them, in order, once the function is first called
-        lazy = list(node.decorator_list)
-        node.decorator_list = []
+        try:
+            found = evaluator.decorator(decorator)
+        except Refused:
+            found = None
+        if found is None:
+            shown = ast.unparse(decorator)[:60]
+            if in_class or isinstance(node, ast.ClassDef):
+                raise Refused(f"its decorator @{shown} is not one the checks apply when a class is made")
+            lazy = list(node.decorator_list)
+            node.decorator_list = []
+            return lazy
+        applied.append(_reference(values, found, decorator))
+    node.decorator_list = applied
+    return []
+
+
+def _function(node, evaluator: Evaluator, values: list, in_class: bool) -> list[ast.expr]:
+    lazy = _decorators(node, evaluator, values, in_class)
+    evaluator.arguments(node.args, values)
+    node.returns = None
     return lazy
 
 
-def _function(node, scope: Scope, in_class: bool = False) -> list[ast.expr]:
-    if not in_class and _MAGIC.match(node.name):
-        raise Refused(f"a module-level `{node.name}` changes how the module itself behaves")
-    if in_class and node.name in _CLASS_CREATION_HOOKS:
-        raise Refused(f"`{node.name}` runs code when a class is created")
-    _check_arguments(node.args, scope)
-    node.returns = None
-    return _decorators(node, scope, in_class)
-
-
-def _class(node: ast.ClassDef, scope: Scope) -> None:
+def _class(node: ast.ClassDef, evaluator: Evaluator, values: list) -> None:
     if node.keywords:
-        raise Refused("a class with a metaclass or class arguments runs code when it is created")
-    for base in node.bases:
-        named = base.id if isinstance(base, ast.Name) else None
-        if not (_trusted_path(base, scope) or named in scope.functions or (named == "object" and scope.is_builtin(named))):
-            raise Refused(f"its base class {ast.unparse(base)[:60]} is not a torch class or a class of the notebook")
-    if _decorators(node, scope, in_class=True):
-        raise Refused("a class decorator defined in the notebook would run when the class is created")
+        raise Refused("a class with a metaclass or class arguments runs code when it is made")
+    _decorators(node, evaluator, values, in_class=True)
+    if any(isinstance(base, ast.Starred) for base in node.bases):
+        raise Refused("its base classes are unpacked from a value")
+    node.bases = [_reference(values, evaluator.base_class(base), base) for base in node.bases]
+    names: dict = {}  # the class body's names as it binds them
+    inner = evaluator.in_class(names)
     body = []
     for statement in node.body:
         if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            _function(statement, scope, in_class=True)
-        elif isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
+            _function(statement, inner, values, in_class=True)
+            names[statement.name] = Pending(statement.name)
+        elif isinstance(statement, ast.ClassDef):
+            if _special(statement.name):
+                raise Refused("it holds a class with a special name")
+            _class(statement, inner, values)
+            names[statement.name] = Pending(statement.name)
+        elif isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant) or isinstance(statement, ast.Pass):
             pass
-        elif isinstance(statement, ast.Pass):
-            pass
-        elif isinstance(statement, ast.Assign) and all(isinstance(t, ast.Name) and not _MAGIC.match(t.id) for t in statement.targets):
-            if not (_is_literal(statement.value, scope) or _is_constructor(statement.value, scope)):
-                raise Refused(f"its class body computes {ast.unparse(statement)[:60]}")
-        elif isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name) and not _MAGIC.match(statement.target.id):
-            if statement.value is not None and not (_is_literal(statement.value, scope) or _is_constructor(statement.value, scope)):
-                raise Refused(f"its class body computes {ast.unparse(statement)[:60]}")
-            statement.annotation = ast.copy_location(ast.Constant(None), statement.annotation)
+        elif isinstance(statement, ast.AnnAssign) and statement.value is None:
+            continue  # an annotation only: nothing is bound
+        elif isinstance(statement, (ast.Assign, ast.AnnAssign)):
+            targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+            if not all(isinstance(t, ast.Name) for t in targets):
+                raise Refused(f"its class body assigns {ast.unparse(statement).splitlines()[0][:60]}")
+            for target in targets:
+                if _special(target.id) and target.id not in _CLASS_SPECIAL_DATA:
+                    raise Refused(f"its class body binds the special name `{target.id}`")
+            value = inner.value(statement.value)  # a name the body bound by `def` stays a name (Pending)
+            reference = statement.value if isinstance(value, Pending) else _reference(values, value, statement.value)
+            check_set_name(value, statement.value)
+            if any(_special(t.id) for t in targets) and not is_data(value):
+                raise Refused(f"its class body binds a special name to {ast.unparse(statement.value)[:60]}")
+            statement = ast.copy_location(ast.Assign(targets, reference), statement)
+            for target in targets:
+                names[target.id] = value
         else:
             raise Refused(f"its class body runs code ({ast.unparse(statement).splitlines()[0][:60]})")
         body.append(statement)
     node.body = body or [ast.copy_location(ast.Pass(), node)]
 
 
-def _import(node: ast.Import | ast.ImportFrom, scope: Scope) -> None:
-    if isinstance(node, ast.ImportFrom):
-        if node.level:
-            raise Refused("relative imports are not supported")
-        for alias in node.names:
-            if alias.name == "*":
-                if node.module.split(".")[0] not in TRUSTED_ROOTS:
-                    # any name may now be bound to the module's objects: trust no earlier import
-                    scope.modules.clear()
-                    scope.constants.clear()
-                    scope.functions.clear()
-                    scope.opaque = True
-                continue
-            local = alias.asname or alias.name
-            scope.rebind(local)
-            scope.modules[local] = f"{node.module}.{alias.name}"
-        return
-    for alias in node.names:
-        local = alias.asname or alias.name.split(".")[0]
-        scope.rebind(local)
-        scope.modules[local] = alias.name if alias.asname else alias.name.split(".")[0]
-
-
-def _magic(statement: ast.stmt) -> Magic | None:
-    """`get_ipython().run_cell_magic('writefile', 'steps.py', body)` and friends, as IPython's
-    transformer writes them."""
-    if not (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call)):
-        return None
-    call = statement.value
-    func = call.func
-    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call)
-            and isinstance(func.value.func, ast.Name) and func.value.func.id == "get_ipython"):
-        return None
-    if not all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in call.args):
-        return None
-    args = [a.value for a in call.args]
-    if func.attr == "run_cell_magic" and len(args) == 3:
-        name, line, body = args
-        if name == "writefile":
-            return Magic("writefile", line, body, statement.lineno)
-        if name in ("time", "capture"):
-            return Magic("body", line, body, statement.lineno)
-    if func.attr == "run_line_magic" and len(args) == 2 and args[0] == "run":
-        return Magic("run", args[1], lineno=statement.lineno)
-    return None
-
-
-_NESTED = ("it is defined inside top-level code (an `if`, `for`, `while`, `with` or `try` block), which the "
-           "checks do not run; define it at the top level of its cell")
-
-
-def _nested_definitions(statement: ast.stmt) -> list:
-    """Functions and classes defined inside a dropped block (`if`, `try`, a loop, `with`)."""
-    found = []
-    for node in ast.walk(statement):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node is not statement:
-            found.append(node)
-    return found
-
-
-def definitions(tree: ast.Module, scope: Scope) -> tuple[list[Definition | Magic], list[Dropped]]:
-    """Split a parsed cell or module into what a clean room runs and what it leaves out."""
-    kept: list[Definition | Magic] = []
-    dropped: list[Dropped] = []
-    for statement in tree.body:
-        try:
-            item = _definition(statement, scope)
-        except Refused as refused:
-            name = getattr(statement, "name", None)
-            if name:
-                scope.rebind(name)
-            # The statement's kind, not its text: unparsing every dropped line cost ~1 ms each.
-            dropped.append(Dropped(statement.lineno, type(statement).__name__, refused.reason, name))
-            for nested in _nested_definitions(statement) if name is None else ():
-                dropped.append(Dropped(nested.lineno, type(nested).__name__, _NESTED, nested.name))
-            continue
-        if item is not None:
-            kept.append(item)
-    return kept, dropped
-
-
-def _definition(statement: ast.stmt, scope: Scope) -> Definition | Magic | None:
-    if isinstance(statement, (ast.Import, ast.ImportFrom)):
-        _import(statement, scope)
-        return Definition(statement)
-    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        lazy = _function(statement, scope)
-        scope.rebind(statement.name)
-        scope.functions.add(statement.name)
-        return Definition(statement, statement.name, lazy)
-    if isinstance(statement, ast.ClassDef):
-        if _MAGIC.match(statement.name):
-            raise Refused("a class with a special name")
-        _class(statement, scope)
-        scope.rebind(statement.name)
-        scope.functions.add(statement.name)  # usable as a base class of later classes
-        return Definition(statement, statement.name)
-    if isinstance(statement, ast.AnnAssign) and statement.value is not None:
-        statement = ast.copy_location(ast.Assign([statement.target], statement.value), statement)
-    if isinstance(statement, ast.Assign):
-        return _assignment(statement, scope)
-    if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
-        return None  # a docstring or a bare literal: nothing to run
-    magic = _magic(statement)
-    if magic is not None:
-        return magic
-    raise Refused("top-level code other than a definition is not run for the checks")
-
-
-def _assignment(statement: ast.Assign, scope: Scope) -> Definition:
-    names = []
+def _assignment(statement: ast.Assign, evaluator: Evaluator) -> Definition:
+    names = [n.id for t in statement.targets for n in ast.walk(t) if isinstance(n, ast.Name)]
     for target in statement.targets:
-        if not isinstance(target, ast.Name) or _MAGIC.match(target.id):
+        if not all(isinstance(n, (ast.Name, ast.Tuple, ast.List, ast.Store)) for n in ast.walk(target)):
             raise Refused("only plain names can be assigned outside functions")
-        names.append(target.id)
-    if not _is_value(statement.value, scope):
-        raise Refused("the value is computed by code")
-    literal = _is_literal(statement.value, scope)
-    alias = _trusted_path(statement.value, scope) if isinstance(statement.value, ast.Attribute) else None
-    source = statement.value.id if isinstance(statement.value, ast.Name) else None
     for name in names:
-        known_module = scope.modules.get(source) if source else None
-        was_function = source in scope.functions if source else False
-        scope.rebind(name)
-        if alias:
-            scope.modules[name] = alias
-        elif known_module:
-            scope.modules[name] = known_module
-        elif literal:
-            scope.constants.add(name)
-        if was_function:
-            scope.functions.add(name)
-    return Definition(statement, names[0])
+        if _special(name) and name not in _SPECIAL_DATA:
+            raise Refused(f"it binds the special name `{name}`")
+    value = evaluator.value(statement.value)
+    if any(_special(name) for name in names) and not is_data(value):
+        raise Refused("it binds a special name to something other than a plain value")
+    bindings: dict = {}
+    for target in statement.targets:
+        _unpack(target, value, bindings)
+    return Definition(None, names[0] if names else None, bindings=bindings)
+
+
+def _unpack(target: ast.expr, value, bindings: dict) -> None:
+    if isinstance(target, ast.Name):
+        bindings[target.id] = value
+        return
+    if not (type(value) in (tuple, list) and is_data(value)):
+        raise Refused("only a tuple or list of plain values can be unpacked outside functions")
+    if len(value) != len(target.elts):
+        raise ValueError(f"cannot unpack {len(value)} values into {len(target.elts)} names")
+    for element, item in zip(target.elts, value, strict=True):
+        _unpack(element, item, bindings)

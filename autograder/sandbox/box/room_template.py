@@ -4,8 +4,10 @@ forks a fresh child per check, which answers that check's probes (clean_room.ser
 Forking a child from a process that already holds the definitions costs a few milliseconds;
 starting a box and replaying the definitions for every check cost about 60. The property the
 rooms exist for is kept: each check sees a state no other check's code touched.
-  - No student code runs in the template: the definitions filter (definitions.py) lets no
-    top-level code through, and notebook decorators are applied inside a step's own call.
+  - No student code runs in the template: the definitions are made by definitions.py, which runs
+    none, and decorators it does not apply are applied inside a step's own call. Once they are
+    made, the template ends every other process of its box and tells the grader, which looks at
+    the box from outside (sandbox/grader/room_integrity.py) before it asks for the first room.
   - Before forking the next child, the template ends every other process of its box: it runs
     as the sandbox uid in the box's own PID namespace, where kill(-1, SIGKILL) reaches only the
     box's processes (the init is root's and out of reach). It then puts back the writable
@@ -25,22 +27,18 @@ import ctypes
 import gc
 import os
 import resource
-import signal
 import socket
 import stat
 import time
 
 from autograder.sandbox.box import clean_room
-from autograder.sandbox.box.guard import StepTimeout, captured_output, deadline
+from autograder.sandbox.box.leftovers import end_other_processes, safe_here
 from autograder.sandbox.shared import protocol
 from autograder.sandbox.shared.messages import Event
-from autograder.sandbox.shared.processes import live_processes_of
 
 FORK_REQUEST = b"F"  # the grader's request for a child; the child's socket comes with it (SCM_RIGHTS)
-SCRATCH_FOLDERS = ("/tmp", "/dev/shm")
 SYSV_IPC_TABLES = ("msg", "sem", "shm")  # /proc/sysvipc/<table>: a header, then one object a row, its id second
 IPC_RMID = 0
-END_OTHERS_PATIENCE_S = 2.0
 
 
 class Snapshot:
@@ -103,31 +101,6 @@ def _empty(folder: str) -> None:
             pass
 
 
-def end_other_processes(patience_s: float = END_OTHERS_PATIENCE_S) -> bool:
-    """SIGKILL every process of the box but this one, and reap this one's children. True when
-    none is left. kill(-1) spares the caller and the namespace's init; a fork racing with it is
-    cancelled by the kernel (the forking process has the signal pending)."""
-    me, uid = os.getpid(), os.getuid()
-    give_up = time.monotonic() + patience_s
-    while True:
-        try:
-            os.kill(-1, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            while os.waitpid(-1, os.WNOHANG)[0]:
-                pass
-        except ChildProcessError:
-            pass
-        # PID 1 is the box's init, which kill(-1) spares: it runs as the box's uid where the box
-        # has no sandbox uid (in a user namespace), and is not the box's to end.
-        if not [pid for pid in live_processes_of(uid) if pid not in (me, 1)]:
-            return True
-        if time.monotonic() >= give_up:
-            return False
-        time.sleep(0.001)
-
-
 def remove_ipc_objects() -> None:
     """Remove the System V message queues, semaphores and shared memory of this IPC namespace
     (the box's own): they outlive the processes that made them."""
@@ -153,7 +126,7 @@ def reset_box(snapshot: Snapshot) -> None:
     if not end_other_processes():
         raise RuntimeError("processes of the box survived SIGKILL")
     remove_ipc_objects()
-    for folder in SCRATCH_FOLDERS:
+    for folder in clean_room.SCRATCH_FOLDERS:
         if os.path.isdir(folder) and os.path.realpath(folder) != snapshot.root:
             _empty(folder)
     snapshot.restore()
@@ -169,25 +142,14 @@ def _fork_with_retry(tries: int = 50) -> int:
     return os.fork()
 
 
-def safe_here() -> bool:
-    """kill(-1) may be used: an unprivileged uid in the box's own PID namespace."""
-    from autograder.sandbox.box import confine
-
-    return os.getuid() != 0 and confine.in_own_pid_namespace()
-
-
 def serve_template(control: socket.socket, room_request: dict, isolation: dict) -> None:
     """The template's loop; returns when the grader closes `control` (or on a request it does
     not know)."""
     if not safe_here():
         return
-    room = clean_room.CleanRoom(os.getcwd())
-    try:  # outside the deadline's block: its repeated alarm may fire as the block ends
-        with captured_output(), deadline(float(room_request.get("define_timeout_s") or 10.0)):
-            room.define(list(room_request.get("cells", [])))
-    except StepTimeout:
-        room.report["errors"].append({"cell": None, "type": "Timeout", "message": "defining took too long", "traceback": ""})
+    room = clean_room.make_definitions(room_request)
     snapshot = Snapshot(room.root)
+    protocol.send_message(control, {"event": Event.DEFINED})
     # POSIX message queues outlive their processes and cannot be listed without mounting mqueue:
     # none may be made (a limit of 0 bytes refuses every mq_open(O_CREAT)).
     resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))

@@ -10,6 +10,11 @@ the definitions once and forks each check's room from them (room_template.py): a
 check instead of 60 for a box of its own. On a GPU (a fork cannot use CUDA once its parent has),
 or without PID namespaces, each room is a box forked from the zygote that replays the
 definitions. A template that ends (a step killed it) is replaced for the next check.
+
+Once a room or template has made its definitions, and before it is sent anything, the grader
+looks at its box from outside (room_integrity.py). One that code stopped, traced or signalled, or
+that some other process outlived, is not used: its checks score 0 ("sandbox_died", with why) and
+`integrity` says what was found, for the TA (pipeline.py adds it to the submission's flags).
 """
 from __future__ import annotations
 
@@ -17,8 +22,15 @@ import socket
 import time
 
 from autograder.sandbox.box.room_template import FORK_REQUEST
+from autograder.sandbox.grader import room_integrity
 from autograder.sandbox.grader.box_client import BoxClient, BoxDied
 from autograder.sandbox.grader.limits import PROBE_GRACE_S, STARTUP_TIMEOUT_S, Limits
+from autograder.sandbox.shared.messages import Event
+
+
+class Tampered(BoxDied):
+    """A room's box was not as its definitions must leave it (room_integrity.py): its checks
+    cannot be scored, whatever they would have answered."""
 
 
 def preload_for(cells: list[str]) -> list[str]:
@@ -45,6 +57,8 @@ class CleanRooms:
             template = not device.startswith("cuda") and zygote.pid_namespace
         self.use_template = template
         self._template: BoxClient | None = None
+        self.integrity: list[str] = []  # what was found wrong with a room's box, for the TA
+        self._tampered: str | None = None  # why the template's rooms may not be used, once found
 
     def open_room(self) -> RoomClient:
         return RoomClient(self)
@@ -63,29 +77,52 @@ class CleanRooms:
 
     def _spawn(self, **room_fields) -> BoxClient:
         """A box from the zygote; the checks' budget starts with the first one."""
+        room = {"cells": self.cells, "define_timeout_s": self.limits.probe_timeout_s, **room_fields}
         sandbox = self.zygote.spawn(device=self.device, limits=self.limits, files=self.files,
-                                    room={"cells": self.cells, **room_fields}, preload=preload_for(self.cells))
+                                    room=room, preload=preload_for(self.cells))
         self.boxes_started += 1
         if self.checks_deadline is None:
             self.checks_deadline = time.monotonic() + self.limits.checks_timeout_s
         return sandbox
 
+    def _defined(self, box: BoxClient) -> BoxClient:
+        """`box` once it has made its definitions, looked at from outside (room_integrity.py);
+        BoxDied if it did not make them in time, or is not as they must leave it."""
+        box.inbox.allow(Event.DEFINED)
+        waited_s = self.limits.probe_timeout_s + PROBE_GRACE_S
+        box._receive(waited_s, "making the notebook's definitions", expect=(Event.DEFINED,),
+                     deadline=min(time.monotonic() + waited_s, self.checks_deadline))
+        found = room_integrity.tampering(box.uid)
+        if found is None:
+            return box
+        box.close()
+        flag = f"clean room: {found} once the definitions were made; no check was scored in that room"
+        if flag not in self.integrity:
+            self.integrity.append(flag)
+        raise Tampered(f"its clean room was tampered with while the notebook's definitions were made ({found})")
+
     def new_room(self) -> BoxClient:
         """A room for one check: a child of the template, or a box of its own."""
+        if self._tampered is not None:
+            raise Tampered(self._tampered)
         if not self.use_template:
-            return self._spawn()
+            return self._defined(self._spawn())
         started_template = False
         while True:
             if self._template is None:
                 if started_template:  # at most one new template per check: the budget stays bounded
                     raise BoxDied("its clean room could not be started (the definitions' process ended)")
-                template = self._spawn(template=True, define_timeout_s=self.limits.probe_timeout_s)
+                template = self._spawn(template=True)
                 started_template = True
                 if not (template.pid_namespace and template.isolation.get("room_template")):  # one box per check
                     template.close()
                     self.use_template = False
-                    return self._spawn()
-                self._template = template
+                    return self._defined(self._spawn())
+                try:
+                    self._template = self._defined(template)
+                except Tampered as tampered:  # none of its rooms is used
+                    self._tampered = tampered.reason
+                    raise
             try:
                 return self._fork_child()
             except BoxDied:
@@ -104,10 +141,8 @@ class CleanRooms:
             raise BoxDied("its clean room's template had ended") from None
         finally:
             theirs.close()
-        # The first child waits for the definitions (their own limit is the probe's).
-        waited_s = STARTUP_TIMEOUT_S + self.limits.probe_timeout_s + PROBE_GRACE_S
         return TemplateChild(ours, self.zygote.box_uid, self.device, self.limits,
-                             ready_deadline=min(time.monotonic() + waited_s, self.checks_deadline))
+                             ready_deadline=min(time.monotonic() + STARTUP_TIMEOUT_S, self.checks_deadline))
 
 
 class TemplateChild(BoxClient):
@@ -134,17 +169,17 @@ class RoomClient:
     def __init__(self, rooms: CleanRooms):
         self.rooms = rooms
         self.sandbox: BoxClient | None = None
-        self.failed: str | None = None  # why the room could not be started: its check's later probes are not retried
+        self.failed: BoxDied | None = None  # why the room could not be started: its check's later probes are not retried
 
     def _start(self) -> BoxClient:
         if self.failed is not None:
-            raise BoxDied(self.failed)
+            raise type(self.failed)(self.failed.reason)
         started = time.perf_counter()
         rooms = self.rooms
         try:
             self.sandbox = rooms.new_room()
         except BoxDied as died:
-            self.failed = died.reason
+            self.failed = died
             raise
         self.sandbox.checks_deadline = rooms.checks_deadline  # the client stops probes past it
         rooms.rooms_opened += 1
@@ -156,6 +191,8 @@ class RoomClient:
         started = time.monotonic()
         try:
             reply = (self.sandbox or self._start()).probe(name, inputs, timeout_s)
+        except Tampered:
+            raise  # not the steps' doing: the check is not scored (checks/student.py)
         except BoxDied as died:
             # The room holds this check's steps only: its end is theirs, not the notebook's.
             if time.monotonic() - started >= timeout_s:

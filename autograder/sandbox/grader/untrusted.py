@@ -31,18 +31,20 @@ KIB, MIB = 1024, 1024 * 1024
 # output is capped at 20,000 characters in the sandbox (up to 6 bytes each once JSON-escaped),
 # its error at 10,000; a probe reply's largest observation is a tensor of at most 100,000
 # elements (~530 KB as base64), and the probes' inputs have at most 60 rows.
-MESSAGE_CAPS = {Event.READY: 64 * KIB, Event.CELL: 256 * KIB, Event.EXECUTED: 64 * KIB, Event.PROBE: 4 * MIB}
+MESSAGE_CAPS = {Event.READY: 64 * KIB, Event.CELL: 256 * KIB, Event.EXECUTED: 64 * KIB, Event.PROBE: 4 * MIB,
+                Event.DEFINED: 1 * KIB}
 SUBMISSION_BYTES = 32 * MIB  # every message of one submission together
 
 # Per field, in characters.
 TYPE_CHARS, MESSAGE_CHARS, TRACEBACK_CHARS = 200, 2_000, 8_000
-OUTPUT_CHARS, REASON_CHARS, NAME_CHARS, OBSERVED_CHARS = 20_000, 1_000, 100, 200
+OUTPUT_CHARS, REASON_CHARS, NAME_CHARS, OBSERVED_CHARS, STATEMENT_CHARS = 20_000, 1_000, 100, 200, 80
 
 # Observations: nesting, container sizes, tensor elements per reply.
 OBSERVATION_DEPTH, OBSERVATION_ITEMS, OBSERVATION_KEYS = 6, 10_000, 64
 REPLY_TENSOR_ELEMENTS = 1_000_000
 
 CELL_STATUSES = ("ok", "error", "timeout")
+WHY_MISSING_KINDS = ("syntax_error", "refused", "raised")
 PROBE_STATUSES = ("ok", "missing", "not_implemented", "error", "timeout", "crashed")
 _INT_LIMIT = 2**63
 
@@ -172,15 +174,17 @@ def accept_probe_reply(reply: dict, device: str) -> dict:
 
 def _why_missing(value) -> dict:
     """Why a clean room (clean_room.py) lacks a step: the syntax error of the cell that defines
-    it, or a definition the room refused; `cell` is a code cell's index, or -1 with `file`."""
+    it, a definition the room left out, or an error that stopped its cell before it (the
+    statement that raised); `cell` is a code cell's index, or -1 with `file`."""
     if not isinstance(value, dict):
         return {}
     accepted = {}
     for name in STEP_FUNCTIONS:
         item = value.get(name)
-        if isinstance(item, dict) and item.get("kind") in ("syntax_error", "refused"):
+        if isinstance(item, dict) and item.get("kind") in WHY_MISSING_KINDS:
             accepted[name] = {"kind": item["kind"], "cell": _int(item.get("cell"), -1), "line": _int(item.get("line")),
-                              "file": clean_text(item.get("file"), NAME_CHARS), "message": clean_text(item.get("message"), MESSAGE_CHARS)}
+                              "file": clean_text(item.get("file"), NAME_CHARS), "message": clean_text(item.get("message"), MESSAGE_CHARS),
+                              "statement": clean_text(item.get("statement"), STATEMENT_CHARS)}
     return accepted
 
 
@@ -233,6 +237,8 @@ class Inbox:
             return accept_cell(message, self.received[kind] - 1)
         if kind == Event.EXECUTED:
             return accept_executed(message)
+        if kind == Event.DEFINED:
+            return {"event": Event.DEFINED}
         return {"event": Event.PROBE, **accept_probe_reply(message, self.device)}
 
     def _over_budget(self, size: int, cap: int) -> str:

@@ -34,6 +34,7 @@ class Event(StrEnum):
     CELL = "cell"  # one cell's result (CellResult)
     EXECUTED = "executed"  # every cell ran (Executed)
     PROBE = "probe"  # one probe's answer (ProbeReply)
+    DEFINED = "defined"  # a clean room or template has made its definitions and ended its box's other processes
 
 
 class SpawnRequest(TypedDict):
@@ -110,6 +111,10 @@ class CellResult(TypedDict):
 class Executed(TypedDict):
     event: str  # Event.EXECUTED
     defined: list[str]  # the student functions the notebook defined
+
+
+class Defined(TypedDict):
+    event: str  # Event.DEFINED; the grader then looks at the box from outside (grader/room_integrity.py)
 
 
 class ProbeReply(TypedDict):
