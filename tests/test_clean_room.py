@@ -12,7 +12,13 @@ and 6; issue 9's magics and cell names).
 """
 from __future__ import annotations
 
+import ctypes
+import json
 import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 from room_replay import replay
@@ -401,3 +407,59 @@ def test_the_integrity_flag_reaches_the_csv():
     result.integrity = ["forward: 1/1 in the notebook's own state but 0/1 in a clean room"]
     record = GradedSubmission("s1", "pytorch_slope", None, "", None, False, GRADED, result=result)
     assert csv_row(record, PYTORCH_SLOPE)["integrity"] == result.integrity[0]
+
+
+@pytest.fixture
+def sandbox_reachable():
+    """A folder a sandbox uid can reach (pytest's own are root's alone)."""
+    folder = Path(tempfile.mkdtemp(prefix="kit-seal-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a sandbox uid of its own needs root")
+def test_a_room_imports_only_from_folders_it_cannot_write(sandbox_reachable):
+    """Seen as a sandbox uid, and again under Landlock (which access(2) does not consult): the
+    submission's folder, a folder the box may write, a relative or missing entry are dropped;
+    the installation, a folder only readable to the box and a link to it are kept."""
+    from autograder.sandbox.box import landlock
+    from autograder.sandbox.box.clean_room import importable_entries
+    from autograder.sandbox.grader.leases import lease_sandbox_uid, sandbox_uids
+
+    tmp_path = sandbox_reachable
+    folders = {name: tmp_path / name for name in ("submission", "readable", "open_to_all")}
+    for name, folder in folders.items():
+        folder.mkdir()
+        folder.chmod(0o777 if name in ("submission", "open_to_all") else 0o755)
+    (tmp_path / "link").symlink_to(folders["readable"])
+    entries = ["", "relative", str(folders["submission"]), str(folders["readable"]), str(tmp_path / "link"),
+               str(folders["open_to_all"]), str(tmp_path / "missing"), sys.prefix]
+    uid, lease = lease_sandbox_uid(sandbox_uids())
+    try:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover (the child)
+            try:
+                os.setgid(uid)
+                os.setuid(uid)
+                os.chdir(folders["submission"])
+                plain = importable_entries(entries, str(folders["submission"]))
+                ctypes.CDLL(None).prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS, which Landlock needs
+                try:
+                    landlock.Ruleset(landlock.Policy(read=["/"], write=[str(folders["submission"])], devices=[])).enforce()
+                    confined = importable_entries(entries, str(folders["submission"]))
+                except OSError:  # no Landlock on this kernel
+                    confined = None
+                os.write(write, json.dumps([plain, confined]).encode())
+            except BaseException as error:
+                os.write(write, json.dumps([repr(error), None]).encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        plain, confined = json.loads(os.read(read, 1 << 16))
+        os.waitpid(pid, 0)
+    finally:
+        os.close(lease)
+    assert plain == [str(folders["readable"]), str(tmp_path / "link"), sys.prefix]
+    assert confined in (None, [str(folders["readable"]), str(tmp_path / "link"), str(folders["open_to_all"]), sys.prefix])

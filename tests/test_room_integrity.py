@@ -24,8 +24,8 @@ import pytest
 from autograder.assignment import CHECKS, PYTORCH_SLOPE
 from autograder.pipeline import GradingContext, grade_submission
 from autograder.release.synthetic import make_submission, write_submission
+from autograder.sandbox.grader.leases import lease_sandbox_uid, sandbox_uids
 from autograder.sandbox.grader.room_integrity import tampering
-from autograder.sandbox.grader.zygotes import lease_sandbox_uid
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="a sandbox uid of its own needs root")
 PTRACE_SEIZE = 0x4206
@@ -48,7 +48,7 @@ DOINGS = {
 
 @pytest.fixture
 def sandbox_uid():
-    uid, lease = lease_sandbox_uid()
+    uid, lease = lease_sandbox_uid(sandbox_uids())
     yield uid
     os.close(lease)
 

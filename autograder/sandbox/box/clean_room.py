@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import ctypes
+import errno
 import importlib.abc
 import importlib.machinery
 import linecache
@@ -41,7 +42,6 @@ from autograder.sandbox.shared.messages import Event, Op
 PR_SET_DUMPABLE = 4
 _DEFINES = re.compile(r"^(?:async\s+)?(?:def|class)\s+(\w+)", re.M)
 _CELL = re.compile(r"^<cell (\d+)>$")
-SCRATCH_FOLDERS = ("/tmp", "/dev/shm")
 STATEMENT_CHARS = 80
 
 
@@ -57,25 +57,33 @@ def _under(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
+def writable(folder: str) -> bool:
+    """Whether this process may create a file in `folder`: an unnamed one (O_TMPFILE, gone when
+    closed), so the answer is the kernel's after every check it makes (permissions, a read-only
+    mount, Landlock, which access(2) does not consult)."""
+    try:
+        os.close(os.open(folder, os.O_TMPFILE | os.O_WRONLY, 0o600))
+        return True
+    except OSError as error:
+        if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return False
+        if error.errno in (errno.ENOENT, errno.ENOTDIR):
+            return os.path.isfile(folder) and os.access(folder, os.W_OK)  # a zip of the installation: its own check
+        return os.access(folder, os.W_OK)  # a file system without unnamed files: the permissions
+
+
 def importable_entries(entries: list[str], submission: str) -> list[str]:
-    """The `sys.path` entries of the Python installation and of the kit, wherever those are (a
-    clone or a venv under /tmp, a symlinked venv, a venv outside the kit), and never one in a
-    folder the submission writes: its own, or /tmp and /dev/shm outside the installation."""
-    kit = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    writable = [os.path.realpath(p) for p in (submission, *SCRATCH_FOLDERS)]
-    roots = set()
-    for root in (sys.prefix, sys.base_prefix, sys.exec_prefix, kit):
-        for form in (os.path.abspath(root), os.path.realpath(root)):  # as named, and where it leads
-            if not any(_under(folder, form) for folder in writable):  # a root holding /tmp trusts nothing
-                roots.add(form)
+    """The `sys.path` entries a room keeps: those the submission cannot write, wherever they are
+    (a kit or venv under /tmp that the box sees read-only, a symlinked venv, a venv outside the
+    kit); never the submission's own folder, a relative entry, or one that does not exist."""
+    own = os.path.realpath(submission)
     kept = []
     for entry in entries:
-        if not entry:
+        if not entry or not os.path.isabs(entry):
             continue
-        named, real = os.path.abspath(entry), os.path.realpath(entry)
-        if _under(real, writable[0]) or _under(named, writable[0]):
+        if _under(os.path.realpath(entry), own) or _under(os.path.abspath(entry), own):
             continue
-        if any(_under(named, root) or _under(real, root) for root in roots):
+        if os.path.exists(entry) and not writable(entry):
             kept.append(entry)
     return kept
 

@@ -200,11 +200,33 @@ def _minimal_dev(new_root: str, scratch: int, cuda: bool) -> None:
     _tmpfs(os.path.join(dev, "shm"), scratch, 0o1777)
 
 
+def _links_to(python_dirs: list[str]) -> dict[str, str]:
+    """The links by which this Python names its folders (sys.prefix, sys.path: a venv that is a
+    symlink, a kit reached through one), each the first link on its path, with its target, where
+    that target is or holds a folder bound into the box: the box gets the same links (issue 26:
+    a symlinked venv's site-packages was missing from every box). Read before the new root hides
+    the host's folders."""
+    links = {}
+    for path in {sys.prefix, sys.exec_prefix, sys.base_prefix, *sys.path}:
+        if not (isinstance(path, str) and os.path.isabs(path)):
+            continue
+        parts, spelled = os.path.normpath(path).split("/")[1:], ""
+        for part in parts:
+            spelled += "/" + part
+            if os.path.islink(spelled):
+                target = os.path.realpath(spelled)
+                if any(_inside(d, target) or _inside(target, d) for d in python_dirs):
+                    links[spelled] = target
+                break
+    return links
+
+
 def _build_root(uid: int | None, limits: dict, fresh_proc: bool, files_fd: int | None, settings: dict) -> None:
     cuda = bool(settings.get("cuda"))
     unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS)
     _mount("none", "/", None, MS_REC | MS_PRIVATE)
     python_dirs = import_dirs(settings.get("protected", []))
+    links = _links_to(python_dirs)
     new_root = _new_root_mount_point(python_dirs)
     _tmpfs(new_root, ROOT_TMPFS_BYTES, 0o755)
     for path in SYSTEM_DIRS:
@@ -227,6 +249,11 @@ def _build_root(uid: int | None, limits: dict, fresh_proc: bool, files_fd: int |
     for path in python_dirs:
         if not any(_inside(path, system) for system in SYSTEM_DIRS):
             _bind(path, new_root)
+    for link, target in links.items():  # in root's folders, which the box cannot change
+        inside = os.path.join(new_root, link.lstrip("/"))
+        if not os.path.lexists(inside):
+            os.makedirs(os.path.dirname(inside), exist_ok=True)
+            os.symlink(target, inside)
     submission = os.path.join(new_root, SANDBOX_CWD.lstrip("/"))
     _tmpfs(submission, int(limits.get("submission_bytes") or scratch), 0o700, uid)
     unpack_files(files_fd, submission, uid)
