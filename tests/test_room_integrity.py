@@ -18,17 +18,19 @@ import faulthandler
 import os
 import signal
 import time
+from types import SimpleNamespace
 
 import pytest
 
 from autograder.assignment import CHECKS, PYTORCH_SLOPE
 from autograder.pipeline import GradingContext, grade_submission
 from autograder.release.synthetic import make_submission, write_submission
+from autograder.sandbox.grader import room_integrity, rooms
 from autograder.sandbox.grader.leases import lease_sandbox_uid, sandbox_uids
-from autograder.sandbox.grader.room_integrity import tampering
+from autograder.sandbox.grader.room_integrity import box_processes, read_status, tampering
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="a sandbox uid of its own needs root")
-PTRACE_SEIZE = 0x4206
+PTRACE_SEIZE, CLONE_NEWPID = 0x4206, 0x20000000
 
 # What a room's code could do to the room's own process, as a fresh interpreter (which sets what a
 # room's Python sets) does it, then says it is ready.
@@ -105,7 +107,7 @@ def test_what_code_did_to_a_room_is_seen_from_outside(doing, sandbox_uid):
         if doing == "traced":
             libc = ctypes.CDLL(None, use_errno=True)
             assert libc.ptrace(PTRACE_SEIZE, process.pid, None, None) == 0, os.strerror(ctypes.get_errno())
-        found = tampering(sandbox_uid)
+        found = tampering(SimpleNamespace(pid=None, pid_namespace=False, uid=sandbox_uid))
     finally:
         process.end()
     if expected is None:
@@ -114,44 +116,67 @@ def test_what_code_did_to_a_room_is_seen_from_outside(doing, sandbox_uid):
         assert found is not None and expected in found, found
 
 
-class _ZygoteWithAStray:
-    """The session's zygote, except that a process of the sandbox uid that no box holds (as one
-    started by a room's definitions and out of the room's reach would be) is alive when the first
-    clean room is spawned."""
+def _stop(box) -> None:
+    room = box_processes(box)[0]
+    os.kill(room, signal.SIGSTOP)
+    while read_status(room)["State"] != "T":  # the signal is delivered, not sent, when the room stops
+        time.sleep(0.001)
 
-    def __init__(self, zygote):
-        self.zygote, self.stray = zygote, None
 
-    def spawn(self, **request):
-        if request.get("room") is not None and self.stray is None:
-            self.stray = _Process(self.zygote.uid, "")
-        return self.zygote.spawn(**request)
+def _leave_a_process(box) -> None:
+    """A process in the box's PID namespace, of its uid, that outlived its definitions."""
+    namespace = os.open(f"/proc/{box.pid}/ns/pid", os.O_RDONLY)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child, then the process left in the box)
+        try:
+            if ctypes.CDLL(None, use_errno=True).setns(namespace, CLONE_NEWPID) != 0:  # for its children
+                raise OSError(ctypes.get_errno(), "setns")
+            if os.fork() == 0:
+                os.setgid(box.uid)
+                os.setuid(box.uid)
+                os.write(write, b"x")
+                time.sleep(60)
+        finally:
+            os._exit(0)
+    os.close(namespace)
+    os.close(write)
+    os.read(read, 1)
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert len(box_processes(box)) == 2, "the attacker could not enter the box"
 
-    def __getattr__(self, name):
-        return getattr(self.zygote, name)
+
+DONE_TO_A_ROOM = {"stopped": (_stop, "it was stopped (SIGSTOP)"),
+                  "outlived": (_leave_a_process, "1 other process of its box outlived the definitions")}
 
 
 @root_only
 @pytest.mark.parametrize("template", [True, False], ids=["template", "room_per_check"])
-def test_a_room_that_another_process_outlived_scores_nothing(zygote, grading_limits, tmp_path, template, monkeypatch):
-    if not (zygote.pid_namespace and zygote.uid is not None):
-        pytest.skip("rooms are looked at from outside where boxes have a PID namespace and a sandbox uid")
-    from autograder.sandbox.grader import rooms
+@pytest.mark.parametrize("done", sorted(DONE_TO_A_ROOM))
+def test_a_room_that_was_tampered_with_scores_nothing(done, template, zygote, grading_limits, tmp_path, monkeypatch):
+    """Each room, just after it says it has made its definitions and before the grader looks at
+    it, gets what code run at definition time could have done to it (the filter lets none run:
+    this is that code)."""
+    if not (zygote.pid_namespace and zygote.box_uid is not None):
+        pytest.skip("this test's attacker enters the box's PID namespace as its sandbox uid")
+    do, expected = DONE_TO_A_ROOM[done]
+    real = room_integrity.tampering
 
+    def tampering(box):
+        do(box)
+        return real(box)
+
+    monkeypatch.setattr(room_integrity, "tampering", tampering)
     if not template:  # the shape a GPU gets: a box of its own per check
         monkeypatch.setattr(rooms.CleanRooms, "__init__", _without_template(rooms.CleanRooms.__init__))
-    stray_zygote = _ZygoteWithAStray(zygote)
     path = write_submission(tmp_path / "pytorch_slope.ipynb", make_submission())
-    try:
-        result = grade_submission(path, GradingContext(zygote=stray_zygote, assignment=PYTORCH_SLOPE, limits=grading_limits))
-    finally:
-        if stray_zygote.stray is not None:
-            stray_zygote.stray.end()
+    result = grade_submission(path, GradingContext(zygote=zygote, assignment=PYTORCH_SLOPE, limits=grading_limits))
     assert {c.name: c.score for c in result.checks} == dict.fromkeys(CHECKS, 0), [c.feedback for c in result.checks]
     assert all(c.misconception == "sandbox_died" and "tampered with" in c.feedback for c in result.checks), \
         [c.feedback for c in result.checks]
     flags = [flag for flag in result.integrity if flag.startswith("clean room:")]
-    assert flags and "1 other process of its box outlived the definitions" in flags[0], result.integrity
+    assert flags and expected in flags[0], result.integrity
 
 
 def _without_template(init):

@@ -72,19 +72,28 @@ def writable(folder: str) -> bool:
         return os.access(folder, os.W_OK)  # a file system without unnamed files: the permissions
 
 
+SCRATCH_FOLDERS = ("/tmp", "/dev/shm")
+
+
 def importable_entries(entries: list[str], submission: str) -> list[str]:
-    """The `sys.path` entries a room keeps: those the submission cannot write, wherever they are
-    (a kit or venv under /tmp that the box sees read-only, a symlinked venv, a venv outside the
-    kit); never the submission's own folder, a relative entry, or one that does not exist."""
+    """The `sys.path` entries a room keeps: never the submission's own folder, a relative entry or
+    one that does not exist, nor one in a scratch folder (/tmp, /dev/shm, $TMPDIR) that the
+    submission can write; the rest, wherever it is (a kit or venv under /tmp that the box sees
+    read-only or may not write, a symlinked venv, a venv outside the kit, folders a .pth adds).
+    Outside the scratch folders a box writes nothing but its own folder, as its confinement
+    level promises; where it could (unconfined), it could change the installation itself."""
     own = os.path.realpath(submission)
+    scratch = [os.path.realpath(f) for f in (*SCRATCH_FOLDERS, os.environ.get("TMPDIR", "")) if f]
     kept = []
     for entry in entries:
-        if not entry or not os.path.isabs(entry):
+        if not entry or not os.path.isabs(entry) or not os.path.exists(entry):
             continue
-        if _under(os.path.realpath(entry), own) or _under(os.path.abspath(entry), own):
+        real, named = os.path.realpath(entry), os.path.abspath(entry)
+        if _under(real, own) or _under(named, own):
             continue
-        if os.path.exists(entry) and not writable(entry):
-            kept.append(entry)
+        if any(_under(real, f) or _under(named, f) for f in scratch) and writable(entry):
+            continue
+        kept.append(entry)
     return kept
 
 

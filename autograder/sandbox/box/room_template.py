@@ -37,7 +37,6 @@ from autograder.sandbox.shared import protocol
 from autograder.sandbox.shared.messages import Event
 
 FORK_REQUEST = b"F"  # the grader's request for a child; the child's socket comes with it (SCM_RIGHTS)
-SCRATCH_FOLDERS = ("/tmp", "/dev/shm")
 SYSV_IPC_TABLES = ("msg", "sem", "shm")  # /proc/sysvipc/<table>: a header, then one object a row, its id second
 IPC_RMID = 0
 
@@ -127,7 +126,7 @@ def reset_box(snapshot: Snapshot) -> None:
     if not end_other_processes():
         raise RuntimeError("processes of the box survived SIGKILL")
     remove_ipc_objects()
-    for folder in SCRATCH_FOLDERS:
+    for folder in clean_room.SCRATCH_FOLDERS:
         if os.path.isdir(folder) and os.path.realpath(folder) != snapshot.root:
             _empty(folder)
     snapshot.restore()

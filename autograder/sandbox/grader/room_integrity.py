@@ -12,15 +12,17 @@ at definition time and still alive, a room stopped (SIGSTOP) so that another pro
 over its socket, a thread left running, a signal handler installed: each is tampering, and the
 room is not used (rooms.py: an integrity flag, and no points from it).
 
-Only numbers are read from /proc/<pid>/status (a process names itself: its `Name:` line is not
-read). Without a sandbox uid (not root) the box's processes cannot be told from the grader's:
-nothing is checked there.
+The box's processes are the members of its PID namespace (or, without one, those of its sandbox
+uid). Only numbers and namespace links are read from /proc (a process names itself: its `Name:`
+line is not read). Without a PID namespace or a sandbox uid the box's processes cannot be told
+from the grader's: nothing is checked there.
 """
 from __future__ import annotations
 
+import os
 import signal
 
-from autograder.sandbox.shared.processes import live_processes_of
+from autograder.sandbox.shared.processes import is_alive, live_processes_of
 
 # What a room's Python leaves set: SIGPIPE ignored (Python), SIGXFSZ ignored (confine.py), SIGINT
 # handled (Python's KeyboardInterrupt).
@@ -62,12 +64,34 @@ def read_status(pid: int) -> dict[str, str]:
     return fields
 
 
-def tampering(uid: int | None) -> str | None:
-    """What is wrong with the box of `uid` once its room has made its definitions, in words
-    (None: nothing; or nothing can be told without a sandbox uid)."""
-    if uid is None:
+def box_processes(box) -> list[int] | None:
+    """The live processes of `box` (a BoxClient) but its init, as the host sees them: the members
+    of its PID namespace, whatever their uid (a TA's account grades in a user namespace with its
+    own); else the processes of its sandbox uid; None where neither tells them apart."""
+    if box.pid_namespace and box.pid:
+        try:
+            namespace = os.readlink(f"/proc/{box.pid}/ns/pid")
+        except OSError:
+            return []
+        members = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == box.pid:
+                continue
+            try:
+                if os.readlink(f"/proc/{entry}/ns/pid") == namespace and is_alive(int(entry)):
+                    members.append(int(entry))
+            except OSError:  # ended meanwhile, or another account's
+                continue
+        return members
+    return live_processes_of(box.uid) if box.uid is not None else None
+
+
+def tampering(box) -> str | None:
+    """What is wrong with `box` (a BoxClient) once its room has made its definitions, in words;
+    None: nothing, or nothing can be told (no PID namespace and no sandbox uid)."""
+    pids = box_processes(box)
+    if pids is None:
         return None
-    pids = live_processes_of(uid)
     if len(pids) != 1:
         return "its process had ended" if not pids else \
             f"{len(pids) - 1} other process{'es' if len(pids) > 2 else ''} of its box outlived the definitions"

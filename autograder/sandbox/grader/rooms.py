@@ -92,7 +92,7 @@ class CleanRooms:
         waited_s = self.limits.probe_timeout_s + PROBE_GRACE_S
         box._receive(waited_s, "making the notebook's definitions", expect=(Event.DEFINED,),
                      deadline=min(time.monotonic() + waited_s, self.checks_deadline))
-        found = room_integrity.tampering(box.uid)
+        found = room_integrity.tampering(box)
         if found is None:
             return box
         box.close()
