@@ -3,7 +3,7 @@
 
 The alternatives give the mutation operators the constructs students use and the reference
 lacks (a `no_grad` block, a decorator, an `if w.grad is not None` guard, `w -= ...`, a local
-variable), so that mutants cover them too. Each seed must itself score full marks: `make
+variable, a lambda default), so that mutants cover them too. Each seed must itself score full marks: `make
 mutation` grades them alongside the mutants and reports any that does not (a check that
 rejects correct code).
 """
@@ -43,6 +43,9 @@ ALTERNATIVES: tuple[Seed, ...] = (
     Seed("local", "forward", "def forward(x, w):\n    yhat = w * x\n    return yhat\n"),
     Seed("method_mean", "criterion", "def criterion(yhat, y):\n    error = yhat - y\n    return (error ** 2).mean()\n"),
     Seed("sum_over_len", "criterion", "def criterion(yhat, y):\n    return torch.sum((yhat - y) ** 2) / len(y)\n"),
+    # A helper as a lambda default: making a lambda runs nothing, so the clean rooms accept it (issue 26).
+    Seed("lambda_default", "criterion",
+         "def criterion(yhat, y, square=lambda d: d ** 2):\n    return square(yhat - y).mean()\n"),
     Seed("no_grad_block", "update", "def update(w, lr):\n    with torch.no_grad():\n        w -= lr * w.grad\n"),
     Seed("decorated", "update", "@torch.no_grad()\ndef update(w, lr):\n    w.sub_(lr * w.grad)\n"),
     Seed("grad_disabled", "update",

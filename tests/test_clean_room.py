@@ -282,6 +282,22 @@ VALID_STYLES = {
                              ["%%writefile steps.py\nimport torch\n\n" + ALL_STEPS]),
     "writefile_and_run": ({"forward": "%run helpers.py\n"}, ["%%writefile helpers.py\n" + fn(FORWARD, "return w * x")]),
     "time_magic": ({"forward": "%%time\n" + fn(FORWARD, "return w * x")}, []),
+    # issue 26: definitions the clean rooms once refused or lost
+    "lambda_default": ({"criterion": fn("def criterion(yhat, y, square=lambda d: d ** 2):", "return square(yhat - y).mean()")}, []),
+    "builtin_base_class": ({"update": "class StepError(Exception):\n    pass\n\n" + fn(
+        UPDATE, "if w.grad is None:", "    raise StepError('call backward() first')", "w.data = w.data - lr * w.grad.data")}, []),
+    "installed_and_standard_imports": ({"forward": "import networkx\nimport statistics\nfrom fractions import Fraction\n\n"
+                                                   + fn(FORWARD, "return w * x")}, []),
+    "run_i_sees_the_notebook": ({"forward": "%run -i helpers.py\n"},
+                                ["SCALE = 1.0", "%%writefile helpers.py\n" + fn(FORWARD, "return SCALE * w * x")]),
+    "star_import_of_a_written_module": ({name: "from steps import *\n" for name in ("forward", "criterion", "update", "zero_grad")},
+                                        ["%%writefile steps.py\nimport torch\n\n" + ALL_STEPS]),
+    "computed_constants": ({"criterion": fn(CRITERION, "return SCALE * ((yhat - y) ** 2).mean() + 0 * EPS")},
+                           ["import torch, math\nEPS = torch.finfo(torch.float32).eps\nSCALE = math.sqrt(4) / 2"]),
+    "partial_step": ({"update": "import functools\n\n" + fn("def _step(w, lr, scale):", "w.data = w.data - scale * lr * w.grad.data")
+                      + "update = functools.partial(_step, scale=1.0)\n"}, []),
+    "helper_class_with_property": ({"forward": fn("class Line:", "SLOPE_SIGN = 1", "@property", "def sign(self):",
+                                                  "    return self.SLOPE_SIGN") + fn(FORWARD, "return Line().sign * w * x")}, []),
 }
 
 

@@ -277,6 +277,26 @@ SCENARIOS: list[Scenario] = [
         "zero_grad_sets_none__10_of_10", scores(),
         overrides={"zero_grad": _fn(ZERO_GRAD, "w.grad = None")},
     ),
+    # ------------------------------------------------------------------ definitions the clean rooms once refused (issue 26)
+    Scenario(
+        # imports of standard modules before a step, a lambda default, a class with a builtin base
+        "definitions_imports_lambda_default_error_class__10_of_10", scores(),
+        overrides={
+            "forward": "import statistics\nfrom fractions import Fraction\n\n" + _fn(FORWARD, "return w * x"),
+            "criterion": _fn("def criterion(yhat, y, square=lambda d: d ** 2):", "return square(yhat - y).mean()"),
+            "update": 'class StepError(Exception):\n    """update was called before backward()."""\n\n\n'
+                      + _fn(UPDATE, "if w.grad is None:", "    raise StepError('call loss.backward() first')",
+                            "w.data = w.data - lr * w.grad.data"),
+        },
+    ),
+    Scenario(
+        # Decided by the contract (README's table; the release's docstring "Returns None." and its
+        # self-check `assert result is None`): update returns None. The provided loop ignores the
+        # value, so training is right and only update's own check fails.
+        "update_returns_w__8_of_10", scores("update"),
+        overrides={"update": _fn(UPDATE, "w.data = w.data - lr * w.grad.data", "return w")},
+        misconceptions={"update": "returns_value"},
+    ),
 ]
 
 BY_NAME = {s.name: s for s in SCENARIOS}
