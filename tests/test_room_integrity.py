@@ -107,7 +107,7 @@ def test_what_code_did_to_a_room_is_seen_from_outside(doing, sandbox_uid):
         if doing == "traced":
             libc = ctypes.CDLL(None, use_errno=True)
             assert libc.ptrace(PTRACE_SEIZE, process.pid, None, None) == 0, os.strerror(ctypes.get_errno())
-        found = tampering(SimpleNamespace(pid=None, pid_namespace=False, uid=sandbox_uid))
+        found = tampering(SimpleNamespace(pidfd=None, pid_namespace=False, uid=sandbox_uid))
     finally:
         process.end()
     if expected is None:
@@ -125,7 +125,7 @@ def _stop(box) -> None:
 
 def _leave_a_process(box) -> None:
     """A process in the box's PID namespace, of its uid, that outlived its definitions."""
-    namespace = os.open(f"/proc/{box.pid}/ns/pid", os.O_RDONLY)
+    namespace = os.open(f"/proc/{box_processes(box)[0]}/ns/pid", os.O_RDONLY)
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover (the child, then the process left in the box)

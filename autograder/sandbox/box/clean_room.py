@@ -175,7 +175,8 @@ class CleanRoom:
                 "names": _DEFINES.findall(source),
             })
             return
-        ast.increment_lineno(tree, line_offset)
+        if line_offset:  # a walk of the whole tree: only for a magic's body
+            ast.increment_lineno(tree, line_offset)
         lines = python.splitlines()
         evaluator = Evaluator(namespace, self.left_out, filename=filename)
         statements = _split_imports(tree.body)
@@ -208,12 +209,12 @@ class CleanRoom:
             namespace.update(item.bindings)
         elif item.star:
             public: dict = {}
-            exec(compile(ast.fix_missing_locations(ast.Module([item.statement], [])), filename, "exec", dont_inherit=True), public)
+            exec(compile(ast.Module([item.statement], []), filename, "exec", dont_inherit=True), public)
             namespace.update({k: v for k, v in public.items() if not k.startswith("__")})
         else:
             namespace[VALUES] = item.values
             try:
-                exec(compile(ast.fix_missing_locations(ast.Module([item.statement], [])), filename, "exec", dont_inherit=True), namespace)
+                exec(compile(ast.Module([item.statement], []), filename, "exec", dont_inherit=True), namespace)
             finally:
                 namespace.pop(VALUES, None)
         for name in bound_names(statement):

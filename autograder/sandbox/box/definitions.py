@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 
 from autograder.sandbox.box.magics import shell_call
-from autograder.sandbox.box.safe_values import VALUES, Evaluator, Pending, Refused, check_set_name, is_data
+from autograder.sandbox.box.safe_values import Evaluator, Pending, Refused, check_set_name, is_data, reference
 
 __all__ = ["Definition", "Refused", "ShellCall", "bound_names", "prepare", "NESTED"]
 
@@ -67,7 +67,7 @@ def _special(name: str) -> bool:
 
 def _reference(values: list, value, node: ast.AST) -> ast.expr:
     values.append(value)
-    return ast.copy_location(ast.Subscript(ast.Name(VALUES, ast.Load()), ast.Constant(len(values) - 1), ast.Load()), node)
+    return reference(len(values) - 1, node)
 
 
 def bound_names(statement: ast.stmt) -> list[str]:
@@ -81,9 +81,12 @@ def bound_names(statement: ast.stmt) -> list[str]:
     return [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
 
 
+_BLOCKS = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try, ast.TryStar, ast.Match)
+
+
 def nested_definitions(statement: ast.stmt) -> list:
     """Functions and classes defined inside a left-out block (`if`, `try`, a loop, `with`)."""
-    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+    if not isinstance(statement, _BLOCKS):  # a plain statement holds none (a lambda is no definition)
         return []
     return [node for node in ast.walk(statement)
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node is not statement]

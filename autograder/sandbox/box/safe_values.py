@@ -128,6 +128,12 @@ def is_data(value, depth: int = 0, budget: list | None = None) -> bool:
     return False
 
 
+def reference(index: int, node: ast.AST) -> ast.expr:
+    """`VALUES[index]`, where `node` was in the source (every new node located: no tree walk)."""
+    name, number = ast.copy_location(ast.Name(VALUES, ast.Load()), node), ast.copy_location(ast.Constant(index), node)
+    return ast.copy_location(ast.Subscript(name, number, ast.Load()), node)
+
+
 def _listed(table: dict, value) -> bool:
     entry = table.get(id(value))
     found = entry[0] if isinstance(entry, tuple) else entry
@@ -344,8 +350,7 @@ class Evaluator:
                 raise Refused(f"`{found.name}` is used before its class is made")
             return node
         values.append(found)
-        reference = ast.Subscript(ast.Name(VALUES, ast.Load()), ast.Constant(len(values) - 1), ast.Load())
-        return ast.copy_location(reference, node)
+        return reference(len(values) - 1, node)
 
     def decorator(self, node: ast.expr):
         """A decorator applied now: one on DECORATORS, or made by a factory on DECORATOR_FACTORIES

@@ -64,18 +64,33 @@ def read_status(pid: int) -> dict[str, str]:
     return fields
 
 
+def _pid_of(pidfd: int) -> int | None:
+    """The pid, in this process's PID namespace, of the process behind `pidfd` (a zygote in a
+    user namespace numbers its boxes in its own namespace: the number it gives is not ours)."""
+    try:
+        with open(f"/proc/self/fdinfo/{pidfd}", "rb") as info:
+            for line in info:
+                if line.startswith(b"Pid:"):
+                    pid = int(line.split()[1])
+                    return pid if pid > 0 else None
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def box_processes(box) -> list[int] | None:
     """The live processes of `box` (a BoxClient) but its init, as the host sees them: the members
     of its PID namespace, whatever their uid (a TA's account grades in a user namespace with its
     own); else the processes of its sandbox uid; None where neither tells them apart."""
-    if box.pid_namespace and box.pid:
+    init = _pid_of(box.pidfd) if box.pid_namespace and box.pidfd is not None else None
+    if init is not None:
         try:
-            namespace = os.readlink(f"/proc/{box.pid}/ns/pid")
+            namespace = os.readlink(f"/proc/{init}/ns/pid")
         except OSError:
-            return []
+            return None
         members = []
         for entry in os.listdir("/proc"):
-            if not entry.isdigit() or int(entry) == box.pid:
+            if not entry.isdigit() or int(entry) == init:
                 continue
             try:
                 if os.readlink(f"/proc/{entry}/ns/pid") == namespace and is_alive(int(entry)):
@@ -90,15 +105,14 @@ def tampering(box) -> str | None:
     """What is wrong with `box` (a BoxClient) once its room has made its definitions, in words;
     None: nothing, or nothing can be told (no PID namespace and no sandbox uid)."""
     pids = box_processes(box)
-    if pids is None:
+    if not pids:  # nothing can be told (a room that ended answers nothing anyway)
         return None
-    if len(pids) != 1:
-        return "its process had ended" if not pids else \
-            f"{len(pids) - 1} other process{'es' if len(pids) > 2 else ''} of its box outlived the definitions"
+    if len(pids) > 1:
+        return f"{len(pids) - 1} other process{'es' if len(pids) > 2 else ''} of its box outlived the definitions"
     try:
         status = read_status(pids[0])
     except OSError:
-        return "its process had ended"
+        return None
     problems = []
     if status.get("State") in _STOPPED:
         problems.append(f"it was {_STOPPED[status['State']]}")
