@@ -326,6 +326,21 @@ def test_a_syntax_error_says_so_and_folds_the_name_errors(grade):
     assert "<cell" not in notes and "Code cell" not in notes
 
 
+def test_a_missing_step_says_which_statement_where_and_why(grade):
+    """A definition that raised while the room was made (an import that fails) and a default that
+    uses a name the checks left out: the feedback names the statement, its cell as Jupyter shows
+    it, and the reason, not only "Not found"."""
+    steps = {"forward": "import not_installed_anywhere\n\n" + fn(FORWARD, "return w * x"),
+             "criterion": "import os\nSCALE = os.getpid() * 0 + 1\n\n" + fn("def criterion(yhat, y, s=SCALE):",
+                                                                            "return s * ((yhat - y) ** 2).mean()")}
+    result = grade("explained_missing", make_submission(steps))
+    feedback = {c.name: c.feedback for c in result.checks}
+    assert "line 1 raised `ModuleNotFoundError: No module named 'not_installed_anywhere'`" in feedback["forward"], feedback
+    assert "`import not_installed_anywhere`" in feedback["forward"] and "did not run" in feedback["forward"]
+    assert "was not used by the checks" in feedback["loss"] and "uses `SCALE`, which the checks left out" in feedback["loss"]
+    assert "<cell" not in feedback["forward"] + feedback["loss"]
+
+
 def test_a_step_defined_inside_top_level_code_is_explained(grade):
     hidden = "if True:\n    " + fn(FORWARD, "return w * x").replace("\n", "\n    ")
     result = grade("nested_def", make_submission({"forward": hidden}))

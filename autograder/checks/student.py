@@ -136,7 +136,8 @@ class Student:
             if reason["kind"] == "refused":
                 details.append(f"`{name}` in {where} (line {reason['line']}) was not used by the checks: {said}.")
             else:  # the statement that stopped its cell while the room made the definitions
-                statement = f" ({code_span(reason['statement'])})" if reason.get("statement") else ""
+                shown = code_span(reason["statement"]) if reason.get("statement") else ""
+                statement = f" ({shown})" if shown and shown not in where else ""  # a cell's label may show it
                 details.append(f"`{name}` was not defined for the checks: in {where}, line {reason['line']}{statement} "
                                f"raised {said}, so the rest of that code did not run.")
         found = ", ".join(f"`{name}`" for name in missing)
