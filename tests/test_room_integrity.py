@@ -152,8 +152,8 @@ DONE_TO_A_ROOM = {"stopped": (_stop, "it was stopped (SIGSTOP)"),
 
 
 @root_only
-@pytest.mark.parametrize("template", [True, False], ids=["template", "room_per_check"])
-@pytest.mark.parametrize("done", sorted(DONE_TO_A_ROOM))
+@pytest.mark.parametrize("done, template", [("stopped", True), ("outlived", True), ("outlived", False)],
+                         ids=["stopped-template", "outlived-template", "outlived-room_per_check"])
 def test_a_room_that_was_tampered_with_scores_nothing(done, template, zygote, grading_limits, tmp_path, monkeypatch):
     """Each room, just after it says it has made its definitions and before the grader looks at
     it, gets what code run at definition time could have done to it (the filter lets none run:
