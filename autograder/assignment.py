@@ -105,18 +105,26 @@ def grading_settings() -> dict:
 _FINGERPRINT_SUFFIXES = (".py", ".json", ".ini")
 
 
+# What each term's releases and secrets are (terms.py): a grade covers only the release it was
+# graded against (notebook/releases.py KnownReleases.fingerprint), so a new term's release leaves
+# the current class's grades standing.
+_TERM_FILES = ("grading.json", "earlier_releases.json")
+
+
 def _fingerprinted_files(assignment: Assignment) -> list[Path]:
     package = Path(__file__).resolve().parent
-    files = [p for p in package.rglob("*") if p.suffix in _FINGERPRINT_SUFFIXES and "__pycache__" not in p.parts]
-    return sorted(files) + [assignment.reference, assignment.release_notebook]
+    files = [p for p in package.rglob("*") if p.suffix in _FINGERPRINT_SUFFIXES and "__pycache__" not in p.parts
+             and p.relative_to(package).as_posix() not in _TERM_FILES]
+    return sorted(files) + [assignment.reference]
 
 
 def grader_fingerprint(assignment: Assignment, device: str = "cpu", limits: object = None) -> str:
-    """sha256 over everything that decides a score: every .py/.json/.ini file of the grader
-    package (checks, probes, sandbox, provided loop, grading secret: found by walking the package,
-    not from a hand-kept list), the reference, the release (whose locked cells are restored), the
-    torch version, the grading device and the limits (`repr` of sandbox.limits.Limits). A stored
-    grade made with another fingerprint is stale: `autograde` grades it again."""
+    """sha256 over everything but the term that decides a score: every .py/.json/.ini file of the
+    grader package (checks, probes, sandbox, provided loop: found by walking the package, not from
+    a hand-kept list) but the terms' files, the reference, the torch version, the grading device
+    and the limits (`repr` of sandbox.limits.Limits). A grade's own fingerprint adds the release
+    it was graded against and its term's secret (KnownReleases.fingerprint); a stored grade made
+    with another is stale: `autograde` grades it again."""
     digest = hashlib.sha256()
     for path in _fingerprinted_files(assignment):
         # named relative to its kit (the package's, or the assignment's copy), so a copy hashes the same

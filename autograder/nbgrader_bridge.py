@@ -12,6 +12,7 @@ from __future__ import annotations
 from autograder.assignment import grading_settings
 from autograder.checks.runner import run_checks
 from autograder.model.status import CheckStatus
+from autograder.outputs.text import check_cell_output
 from autograder.probes.in_kernel import InKernelSubmission
 
 
@@ -20,8 +21,7 @@ def run_check(name: str, namespace: dict, device: str = "cpu") -> None:
         InKernelSubmission(namespace, device), device=device,
         grading_seed=grading_settings()["grading_seed"], only=[name],
     )
+    print(check_cell_output(result))
     if result.status == CheckStatus.PASSED:
-        print(f"[{name}] passed ({result.max_score:g} points).")
         return
-    print(f"[{name}] {result.status}: 0/{result.max_score:g}\n{result.feedback}")
     raise AssertionError(f"check {name!r} failed; see the feedback above")

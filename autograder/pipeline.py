@@ -14,11 +14,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.assignment import Assignment, grading_settings
+from autograder.assignment import Assignment
 from autograder.checks.runner import CheckSession, Pass, run_check_passes
 from autograder.feedback.notebook_notes import execution_notes
 from autograder.model.results import CheckResult, SubmissionResult, zero_result
+from autograder.notebook.executed import kept_outputs
 from autograder.notebook.load import SubmissionError, load_submission
+from autograder.notebook.releases import KnownReleases, known_releases
 from autograder.sandbox.grader.limits import Limits
 from autograder.sandbox.grader.rooms import CleanRooms, preload_for
 from autograder.sandbox.grader.submitted_files import collect as collect_submitted_files
@@ -37,14 +39,19 @@ class GradingContext:
     assignment: Assignment  # its checks (in autograder/checks/) with their points, release and steps
     device: str = "cpu"
     limits: Limits = field(default_factory=Limits)
-    grading_seed: int = field(default_factory=lambda: grading_settings()["grading_seed"])
+    # every release a submission may come from, with each term's grading secret (default: the kit's)
+    releases: KnownReleases | None = None
     check_session: CheckSession | None = None  # a worker's open pytest session (open_check_session)
+
+    def __post_init__(self):
+        if self.releases is None:
+            self.releases = known_releases(self.assignment)
 
 
 def open_check_session(context: GradingContext) -> CheckSession:
     """A pytest session that a worker keeps for its submissions (checks/runner.py)."""
     return CheckSession(context.assignment.checks, (OWN_STATE, CLEAN_ROOMS), device=context.device,
-                        grading_seed=context.grading_seed)
+                        grading_seed=context.releases.secret(context.releases.current.term))
 
 
 class _Hurried:
@@ -75,7 +82,7 @@ def integrity_flags(own_state: list[CheckResult], clean_room: list[CheckResult])
 def grade_submission(notebook: Path, context: GradingContext) -> SubmissionResult:
     start = time.perf_counter()
     try:
-        loaded = load_submission(notebook, context.assignment.release_notebook)
+        loaded = load_submission(notebook, context.releases)
     except SubmissionError as error:
         reason = error.reason
     except OSError as error:
@@ -111,11 +118,12 @@ def grade_submission(notebook: Path, context: GradingContext) -> SubmissionResul
     if report.died:
         sandbox.close()
     passes[CLEAN_ROOMS] = Pass(rooms, rooms.close)
-    checks_of, session = context.assignment.checks, context.check_session
-    if session is not None and session.serves(passes, checks_of, context.device, context.grading_seed):
-        results = session.run(passes)
+    # the hidden inputs of the term whose release the notebook was made from
+    checks_of, session, secret = context.assignment.checks, context.check_session, context.releases.secret(loaded.release.term)
+    if session is not None and session.serves(passes, checks_of, context.device):
+        results = session.run(passes, grading_seed=secret)
     else:
-        results = run_check_passes(passes, checks_of, device=context.device, grading_seed=context.grading_seed)
+        results = run_check_passes(passes, checks_of, device=context.device, grading_seed=secret)
     own_state, checks = results.get(OWN_STATE, []), results[CLEAN_ROOMS]
     cell_notes, run_notes = execution_notes(report, loaded.labels, loaded.cells)
     notes = loaded.notes + beside.notes + run_notes
@@ -124,4 +132,7 @@ def grade_submission(notebook: Path, context: GradingContext) -> SubmissionResul
     missing = [name for name in steps if name not in defined]
     return SubmissionResult(checks, notes, time.perf_counter() - start, isolation, missing_functions=missing,
                             cell_notes=cell_notes,
-                            integrity=integrity_flags(own_state, checks) + rooms.integrity)
+                            integrity=integrity_flags(own_state, checks) + rooms.integrity,
+                            term=loaded.release.term, release_id=loaded.release.id,
+                            release_matched=loaded.release_matched, unanswered=loaded.unanswered,
+                            cell_outputs=kept_outputs(report.cells))

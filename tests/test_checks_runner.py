@@ -110,7 +110,7 @@ def test_an_open_session_grades_each_submission_as_a_fresh_session_would():
             def passes(namespace=namespace, events=events, names=names):
                 return {n: Pass(InProcess(namespace), lambda n=n: events.append(n)) for n in names}
 
-            assert session.serves(passes(), checks, "cpu", seed)
+            assert session.serves(passes(), checks, "cpu")
             ours = session.run(passes())
             assert events[:len(names)] == list(names)  # each closed when its checks end, in order (then again at the end)
             fresh = run_check_passes(passes(), checks, grading_seed=seed)
@@ -129,10 +129,30 @@ def test_a_session_whose_pytest_ended_answers_grader_errors_and_is_not_used_agai
     session.close()
     closed = []
     passes = {"clean_rooms": Pass(InProcess(_reference_steps()), lambda: closed.append(True))}
-    assert not session.serves(passes, checks, "cpu", seed)
+    assert not session.serves(passes, checks, "cpu")
     results = session.run(passes)
     assert closed == [True]
     assert all(r.status == CheckStatus.ERROR and "did not run" in r.staff_detail for r in results["clean_rooms"])
+
+
+def test_a_session_grades_each_run_with_its_own_terms_secret():
+    """A class in a term change holds two terms' submissions: an open session draws each run's
+    hidden inputs from the secret it is handed, as a fresh session with that secret does."""
+    from autograder.checks.runner import CheckSession, Pass, run_check_passes
+
+    checks = PYTORCH_SLOPE.checks
+    wrong = _reference_steps(update="def update(w, lr):\n    w.data = w.data + lr * w.grad.data\n")
+    session = CheckSession(checks, ("clean_rooms",), device="cpu", grading_seed="00" * 16)
+    try:
+        seen = {}
+        for seed in ("11" * 16, "00" * 16, "11" * 16):
+            ours = session.run({"clean_rooms": Pass(InProcess(wrong))}, grading_seed=seed)
+            fresh = run_check_passes({"clean_rooms": Pass(InProcess(wrong))}, checks, grading_seed=seed)
+            assert _seen(ours) == _seen(fresh), seed
+            seen[seed] = [r.case for r in ours["clean_rooms"]]
+        assert seen["11" * 16] != seen["00" * 16]  # the cases shown come from each term's hidden inputs
+    finally:
+        session.close()
 
 
 def test_a_session_serves_only_the_run_it_was_opened_for():
@@ -142,11 +162,10 @@ def test_a_session_serves_only_the_run_it_was_opened_for():
     session = CheckSession(checks, ("clean_rooms",), device="cpu", grading_seed=seed)
     try:
         one = {"clean_rooms": Pass(NothingDefined())}
-        assert session.serves(one, checks, "cpu", seed)
-        assert not session.serves({"other": Pass(NothingDefined())}, checks, "cpu", seed)
-        assert not session.serves(one, {"forward": 1}, "cpu", seed)
-        assert not session.serves(one, checks, "cpu", "11" * 16)
-        assert not session.serves(one, checks, "cuda", seed)
+        assert session.serves(one, checks, "cpu")
+        assert not session.serves({"other": Pass(NothingDefined())}, checks, "cpu")
+        assert not session.serves(one, {"forward": 1}, "cpu")
+        assert not session.serves(one, checks, "cuda")
     finally:
         session.close()
 
@@ -180,7 +199,7 @@ def test_a_session_that_ends_mid_run_answers_with_that_run_only_and_never_the_la
         ended = session.run({"clean_rooms": Pass(Interrupting(_reference_steps(), answers=3), lambda: closed.append(1))})
         statuses = [r.status for r in ended["clean_rooms"]]
         assert CheckStatus.PASSED in statuses and CheckStatus.ERROR in statuses and closed
-        assert not session.alive() and not session.serves({"clean_rooms": Pass(NothingDefined())}, checks, "cpu", seed)
+        assert not session.alive() and not session.serves({"clean_rooms": Pass(NothingDefined())}, checks, "cpu")
         after = session.run({"clean_rooms": Pass(InProcess(_reference_steps()))})["clean_rooms"]
         assert all(r.status == CheckStatus.ERROR for r in after)  # not the first submission's passes
     finally:

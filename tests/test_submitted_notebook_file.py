@@ -12,6 +12,7 @@ import pytest
 from autograder.assignment import KIT_ROOT, PYTORCH_SLOPE
 from autograder.autograde.discover import content_hash
 from autograder.notebook.load import MAX_NOTEBOOK_BYTES, SubmissionError, load_submission
+from autograder.notebook.releases import KnownReleases
 from autograder.pipeline import GradingContext, grade_submission
 
 SOLUTION = KIT_ROOT / "solutions" / "pytorch_slope_solution.ipynb"
@@ -19,7 +20,7 @@ SOLUTION = KIT_ROOT / "solutions" / "pytorch_slope_solution.ipynb"
 
 def _not_graded(path: Path) -> str:
     """grade_submission's reason; the sandbox is never needed (the file is refused first)."""
-    result = grade_submission(path, GradingContext(zygote=None, assignment=PYTORCH_SLOPE, grading_seed="00" * 32))
+    result = grade_submission(path, GradingContext(zygote=None, assignment=PYTORCH_SLOPE))
     assert result.score == 0 and result.not_graded, result
     return result.not_graded
 
@@ -65,10 +66,11 @@ def test_the_autograded_copy_reads_the_notebook_as_grading_does(tmp_path):
     from autograder.release.synthetic import make_submission, write_submission
 
     real = write_submission(tmp_path / "real.ipynb", make_submission())
-    assert _restored(real, KIT_ROOT / "release" / "pytorch_slope" / "pytorch_slope.ipynb")
+    locked = KnownReleases.single(KIT_ROOT / "release" / "pytorch_slope" / "pytorch_slope.ipynb").current.locked
+    assert _restored(real, locked)
     link = tmp_path / "link.ipynb"
     link.symlink_to(SOLUTION)
-    assert _restored(link, KIT_ROOT / "release" / "pytorch_slope" / "pytorch_slope.ipynb") is None
+    assert _restored(link, locked) is None
 
 
 def _deeply_nested(depth: int) -> bytes:
@@ -108,7 +110,7 @@ def test_a_malformed_notebook_is_not_graded_with_a_reason(tmp_path, name):
     path.write_bytes(raw() if callable(raw) else raw)
     reason = _not_graded(path)
     assert expected in reason and len(reason) < 400, reason
-    _restored(path, PYTORCH_SLOPE.release_notebook)  # raised for several of these before
+    _restored(path, KnownReleases.single(PYTORCH_SLOPE.release_notebook).current.locked)  # raised for several of these before
 
 
 def test_any_error_while_loading_makes_that_notebook_not_graded(tmp_path, monkeypatch):

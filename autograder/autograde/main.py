@@ -21,6 +21,7 @@ from autograder.autograde.state import State
 from autograder.model.records import FAILED, GRADED, NOT_GRADED, GradedSubmission, result_from_dict
 from autograder.model.results import SubmissionResult, zero_result
 from autograder.model.status import CheckStatus
+from autograder.notebook.releases import KnownReleases, known_releases
 from autograder.sandbox.grader.confinement import ConfinementRefused, check_allowed, describe_stamp
 from autograder.usage import USAGE_EXIT_STATUS, UsageError
 
@@ -44,6 +45,27 @@ def _record(item: WorkItem, assignment: Assignment, status: str, reason: str, re
         timestamp=item.timestamp, late=item.late, status=status, reason=reason, result=result,
         graded_at=datetime.now(UTC).replace(microsecond=0),
     )
+
+
+def graded_by(record: GradedSubmission | None, grader: str, releases: KnownReleases) -> str:
+    """The fingerprint a record must hold to stand: `grader`'s, and for a notebook that was run,
+    that of the release it was graded against ("": that release is gone, the record is stale)."""
+    result = record.result if record is not None else None
+    if result is None or not result.release_id:  # no notebook was run: the grader's alone
+        return grader
+    return releases.fingerprint(grader, result.release_id, result.release_matched) or ""
+
+
+def release_summary(graded: list[GradedSubmission]) -> dict:
+    """How many graded submissions each term's release graded, and who matched no release (graded
+    against the current one): for the summary, so that a class graded against an unexpected term
+    is seen, never silent."""
+    terms: dict[str, int] = {}
+    for record in graded:
+        if record.result is not None and record.result.term:
+            terms[record.result.term] = terms.get(record.result.term, 0) + 1
+    unmatched = sorted(r.student for r in graded if r.result is not None and not r.result.release_matched)
+    return {"terms": dict(sorted(terms.items())), "matching no release": unmatched}
 
 
 def not_gradable_record(item: WorkItem, assignment: Assignment) -> GradedSubmission:
@@ -150,8 +172,10 @@ def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device:
         named = set(students or ())
         if named:
             found.update({item.student: item for item in discover(course_dir, assignment, sorted(named))})
-        # a grade made by other grading code, reference, term, device or limits is stale
+        # a grade made by other grading code, reference, device or limits, or against a release or
+        # term secret that changed since, is stale (graded_by); another term's release is not
         grader = grader_fingerprint(assignment, device, Limits(cell_timeout_s=cell_timeout_s) if cell_timeout_s else Limits())
+        releases = known_releases(assignment)
         state = State(course_dir)
     except BaseException:  # the server goes with the run, whatever stopped it
         zygote_server.close()
@@ -167,7 +191,8 @@ def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device:
             if named and item.student not in named:  # not asked for: its last grade stands
                 records[item.student] = current[1]
                 kept.add(item.student)
-            elif not force and not named and state.is_current(current, item.content_hash, grader):
+            elif not force and not named and state.is_current(current, item.content_hash,
+                                                              graded_by(current and current[1], grader, releases)):
                 records[item.student] = current[1]
                 kept.add(item.student)
             elif not item.gradable:
@@ -197,7 +222,7 @@ def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device:
                     failed_before = 0 if outcome.ok else state.failed_attempts(name, item.student, item.content_hash)
                     record = outcome_record(item, assignment, outcome.ok, outcome.result, outcome.reason,
                                             failed_before=failed_before)
-                    record.grader = grader
+                    record.grader = graded_by(record, grader, releases)
                     record.extra["worker_seconds"] = round(outcome.worker_seconds, 3)
                     state.save(record, run_id)  # durable before it is counted
                     records[item.student] = record
@@ -223,6 +248,7 @@ def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device:
         "not graded": len(everything) - len(graded),
         "grading wall time (s)": round(time.monotonic() - start, 2),
         "confinement": confinement.stamp() if confinement else None,
+        **release_summary(graded),
     }
     warming.join()
     outputs = publish(course_dir, assignment, everything, run_info)
@@ -275,6 +301,14 @@ def _print_summary(out, assignment: Assignment, info: dict, outputs: dict, recor
           f"{info['wall time (s)']:.1f} s with {info['workers']} worker(s) on {info['device']}", file=out)
     if info.get("confinement"):
         print(f"  confinement: {describe_stamp(info['confinement'])}", file=out)
+    terms = info.get("terms") or {}
+    if len(terms) > 1 or info.get("matching no release"):
+        print("  graded against the release of term " + ", ".join(f"{t} ({n})" for t, n in terms.items()), file=out)
+    if info.get("matching no release"):
+        shown = info["matching no release"]
+        print(f"  matching no release of {assignment.name} (graded against the current one, locked cells restored; "
+              f"check them): {', '.join(shown[:SCORE_TABLE_MAX_ROWS])}" + (" ..." if len(shown) > SCORE_TABLE_MAX_ROWS else ""),
+              file=out)
     if len(records) <= SCORE_TABLE_MAX_ROWS:
         _print_score_table(out, list(assignment.checks), records, kept)
     print("  outputs:", file=out)

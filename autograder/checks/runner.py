@@ -156,9 +156,10 @@ class _SessionPlugin(_GradingPlugin):
     def pytest_runtestloop(self, session):
         if session.testsfailed or len(session.items) != len(self.checks) * len(self.run.passes):
             return True  # as pytest's own loop runs nothing after a collection error: the session ends, the next collects again
-        while (passes := self.inbox.get()) is not None:
+        while (handed := self.inbox.get()) is not None:
+            passes, grading_seed = handed  # each run its own term's secret: session fixtures end with the run
             self.results = {}
-            session.config.stash[GRADING_RUN] = GradingRun(None, self.run.device, self.run.grading_seed, passes)
+            session.config.stash[GRADING_RUN] = GradingRun(None, self.run.device, grading_seed, passes)
             items = [item for item in session.items if item.callspec.params.get("submission") in passes]
             for i, item in enumerate(items):  # the last one's nextitem=None tears every fixture down
                 item.config.hook.pytest_runtest_protocol(item=item, nextitem=items[i + 1] if i + 1 < len(items) else None)
@@ -191,18 +192,18 @@ class CheckSession:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    def serves(self, passes: dict[str, Pass], checks: dict[str, int], device: str, grading_seed: str) -> bool:
+    def serves(self, passes: dict[str, Pass], checks: dict[str, int], device: str) -> bool:
         """Whether `run` can take these passes (else: run_check_passes)."""
-        run = self._plugin.run
         return (self.alive() and set(passes) <= set(self.pass_names) and dict(checks) == self.checks
-                and (device, grading_seed) == (run.device, run.grading_seed))
+                and device == self._plugin.run.device)
 
-    def run(self, passes: dict[str, Pass]) -> dict[str, list[CheckResult]]:
-        """Like run_check_passes, for passes named in this session's pass_names."""
+    def run(self, passes: dict[str, Pass], grading_seed: str | None = None) -> dict[str, list[CheckResult]]:
+        """Like run_check_passes, for passes named in this session's pass_names; `grading_seed`
+        is this run's (a class may hold several terms' submissions), by default the session's."""
         names = [name for name in self.pass_names if name in passes]
         try:
             self._plugin.results = {}  # what a session that ends before this run starts leaves: never the last run's
-            self._plugin.inbox.put(dict(passes))
+            self._plugin.inbox.put((dict(passes), grading_seed or self._plugin.run.grading_seed))
             while True:
                 try:
                     results = self._plugin.outbox.get(timeout=1.0)

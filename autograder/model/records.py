@@ -69,4 +69,9 @@ def result_from_dict(data: dict) -> SubmissionResult:
         missing_functions=list(data.get("missing_functions") or []),
         integrity=list(data.get("integrity") or []),
         cell_notes=list(data.get("cell_notes") or []),
+        term=str(data.get("term") or ""),
+        release_id=str(data.get("release_id") or ""),
+        release_matched=bool(data.get("release_matched", True)),
+        unanswered=list(data.get("unanswered") or []),
+        cell_outputs=[c for c in data.get("cell_outputs") or [] if isinstance(c, dict)],
     )

@@ -38,6 +38,16 @@ class SubmissionResult:
     # ("forward: 1/1 in the notebook's own state but 0/1 in a clean room"); the clean room counts.
     integrity: list[str] = field(default_factory=list)
     cell_notes: list[str] = field(default_factory=list)  # about single cells, in notebook order, for the student
+    # The release it was graded against (notebook/releases.py): its term (whose secret drew the
+    # hidden inputs), its id, and whether the notebook matched it (False: no known release, so
+    # the current one); and the written answers it left as released (scored 0, as nbgrader does).
+    term: str = ""
+    release_id: str = ""
+    release_matched: bool = True
+    unanswered: list[str] = field(default_factory=list)
+    # each code cell that ran, in order: what it printed, its error, the figures it showed
+    # (notebook/executed.py), for formgrader's executed copy in autograded/; never a student output
+    cell_outputs: list[dict] = field(default_factory=list)
 
     @property
     def student_notes(self) -> list[str]:

@@ -44,6 +44,11 @@ class CellLabel:
         return self.prose
 
 
+def grade_id_of(cell) -> str | None:
+    """The cell's nbgrader grade id, if it has one (checked to be a str by load.checked_cells)."""
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
 def cell_source(cell) -> str:
     """A cell's source as one string (nbformat allows a list of lines)."""
     source = cell.get("source", "")

@@ -4,17 +4,19 @@ code cells to run, with notes for the student about anything unusual."""
 from __future__ import annotations
 
 import errno
-import functools
 import json
 import os
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
 from autograder.model.errors import ExplainedError
-from autograder.notebook.cell_names import CellLabel, cell_source, code_cell_labels
+from autograder.notebook.cell_names import CellLabel, cell_source, code_cell_labels, grade_id_of
+from autograder.notebook.releases import KnownReleases
+from autograder.terms import ReleaseCells
 
 # Far above any real notebook (the lesson's, with every plot rendered, is under 1 MiB), and below
 # what would strain the grader's memory: a larger file is refused before it is read.
@@ -34,11 +36,9 @@ class LoadedNotebook:
     cells: list[str]
     notes: list[str] = field(default_factory=list)
     labels: list[CellLabel] = field(default_factory=list)  # how a student finds each code cell (cell_names.py)
-
-
-def grade_id_of(cell) -> str | None:
-    """The cell's nbgrader grade id, if it has one (checked to be a str by `checked_cells`)."""
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    release: ReleaseCells | None = None  # the release it is graded against (its locked cells restored)
+    release_matched: bool = True  # False: it matches no known release, so `release` is the current one
+    unanswered: list[str] = field(default_factory=list)  # written answers left as released (releases.unanswered)
 
 
 def checked_cells(notebook) -> None:
@@ -57,26 +57,6 @@ def checked_cells(notebook) -> None:
         if not isinstance(nbgrader, dict) or not isinstance(nbgrader.get("grade_id", ""), str):
             raise SubmissionError(f"the notebook is not valid: the metadata of {where} is malformed "
                                   "(its 'nbgrader' entry must be an object with a text grade_id)")
-
-
-def locked_sources(release_path: Path) -> dict[str, str]:
-    """grade id -> source of the release's locked code cells (what a submission's copies are
-    restored to). Parsed once per version of the release file, not once per submission."""
-    try:
-        info = Path(release_path).stat()
-    except OSError:
-        return {}
-    return _locked_sources(str(release_path), info.st_mtime_ns, info.st_size)
-
-
-@functools.lru_cache(maxsize=4)
-def _locked_sources(release_path: str, _mtime_ns: int, _size: int) -> dict[str, str]:
-    release = nbformat.read(release_path, as_version=4)
-    return {
-        grade_id_of(cell): cell.source
-        for cell in release.cells
-        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("locked") and grade_id_of(cell)
-    }
 
 
 def parse_notebook(raw: bytes):
@@ -128,11 +108,10 @@ def read_notebook_file(path: Path) -> bytes:
     return data
 
 
-def restore_locked_cells(notebook, release_path: Path) -> list[str]:
-    """Put the release's locked code cells back into `notebook` (changed in place), as nbgrader's
-    OverwriteCells does, so edited tests or provided code change nothing; returns the grade ids
-    of the cells that had been changed."""
-    locked = locked_sources(release_path)
+def restore_locked_cells(notebook, locked: Mapping[str, str]) -> list[str]:
+    """Put a release's locked code cells (grade id -> source) back into `notebook` (changed in
+    place), as nbgrader's OverwriteCells does, so edited tests or provided code change nothing;
+    returns the grade ids of the cells that had been changed."""
     restored = []
     for cell in notebook.cells:
         grade_id = grade_id_of(cell)
@@ -142,16 +121,33 @@ def restore_locked_cells(notebook, release_path: Path) -> list[str]:
     return restored
 
 
-def load_submission(path: Path, release_path: Path) -> LoadedNotebook:
+def unanswered(notebook, release: ReleaseCells) -> list[str]:
+    """Grade ids of the release's written answers that `notebook` left as released, or removed:
+    nbgrader scores those 0 ("No response.") instead of asking for a manual grade."""
+    held = {grade_id_of(c): cell_source(c) for c in notebook.cells if grade_id_of(c)}
+    return [grade_id for grade_id, source in release.answers.items() if held.get(grade_id, source) == source]
+
+
+def load_submission(path: Path, releases: KnownReleases | Path) -> LoadedNotebook:
+    """`releases`: every release the submission may come from, or one release notebook's path."""
+    if not isinstance(releases, KnownReleases):
+        releases = KnownReleases.single(Path(releases))
     notebook, notes = parse_notebook(read_notebook_file(Path(path)))
-    restored = restore_locked_cells(notebook, release_path)
+    release = releases.match(notebook)
+    against = release or releases.current  # as nbgrader would, the current release's cells
+    restored = restore_locked_cells(notebook, against.locked)
     cells = [cell_source(cell) for cell in notebook.cells if cell.get("cell_type") == "code"]
     if len(json.dumps(cells)) > MAX_CODE_BYTES:  # as it will be sent
         raise SubmissionError(f"the notebook's code cells hold more than {MAX_CODE_BYTES // 2**20} MiB of source: "
                               "keep data in a file beside the notebook, not pasted into a cell")
+    if release is None:
+        term = f" (term {against.term})" if against.term else ""
+        notes.append(f"The notebook's locked cells match no release of this assignment, so it was graded against "
+                     f"the current release{term}.")
     if restored:
         notes.append("Locked cells were changed and have been restored from the assignment: " + ", ".join(restored) + ".")
     if not cells:
         notes.append("The notebook has no code cells.")
     # labelled as they will run (locked cells restored)
-    return LoadedNotebook(cells, notes, code_cell_labels(notebook.cells))
+    return LoadedNotebook(cells, notes, code_cell_labels(notebook.cells), release=against,
+                          release_matched=release is not None, unanswered=unanswered(notebook, against))

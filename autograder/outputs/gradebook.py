@@ -94,13 +94,21 @@ def _new_submission(gb, assignment, student, timestamp):
     return submission
 
 
+NO_RESPONSE = "No response."  # nbgrader's auto comment on an answer left as released (SaveAutoGrades)
+
+
 def _score_cells(submitted_notebook, record: GradedSubmission, assignment: Assignment) -> None:
     scores = {c.name: float(c.score) for c in record.result.checks} if record.result else {}
-    nothing_submitted = record.notebook is None
+    # nbgrader's rule (utils.determine_grade): an answer cell left as released, or no notebook
+    # at all, is 0 without a manual grade, with the comment "No response."
+    unanswered = set(record.result.unanswered) if record.result and record.notebook else set(assignment.manual_checks)
+    for comment in submitted_notebook.comments:
+        if comment.cell.name in assignment.manual_checks:
+            comment.auto_comment = NO_RESPONSE if comment.cell.name in unanswered else None
     for grade in submitted_notebook.grades:
         name = grade.cell.name
         if name in assignment.manual_checks:
-            if nothing_submitted:  # no notebook, so no written answer: 0, nothing to read
+            if name in unanswered:
                 grade.auto_score = 0.0
                 grade.needs_manual_grade = grade.manual_score is not None
             else:  # the TA grades it; a mark already given stays

@@ -8,12 +8,20 @@ from __future__ import annotations
 import textwrap
 
 from autograder.assignment import Assignment
-from autograder.model.results import SubmissionResult
+from autograder.model.results import CheckResult, SubmissionResult
 from autograder.model.sanitize import clean_text
 from autograder.model.status import CheckStatus
 
 MARKS = {CheckStatus.PASSED: "PASS", CheckStatus.FAILED: "FAIL", CheckStatus.ERROR: "ERROR"}
 FEEDBACK_CHARS, NOTE_CHARS, TITLE_CHARS = 20_000, 2_000, 1_000
+
+
+def check_cell_output(check: CheckResult) -> str:
+    """What a check prints in its test cell on nbgrader's path (nbgrader_bridge.run_check), and
+    what the autograded/ copy shows there."""
+    if check.status == CheckStatus.PASSED:
+        return f"[{check.name}] passed ({check.max_score:g} points)."
+    return f"[{check.name}] {check.status}: {check.score:g}/{check.max_score:g}\n{clean_text(check.feedback, FEEDBACK_CHARS)}"
 
 
 def to_text(result: SubmissionResult, assignment: Assignment, title: str = "") -> str:

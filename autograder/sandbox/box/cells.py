@@ -36,6 +36,41 @@ def _compile_cell(index: int, source: str):
     return compile(parse_cell(source, filename)[1], filename, "exec", dont_inherit=True)
 
 
+MAX_FIGURES = 50  # figures recorded per cell; the lesson's busiest cell shows 7
+
+
+class ShownFigures:
+    """The figures a cell showed, as Jupyter's inline backend shows them: at `plt.show()` (which
+    then closes them) and, for any still open, when the cell ends. Each is kept as the text form
+    Jupyter gives a figure ("<Figure size 600x400 with 1 Axes>") with the offset in the cell's
+    output where it appeared; figures are not drawn while grading (drawing the lesson's nine
+    would cost several times the rest of its grading)."""
+
+    def __init__(self):
+        self.sink, self.shown = None, []
+        pyplot = sys.modules.get("matplotlib.pyplot")  # imported by the zygote
+        if pyplot is not None:
+            def show(*args, **kwargs) -> None:  # a function: pyplot sets attributes on its `show`
+                self.show()
+
+            pyplot.show = show
+
+    def start(self, sink) -> None:
+        self.sink, self.shown = sink, []
+
+    def show(self) -> None:
+        pyplot = sys.modules["matplotlib.pyplot"]
+        for number in pyplot.get_fignums():
+            if len(self.shown) < MAX_FIGURES:
+                try:
+                    figure = pyplot.figure(number)
+                    width, height = (round(v) for v in figure.get_size_inches() * figure.dpi)
+                    self.shown.append([self.sink.tell(), f"<Figure size {width}x{height} with {len(figure.axes)} Axes>"])
+                except Exception:  # a figure the notebook broke: nothing to show
+                    pass
+        pyplot.close("all")
+
+
 def execute_cells(sources: list[str], namespace: dict, cell_timeout_s: float,
                   budget_s: float | None = None) -> Iterator[dict]:
     """Run each source in `namespace`; yield one plain-data result per cell run. Once
@@ -44,6 +79,7 @@ def execute_cells(sources: list[str], namespace: dict, cell_timeout_s: float,
     namespace.setdefault("__name__", "__main__")
     shell = Shell(namespace, os.getcwd(), run_python)
     namespace["get_ipython"] = lambda: shell
+    figures = ShownFigures()
     if "" not in sys.path:  # Jupyter imports from the notebook's folder (a %%writefile'd module)
         sys.path.insert(0, "")
     end = time.monotonic() + budget_s if budget_s else None
@@ -57,6 +93,7 @@ def execute_cells(sources: list[str], namespace: dict, cell_timeout_s: float,
         result = {"index": index, "status": "ok"}
         shell.cell = (f"<cell {index}>", 0)
         with captured_output() as output:
+            figures.start(output)
             try:
                 code = _compile_cell(index, source)
                 with deadline(limit_s):
@@ -67,13 +104,18 @@ def execute_cells(sources: list[str], namespace: dict, cell_timeout_s: float,
                     result["error"]["message"] = f"{BUDGET_SPENT} ({budget_s:g} s)"
             except BaseException as error:  # nbgrader goes on after any failing cell, SystemExit too
                 result.update(status="error", error=describe_error(error))
-        _close_figures()
+            try:
+                figures.show()  # what the cell left open, as Jupyter shows it at the cell's end
+            except BaseException:  # never the cell's fault: closed below, as ever
+                pass
+        _close_figures()  # closing them keeps memory flat
         result["output"] = output.getvalue()
+        if figures.shown:
+            result["figures"] = figures.shown
         yield result
 
 
 def _close_figures():
-    """Figures are never shown while grading; closing them keeps memory flat."""
     pyplot = sys.modules.get("matplotlib.pyplot")
     if pyplot is not None:
         pyplot.close("all")

@@ -45,6 +45,10 @@ class CappedWriter(io.TextIOBase):
         self.dropped += max(0, len(text) - max(room, 0))
         return len(text)
 
+    def tell(self) -> int:
+        """Characters kept so far."""
+        return self._size
+
     def getvalue(self) -> str:
         tail = f"\n[... {self.dropped} more characters of output dropped]" if self.dropped else ""
         return "".join(self.kept) + tail

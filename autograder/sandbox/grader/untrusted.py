@@ -38,6 +38,7 @@ SUBMISSION_BYTES = 32 * MIB  # every message of one submission together
 # Per field, in characters.
 TYPE_CHARS, MESSAGE_CHARS, TRACEBACK_CHARS = 200, 2_000, 8_000
 OUTPUT_CHARS, REASON_CHARS, NAME_CHARS, OBSERVED_CHARS, STATEMENT_CHARS = 20_000, 1_000, 100, 200, 80
+FIGURES, FIGURE_CHARS = 50, 100  # figures shown per cell (their text form: "<Figure size 600x400 with 1 Axes>")
 
 # Observations: nesting, container sizes, tensor elements per reply.
 OBSERVATION_DEPTH, OBSERVATION_ITEMS, OBSERVATION_KEYS = 6, 10_000, 64
@@ -140,6 +141,20 @@ def accept_cell(message: dict, index: int) -> dict:
     accepted = {"event": Event.CELL, "index": index, "status": status, "output": clean_text(message.get("output"), OUTPUT_CHARS)}
     if status != "ok":
         accepted["error"] = _error(message.get("error"))
+    accepted["figures"] = _figures(message.get("figures"), len(accepted["output"]))
+    return accepted
+
+
+def _figures(value, output_chars: int) -> list[list]:
+    """Where a cell showed figures (box/cells.py ShownFigures): [offset in its output, text]
+    pairs, at most FIGURES per cell, offsets within the output and in order."""
+    if not isinstance(value, list):
+        return []
+    accepted, last = [], 0
+    for item in value[:FIGURES]:
+        if isinstance(item, list) and len(item) == 2 and isinstance(item[1], str):
+            last = min(max(_int(item[0]), last), output_chars)
+            accepted.append([last, clean_text(item[1], FIGURE_CHARS)])
     return accepted
 
 
