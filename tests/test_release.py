@@ -22,6 +22,7 @@ from autograder.release import manifest, notebook, sample_class
 from autograder.release.main import REPORT_NAME, refuse_to_overwrite
 from autograder.release.main import main as release_main
 from autograder.release.term import PARAMETER_NAMES, check_term_name, derive, range_problems, simulate, story_problems
+from autograder.terms import read_earlier_releases, read_secrets, secrets_json
 from autograder.usage import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,7 +118,12 @@ def test_committed_state_is_a_sealed_release():
     params = derive(sealed["term"])
     assert sealed["term"] == _committed_term()
     assert sealed["parameters"] == params.visible() == notebook.read_parameters(MASTER)
-    assert (ROOT / "autograder" / "grading.json").read_text() == notebook.grading_json(params)
+    grading = ROOT / "autograder" / "grading.json"
+    stored = read_secrets(grading)
+    assert (stored.current, stored.secrets[stored.current]) == (sealed["term"], params.grading_seed)
+    assert grading.read_text() == secrets_json(stored)  # written by `release`, in its one layout
+    for kept in read_earlier_releases(ROOT / "autograder" / "earlier_releases.json"):
+        assert kept.term in stored.secrets, f"a kept release of {kept.term} has no secret: its class cannot be graded"
     released = sorted(p.relative_to(RELEASE.parent).as_posix() for p in RELEASE.rglob("*")
                       if p.is_file() and p.name not in (manifest.MANIFEST_NAME, manifest.REPORT_NAME))
     assert sorted(sealed["sha256"]) == released

@@ -8,24 +8,34 @@ the report says why. The MANIFEST is written last, as the seal of a verified rel
 `release` makes for the committed term (the MANIFEST's, or `term` if given) and runs every
 verification on them.
 
+In a git checkout, `--check-only` checks what is committed: HEAD's files are exported to a
+scratch folder and checked there (uncommitted changes are named, not checked); elsewhere it
+checks the folder. A release for another term keeps the replaced term's secret in grading.json
+and its release's cells in earlier_releases.json (terms.py), so that term's class can still be
+graded.
+
 A release for another term than the one in release/ refuses to start while the files a release
 writes have uncommitted changes (a release not yet committed would be lost); `force=True` (the
 command line's --force) overwrites them. What a run prints is also written, on success, to
-release/pytorch_slope/RELEASE_REPORT.txt beside the MANIFEST (without timings, so that the same
-term gives the same bytes).
+release/pytorch_slope/RELEASE_REPORT.txt beside the MANIFEST, with the date, the commit it was
+made from and the devices the reference was graded on (no timings).
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 from autograder.assignment import ASSIGNMENT, GRADING_FILE, KIT_ROOT, PYTORCH_SLOPE
-from autograder.release import generate, manifest, notebook, sample_class, solutions, term, verify
+from autograder.release import generate, git, manifest, notebook, sample_class, solutions, term, verify
 from autograder.release.term import TERM_FORMAT, check_term_name
+from autograder.terms import EARLIER_RELEASES_FILE, read_earlier_releases, read_secrets
 from autograder.usage import UsageError
 
 REPORT_NAME = manifest.REPORT_NAME
@@ -39,6 +49,11 @@ class _Paths:
         self.solution = self.root / "solutions" / solutions.SOLUTION_NAME
         # grading.json lives in the package; the kit's package is the one under root
         self.grading = self.root / GRADING_FILE.relative_to(KIT_ROOT)
+        self.archive = self.root / EARLIER_RELEASES_FILE.relative_to(KIT_ROOT)
+        self.sample_class = self.root / sample_class.FOLDER_NAME / "submitted"
+
+    def rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
 
 
 _report_lines: list[str] = []  # this run's report, as printed (timings left out)
@@ -66,17 +81,21 @@ def _write_report(paths: _Paths) -> Path:
     return path
 
 
+def _written(paths: _Paths) -> list[Path]:
+    """Every file or folder a release writes (what must be committed together)."""
+    return [paths.master, paths.release, paths.solution, paths.grading, paths.archive, paths.sample_class]
+
+
 def _uncommitted(paths: _Paths) -> list[str] | None:
     """The files a release writes that differ from git's HEAD (None: not a git checkout)."""
-    written = [paths.release, paths.solution, paths.grading]
-    try:
-        proc = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", *map(str, written)],
-                              cwd=paths.root, capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if proc.returncode != 0:
-        return None
-    return sorted(line[3:] for line in proc.stdout.splitlines() if line.strip())
+    return git.uncommitted(paths.root, _written(paths))
+
+
+def _git_add(paths: _Paths) -> str:
+    """The command that commits what a release writes: its top folders, and the package's files."""
+    names = [paths.rel(p) for p in _written(paths)]
+    return "git add " + " ".join(dict.fromkeys(n if n.startswith("autograder/") else n.split("/")[0] for n in names)) \
+        + " && git commit"
 
 
 def refuse_to_overwrite(term_name: str, root: Path = KIT_ROOT) -> str:
@@ -95,12 +114,11 @@ def refuse_to_overwrite(term_name: str, root: Path = KIT_ROOT) -> str:
     what = ("this is not a git checkout, so it cannot be told whether it was committed" if changed is None
             else "it has uncommitted changes: " + ", ".join(changed[:6]) + (" ..." if len(changed) > 6 else ""))
     return (f"release/{ASSIGNMENT}/ holds the release for term {current!r}, and {what}. Commit it first "
-            f"(git add release source solutions autograder/grading.json && git commit), or run again with --force "
-            f"to overwrite it with term {term_name!r}")
+            f"({_git_add(paths)}), or run again with --force to overwrite it with term {term_name!r}")
 
 
 def _snapshot(paths: _Paths) -> dict[Path, bytes | None]:
-    files = [paths.master, paths.grading, paths.solution]
+    files = [paths.master, paths.grading, paths.archive, paths.solution]
     files += [p for p in paths.release.rglob("*") if p.is_file()] if paths.release.is_dir() else []
     return {p: (p.read_bytes() if p.is_file() else None) for p in files}
 
@@ -128,19 +146,41 @@ def _report(title: str, failures: list[str], notes: list[str], hint: str) -> int
     return 0
 
 
+def _replaced_release(paths: _Paths):
+    """The cells of the release about to be replaced (terms.ReleaseCells), None if there is none."""
+    import nbformat
+
+    from autograder.notebook.releases import cells_of
+
+    notebook_path = PYTORCH_SLOPE.at(paths.root).release_notebook
+    try:
+        return cells_of(nbformat.read(notebook_path, as_version=4), read_secrets(paths.grading).current)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # no release yet, or none to keep
+        return None
+
+
 def release(term_name: str, root: Path = KIT_ROOT) -> int:
     start = time.perf_counter()
     paths = _Paths(root)
     _report_lines.clear()
-    params = term.derive(term_name)
+    params = term.derive(term_name, paths.grading)
     _log(f"release for term {term_name!r}: " + ", ".join(f"{k} = {v!r}" for k, v in params.visible().items()))
+    state, changed = git.describe(paths.root)
+    _log(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; made from {state}")
+    if changed:
+        _log("  uncommitted: " + ", ".join(changed[:8]) + (" ..." if len(changed) > 8 else ""), in_report=False)
     snapshot = _snapshot(paths)
+    replaced = _replaced_release(paths)
     failures: list[str] = []
     try:
         notebook.write_parameters(paths.master, params)
         notebook.write_grading(paths.grading, params)
         _log("generating release/ with nbgrader ...")
         generate.regenerate_release(paths.root)
+        kept = notebook.archive_replaced(paths.archive, replaced, _replaced_release(paths))
+        if kept:
+            _log(f"kept for grading: the replaced release of term {kept.term!r} ({paths.rel(paths.archive)}, "
+                 f"its secret in {paths.rel(paths.grading)})", in_report=False)
         _log("executing the master and verifying ...")
         executed, failures = _execute_and_verify(paths, params)
         if executed is not None:
@@ -161,17 +201,14 @@ def release(term_name: str, root: Path = KIT_ROOT) -> int:
 
 
 def _done(paths: _Paths, params) -> int:
-    rel = lambda p: p.relative_to(paths.root).as_posix()  # noqa: E731
-    written: list[Path] = [paths.master, paths.grading, paths.release, paths.solution]
-    rebuilt = sample_class.build(paths.root)  # its submissions must hold this release's locked cells
-    written += [rebuilt] if rebuilt else []
+    sample_class.build(paths.root)  # its submissions must hold this release's locked cells
     # Printed, not in the report: the report sits in the release students get, and the kit's own
     # paths (grading.json, the autograder package) have no business there (release_leaks checks).
-    _log("wrote " + ", ".join(rel(p) for p in written), in_report=False)
-    _log(f"commit them (the release is for term {params.term!r}); `python -m autograder release --check-only` re-verifies",
-         in_report=False)
+    _log("wrote " + ", ".join(paths.rel(p) for p in _written(paths) if p.exists()), in_report=False)
+    _log(f"commit them all (the release is for term {params.term!r}): {_git_add(paths)}; then "
+         "`python -m autograder release --check-only` re-verifies what is committed", in_report=False)
     report = _write_report(paths)
-    print(f"this report: {rel(report)}", flush=True)
+    print(f"this report: {paths.rel(report)}", flush=True)
     return 0
 
 
@@ -185,10 +222,7 @@ def integrity(paths: _Paths, params, committed_manifest: dict | None) -> tuple[l
         failures.append(f"the master's parameters cell cannot be read: {error}")
     if found and found != params.visible():
         failures.append(f"the master's parameters {found} are not the term's {params.visible()}")
-    grading = paths.grading.read_text(encoding="utf-8") if paths.grading.is_file() else None
-    if grading != notebook.grading_json(params):
-        failures.append(f"{paths.grading.relative_to(paths.root).as_posix()} is not the term's grading settings "
-                        f"(term {params.term!r}); it holds: {(grading or 'nothing').strip()[:200]}")
+    failures += _terms_problems(paths, params)
 
     with tempfile.TemporaryDirectory(prefix="release-check-") as scratch:
         fresh = generate.released_files(generate.generate(paths.root, Path(scratch) / "course"))
@@ -231,7 +265,55 @@ def integrity(paths: _Paths, params, committed_manifest: dict | None) -> tuple[l
     return failures, notes
 
 
+def _terms_problems(paths: _Paths, params) -> list[str]:
+    """grading.json holds `params`' term as current with its secret, and a secret for the term of
+    every earlier release kept for grading."""
+    where = paths.rel(paths.grading)
+    try:
+        stored = read_secrets(paths.grading)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        return [f"{where} cannot be read ({type(error).__name__}: {error})"]
+    problems = []
+    if stored.current != params.term or stored.secrets.get(params.term) != params.grading_seed:
+        problems.append(f"{where} is not the term's grading settings (term {params.term!r}); it holds term "
+                        f"{stored.current!r}")
+    problems += [f"{where}: the grading secret of term {t!r} is not hex of at least 128 bits"
+                 for t, secret in sorted(stored.secrets.items()) if not term.is_secret(secret)]
+    try:
+        archived = read_earlier_releases(paths.archive)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        return problems + [f"{paths.rel(paths.archive)} cannot be read ({type(error).__name__}: {error})"]
+    problems += [f"{paths.rel(paths.archive)} keeps a release of term {t!r}, whose grading secret {where} lacks: "
+                 "its submissions cannot be graded" for t in sorted({r.term for r in archived} - set(stored.secrets))]
+    return problems
+
+
 def check(term_name: str | None, root: Path = KIT_ROOT) -> int:
+    """`--check-only`: in a git checkout, what is committed (check_commit); elsewhere the folder."""
+    head = None if os.environ.get(git.EXPORTED_FROM) else git.head(root)
+    if head is not None:
+        return check_commit(term_name, root, head)
+    return check_folder(term_name, root)
+
+
+def check_commit(term_name: str | None, root: Path, head: str) -> int:
+    """Check HEAD's files, not the working tree's: they are exported to a scratch folder and
+    checked there by the exported kit itself (its own package, in a process of its own)."""
+    paths = _Paths(root)
+    changed = git.uncommitted(paths.root, [paths.root]) or []
+    _log(f"release --check-only: checking commit {head} (what is committed) of {paths.root}")
+    if changed:
+        _log("  not checked, as not committed: " + ", ".join(changed[:8]) + (" ..." if len(changed) > 8 else ""))
+    with tempfile.TemporaryDirectory(prefix="release-check-commit-") as scratch:
+        kit = Path(scratch) / "kit"
+        git.export(paths.root, kit, [paths.rel(p) for p in (*_written(paths), paths.root / "autograder",
+                                                              paths.root / "nbgrader_config.py")])
+        env = dict(os.environ, PYTHONPATH=str(kit), **{git.EXPORTED_FROM: head})
+        command = [sys.executable, "-m", "autograder", "release", "--check-only", *(["--term", term_name] if term_name else [])]
+        return subprocess.run(command, cwd=kit, env=env).returncode
+
+
+def check_folder(term_name: str | None, root: Path = KIT_ROOT) -> int:
     start = time.perf_counter()
     paths = _Paths(root)
     try:
@@ -248,8 +330,9 @@ def check(term_name: str | None, root: Path = KIT_ROOT) -> int:
     failures: list[str] = []
     if committed_term is not None and committed_term != term_name:
         failures.append(f"the committed release is for term {committed_term!r}, not {term_name!r}")
-    params = term.derive(term_name)
-    _log(f"release --check-only: term {term_name!r}")
+    params = term.derive(term_name, paths.grading)
+    exported = os.environ.get(git.EXPORTED_FROM)
+    _log(f"release --check-only: term {term_name!r}, " + (f"commit {exported}" if exported else f"the folder {paths.root}"))
     _log("  integrity (parameters, grading.json, fresh generate_assignment, MANIFEST checksums) ...")
     found, notes = integrity(paths, params, committed_manifest)
     failures += found

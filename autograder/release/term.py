@@ -9,13 +9,13 @@ another name gives others.
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import re
 import secrets
 from dataclasses import asdict, dataclass, field
 
 from autograder.assignment import GRADING_FILE
+from autograder.terms import read_secrets
 
 # The order of the master's parameters cell, one assignment per line.
 PARAMETER_NAMES = ("TRUE_SLOPE", "NOISE_STD", "DATA_SEED", "W_INIT", "LR", "EPOCHS", "W_INIT_SECOND")
@@ -84,10 +84,11 @@ def check_term_name(term: str) -> str:
                      f"e.g. 2027-spring{hint}")
 
 
-def derive(term: str) -> TermParameters:
+def derive(term: str, stored=GRADING_FILE) -> TermParameters:
+    """The term's parameters, with its grading secret as `stored` (grading.json) holds it."""
     check_term_name(term)
     rng = random.Random(int.from_bytes(hashlib.sha256(term.encode("utf-8")).digest(), "big"))
-    secret = grading_secret(term)
+    secret = grading_secret(term, stored)
     for _ in range(MAX_DRAWS):
         candidate = _draw(rng, term, secret)
         if not story_problems(candidate):
@@ -96,18 +97,18 @@ def derive(term: str) -> TermParameters:
 
 
 def grading_secret(term: str, stored=GRADING_FILE) -> str:
-    """The term's grading secret: the one `stored` holds if it is for this term (re-releasing a
-    term keeps it, so its grades stay current), else 256 fresh random bits."""
+    """The term's grading secret: the one `stored` holds for this term, current or earlier
+    (re-releasing a term keeps it, so its grades stay current), else 256 fresh random bits."""
     try:
-        data = json.loads(open(stored, encoding="utf-8").read())
-        if data.get("term") == term and _is_secret(data.get("grading_seed")):
-            return data["grading_seed"]
-    except (OSError, ValueError, AttributeError):
+        known = read_secrets(stored).secrets.get(term)
+        if is_secret(known):
+            return known
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
     return secrets.token_hex(GRADING_SECRET_BYTES)
 
 
-def _is_secret(value) -> bool:
+def is_secret(value) -> bool:
     try:
         return isinstance(value, str) and len(bytes.fromhex(value)) >= 16
     except ValueError:
@@ -152,7 +153,7 @@ def range_problems(p: TermParameters) -> list[str]:
     extra = abs(p.W_INIT_SECOND - p.TRUE_SLOPE) - abs(p.W_INIT - p.TRUE_SLOPE)
     within("|W_INIT_SECOND - TRUE_SLOPE| - |W_INIT - TRUE_SLOPE|", round(extra, 6),
            W_INIT_SECOND_EXTRA[0] - 0.1, W_INIT_SECOND_EXTRA[1] + 0.1)
-    if not _is_secret(p.grading_seed):
+    if not is_secret(p.grading_seed):
         problems.append("grading_seed must be a hex grading secret of at least 128 bits")
     for name in ("TRUE_SLOPE", "NOISE_STD", "W_INIT", "LR", "W_INIT_SECOND"):
         if not isinstance(getattr(p, name), float):

@@ -13,7 +13,7 @@ sentences); `verify` runs them all and returns all failures, so one report lists
   nbgrader_validate  `nbgrader validate` (nbgrader's Validator) passes for the reference and
                      fails for the release
   release_leaks      no file of the release holds solution code, a hidden test, a reference value
-                     (the reference training's numbers on the notebook's data), the grading seed,
+                     (the reference training's numbers on the notebook's data), any term's grading secret,
                      the model answer, or an output
   plots              the executed master has no error, nothing on stderr, and every plot
                      (EPOCHS + 3 of them) is a PNG that decodes
@@ -31,16 +31,17 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.assignment import ASSIGNMENT, CHECKS, MAX_SCORE, NOTEBOOK, PYTORCH_SLOPE, Assignment
+from autograder.assignment import ASSIGNMENT, CHECKS, GRADING_FILE, KIT_ROOT, MAX_SCORE, NOTEBOOK, PYTORCH_SLOPE, Assignment
 from autograder.model.status import CheckStatus
 from autograder.release.generate import released_files
 from autograder.release.synthetic import solution_lines
 from autograder.release.term import TermParameters, simulate
+from autograder.terms import read_secrets
 
 STUB_ERROR = "NotImplementedError"
 _NAME_ERROR = re.compile(r"name '([A-Za-z_][A-Za-z0-9_]*)' is not defined")
 _MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "run_check",
-            "autograder", "grading_seed", "grading.json")
+            "autograder", "grading_seed", "grading.json", "earlier_releases")
 
 
 def _grade_id(cell):
@@ -227,21 +228,22 @@ def reference_values(params: TermParameters) -> list[str]:
     return sorted(t for t in texts if re.search(r"\.\d{4,}", t))
 
 
-def release_leaks(release_folder: Path, master_path: Path, params: TermParameters) -> list[str]:
+def release_leaks(release_folder: Path, master_path: Path, params: TermParameters, term_secrets: tuple[str, ...] = ()) -> list[str]:
+    """`term_secrets`: every term's grading secret the kit keeps (this term's is params')."""
     master = nbformat.read(master_path, as_version=4)
     secrets = solution_lines(master)
     model_answers = [c.source.split(".")[0] for c in master.cells
                      if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("solution")]
     values = reference_values(params)
-    seed = str(params.grading_seed)
+    seeds = sorted({str(params.grading_seed), *term_secrets})
     failures = []
     for rel, data in released_files(release_folder).items():
         text = data.decode("utf-8", errors="replace")
         for marker in _MARKERS:
             if marker in text:
                 failures.append(f"release/{ASSIGNMENT}/{rel} contains {marker!r}")
-        if re.search(rf"(?<!\d){seed}(?!\d)", text):
-            failures.append(f"release/{ASSIGNMENT}/{rel} contains the grading seed")
+        if any(seed in text for seed in seeds):
+            failures.append(f"release/{ASSIGNMENT}/{rel} contains a grading secret")
         for value in values:
             if re.search(rf"(?<![\d.]){re.escape(value)}(?!\d)", text):
                 failures.append(f"release/{ASSIGNMENT}/{rel} contains the reference value {value}")
@@ -323,11 +325,14 @@ def verify(root: Path, params: TermParameters, master_run: Future, *, log=print)
         release_copy = scratch / "release" / NOTEBOOK
         shutil.copy(release_path, release_copy)
 
+        devices: list[str] = []
+
         def gradings() -> dict[str, list[str]]:
             grade = Grader(PYTORCH_SLOPE.at(root))
             try:
+                devices.extend(grading_devices())
                 return {"reference_scores": _attempt("reference_scores", reference_scores, reference_path,
-                                                     grading_devices(), grade),
+                                                     devices, grade),
                         "release_scores": _attempt("release_scores", release_scores, release_copy, grade)}
             finally:
                 grade.close()
@@ -338,14 +343,25 @@ def verify(root: Path, params: TermParameters, master_run: Future, *, log=print)
             "nbgrader_validate": pool.submit(_attempt, "nbgrader_validate", nbgrader_validate, root, reference_path, release_copy),
             "release_runs": pool.submit(_attempt, "release_runs", release_runs, release_path),
             "plots": pool.submit(_attempt, "plots", plots, master_run, params),
-            "release_leaks": pool.submit(_attempt, "release_leaks", release_leaks, release_folder, master_path, params),
+            "release_leaks": pool.submit(_attempt, "release_leaks", release_leaks, release_folder, master_path, params,
+                                         _kept_secrets(root)),
         }
         found = {**{name: future.result() for name, future in running.items()}, **graded.result()}
     failures: list[str] = []
     for name in ("plots", "release_leaks", "reference_scores", "release_scores", "release_runs", "nbgrader_validate"):
         log(f"  {name}: {'ok' if not found[name] else f'{len(found[name])} failure(s)'}")
         failures.extend(f"[{name}] {f}" for f in found[name])
+    log("  the reference was graded on " + (" and ".join(devices) or "no device")
+        + ("" if "cuda" in devices else " (the CUDA check did not run: no GPU is visible here)"))
     return failures
+
+
+def _kept_secrets(root: Path) -> tuple[str, ...]:
+    """Every term's secret in root's grading.json (none if it cannot be read: integrity says why)."""
+    try:
+        return tuple(read_secrets(Path(root) / GRADING_FILE.relative_to(KIT_ROOT)).secrets.values())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return ()
 
 
 def _attempt(name: str, check, *args) -> list[str]:
