@@ -8,9 +8,11 @@ Nothing here writes into the real tree: every write goes to a temporary copy.
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -245,6 +247,52 @@ def test_an_uncommitted_release_of_another_term_is_not_overwritten(tmp_path):
     assert {p: p.read_bytes() for p in kit.rglob("*") if p.is_file() and ".git" not in p.parts} == before
 
 
+def test_following_the_refusal_commits_everything_a_release_wrote(tmp_path):
+    """Issue 29: the refusal's `git add` left out sample_class/, so a fresh clone of what it
+    committed failed `release --check-only` ("the sample class was made from another release")."""
+    kit = _released_kit(tmp_path, "2027-spring")
+    for folder in ("source/pytorch_slope", "sample_class/submitted/amy/pytorch_slope"):
+        (kit / folder).mkdir(parents=True)
+    _git(kit, "init", "-q")
+    _git(kit, "add", ".")
+    _git(kit, "commit", "-q", "-m", "2027-spring")
+    # what a release of 2027-summer writes, not committed
+    written = ["release/pytorch_slope/MANIFEST.json", "autograder/grading.json", "autograder/earlier_releases.json",
+               "solutions/pytorch_slope_solution.ipynb", "source/pytorch_slope/pytorch_slope.ipynb",
+               "sample_class/submitted/amy/pytorch_slope/pytorch_slope.ipynb"]
+    for rel in written:
+        (kit / rel).write_text("2027-summer")
+    (kit / "release" / "pytorch_slope" / "MANIFEST.json").write_text(json.dumps({"term": "2027-summer"}))
+    refusal = refuse_to_overwrite("2027-fall", kit)
+    command = re.search(r"\((git add [^)]*)\)", refusal).group(1)
+    assert command.endswith("&& git commit") and "sample_class" in command, refusal
+    subprocess.run(["sh", "-c", command.replace("git commit", "git -c user.name=t -c user.email=t@t commit -q -m t")],
+                   cwd=kit, check=True, capture_output=True)
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=kit, capture_output=True, text=True)
+    assert status.stdout == "", f"left uncommitted after following the refusal:\n{status.stdout}"
+    assert refuse_to_overwrite("2027-fall", kit) == ""
+
+
+@pytest.mark.slow
+def test_check_only_checks_what_is_committed(tmp_path):
+    """Issue 29: `--check-only` checked the working tree while the README says "what is
+    committed". A tampered release is committed and the working tree put right: it fails, and
+    names what it did not check."""
+    kit = _kit_copy(tmp_path)
+    _git(kit, "init", "-q")
+    _git(kit, "add", ".")
+    released = kit / "release" / "pytorch_slope" / "pytorch_slope.ipynb"
+    good = released.read_bytes()
+    released.write_text(released.read_text().replace("Fitting a slope by hand", "Fitting a slope by foot"))
+    _git(kit, "commit", "-q", "-a", "-m", "tampered")
+    released.write_bytes(good)  # the working tree is right again, but not committed
+    proc = _check_only(kit)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert re.search(r"checking commit [0-9a-f]{7,} \(what is committed\)", proc.stdout), proc.stdout
+    assert "not checked, as not committed: release/pytorch_slope/pytorch_slope.ipynb" in proc.stdout
+    assert "release/pytorch_slope/pytorch_slope.ipynb differs from a fresh generate_assignment" in proc.stdout
+
+
 def test_outside_git_another_terms_release_needs_force(tmp_path):
     kit = _released_kit(tmp_path, "2027-spring")
     assert "not a git checkout" in refuse_to_overwrite("2027-fall", kit)
@@ -298,28 +346,88 @@ def test_kernels_the_release_starts_are_encrypted_and_quiet(tmp_path):
     assert "without encryption" not in proc.stderr + proc.stdout, proc.stderr
 
 
-@pytest.mark.slow
-def test_release_writes_its_report_beside_the_manifest_and_prints_no_kernel_warning(tmp_path, monkeypatch, capfd):
-    """A release for another term, in a copy of the kit: refused without --force (the copy is not a
-    git checkout), then generated with nbgrader, its master executed, sealed and reported. The
-    verifications themselves are left out here (each costs a kernel): `--check-only` on the
-    committed state runs every one of them (test_check_only_passes_on_the_committed_state)."""
+def _autograde(kit: Path, course: Path, *args: str) -> dict:
+    """`autograde` of the kit copy (its own package), as a TA runs it; its run.json."""
+    env = dict(os.environ, PYTHONPATH=str(kit))
+    proc = subprocess.run([sys.executable, "-m", "autograder", "autograde", "pytorch_slope", "--course-dir", str(course),
+                           "--workers", "1", *args], cwd=kit, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return {**json.loads((course / "reports" / "pytorch_slope" / "run.json").read_text()), "printed": proc.stdout}
+
+
+def _hand_in(course: Path, student: str, steps: dict | None) -> None:
+    """A submission made from the committed release; `steps` None: its parameters cell edited."""
+    from autograder.release.synthetic import make_submission, write_submission
+
+    notebook = make_submission(steps or {})
+    if steps is None:
+        next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "parameters").source += "\nLR = 0.5"
+    write_submission(course / "submitted" / student / "pytorch_slope" / "pytorch_slope.ipynb", notebook)
+
+
+@pytest.fixture(scope="module")
+def next_term(tmp_path_factory):
+    """A kit copy whose class, made from the committed release, is graded; then the next term
+    released in it (refused without --force: the copy is not a git checkout). The verifications
+    are left out here (each costs a kernel): `--check-only` on the committed state runs every one
+    of them (test_check_only_passes_on_the_committed_state)."""
+    import nbformat
+
     from autograder.release import verify
 
-    kit = _kit_copy(tmp_path)
+    tmp_path = tmp_path_factory.mktemp("next-term")
+    kit, course = _kit_copy(tmp_path), tmp_path / "course"
+    _hand_in(course, "amy", {})
+    _hand_in(course, "bob", {"criterion": sample_class.LOSS_SUM})
+    before = _autograde(kit, course)
     with pytest.raises(UsageError, match="--force"):
         release_main(term="2031-fall", root=kit)
     executed = []
-    monkeypatch.setattr(verify, "verify", lambda root, params, master, log: executed.append(master.result()) or [])
-    assert release_main(term="2031-fall", force=True, root=kit) == 0
-    printed = capfd.readouterr()
-    assert executed and "without encryption" not in printed.out + printed.err
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(verify, "verify", lambda root, params, master, devices, log: executed.append(master.result()) or [])
+        assert release_main(term="2031-fall", force=True, root=kit) == 0
+    assert executed and nbformat.read(kit / "release" / "pytorch_slope" / "pytorch_slope.ipynb", as_version=4)
+    return {"kit": kit, "course": course, "before": before, "term": _committed_term()}
+
+
+@pytest.mark.slow
+def test_release_writes_its_report_beside_the_manifest(next_term):
+    kit = next_term["kit"]
     folder = kit / "release" / "pytorch_slope"
     report = (folder / REPORT_NAME).read_text()
     assert "release for term '2031-fall'" in report and "release 2031-fall: OK" in report
-    assert " s)" not in report  # no timings: the same term gives the same bytes
+    assert re.search(r"date: 20\d\d-\d\d-\d\d \d\d:\d\d UTC; made from a folder that is not a git checkout", report), report
+    assert "the reference is graded on cpu" in report and ("no CUDA check" in report) != ("cuda" in report.split("graded on")[1])
+    assert " s)" not in report  # no timings
     sealed = manifest.read(folder)
     assert sealed["term"] == "2031-fall" and f"pytorch_slope/{REPORT_NAME}" not in sealed["sha256"]
     assert sealed["sha256"] == manifest.checksums(folder)  # the report is not sealed, so it cannot break the seal
     assert notebook.read_parameters(kit / "source" / "pytorch_slope" / "pytorch_slope.ipynb") == derive("2031-fall").visible()
     assert (kit / "solutions" / "pytorch_slope_solution.ipynb").exists()
+
+
+@pytest.mark.slow
+def test_the_next_terms_release_keeps_this_terms_class_gradable(next_term):
+    """Issue 29: released while this term is graded, the next term regraded the whole class
+    against its own parameters and secret, and every page said its locked cells were restored."""
+    kit, course, this = next_term["kit"], next_term["course"], next_term["term"]
+    stored = read_secrets(kit / "autograder" / "grading.json")
+    assert stored.current == "2031-fall" and stored.earlier == {this: read_secrets(ROOT / "autograder" / "grading.json").secrets[this]}
+    assert {r.term for r in read_earlier_releases(kit / "autograder" / "earlier_releases.json")} == {this}
+    before = next_term["before"]
+    assert (before["graded now"], before["terms"], before["matching no release"]) == (2, {this: 2}, [])
+
+    # Handed in late from this term's release: zoe, and eve, whose edited parameters cell fits
+    # both terms' releases (only that cell tells them apart), so she is named.
+    _hand_in(course, "zoe", {})
+    _hand_in(course, "eve", None)
+    after = _autograde(kit, course)  # the next term's release leaves this term's grades standing
+    assert (after["graded now"], after["skipped (unchanged)"]) == (2, 2)
+    assert after["terms"] == {this: 3, "2031-fall": 1} and after["matching no release"] == ["eve"]
+    assert "matching no release of pytorch_slope" in after["printed"] and "eve" in after["printed"]
+    rows = {row["student"]: row for row in csv.DictReader((course / "reports" / "pytorch_slope" / "grades-by-check.csv").open())}
+    assert float(rows["zoe"]["total"]) == float(rows["amy"]["total"]) == 10 and float(rows["bob"]["total"]) < 10
+    for student in ("amy", "bob", "zoe"):
+        page = (course / "feedback" / student / "pytorch_slope" / "pytorch_slope.html").read_text()
+        assert "Locked cells were changed" not in page, student
+    assert "match no release" in (course / "feedback" / "eve" / "pytorch_slope" / "pytorch_slope.html").read_text()

@@ -47,13 +47,13 @@ def describe(root: Path) -> tuple[str, list[str]]:
     return f"commit {commit}" + (f" with {len(changed)} uncommitted change(s)" if changed else ""), changed
 
 
-def export(root: Path, target: Path, paths: list[str]) -> None:
-    """HEAD's version of `paths` (relative to `root`; those HEAD does not have are left out)
-    written under `target`, laid out as under `root`."""
-    listed = _git(root, "ls-tree", "--name-only", "HEAD", "--", *paths)
-    present = [p for p in paths if listed is not None and p in listed.stdout.splitlines()]
+def export(root: Path, target: Path, names: list[str]) -> None:
+    """HEAD's version of the files and folders `names` of `root` (their names in it; those HEAD
+    does not have are left out) written under `target`, laid out as under `root`."""
+    listed = _git(root, "ls-tree", "--name-only", "HEAD")
+    present = [name for name in dict.fromkeys(names) if listed is not None and name in listed.stdout.splitlines()]
     if not present:
-        raise RuntimeError(f"HEAD of {root} holds none of {', '.join(paths)}")
+        raise RuntimeError(f"HEAD of {root} holds none of {', '.join(names)}")
     archive = _git(root, "archive", "--format=tar", "HEAD", "--", *present, text=False)
     if archive is None:
         raise RuntimeError(f"git archive of HEAD failed in {root}")

@@ -69,9 +69,12 @@ def _execute_and_verify(paths, params) -> tuple[object | None, list[str]]:
     """The master executed top to bottom (None if it does not run: verify's `plots` says why),
     and every verification's failures. The master runs in a kernel of its own while the other
     verifications run theirs."""
+    devices = verify.grading_devices()
+    _log("  the reference is graded on " + " and ".join(devices)
+         + ("" if "cuda" in devices else " (no CUDA check: no GPU is visible here)"))
     with ThreadPoolExecutor(1) as pool:
         master = pool.submit(solutions.execute_master, paths.master)
-        failures = verify.verify(paths.root, params, master, log=_log)
+        failures = verify.verify(paths.root, params, master, devices=devices, log=_log)
     return (master.result() if master.exception() is None else None), failures
 
 
@@ -306,8 +309,7 @@ def check_commit(term_name: str | None, root: Path, head: str) -> int:
         _log("  not checked, as not committed: " + ", ".join(changed[:8]) + (" ..." if len(changed) > 8 else ""))
     with tempfile.TemporaryDirectory(prefix="release-check-commit-") as scratch:
         kit = Path(scratch) / "kit"
-        git.export(paths.root, kit, [paths.rel(p) for p in (*_written(paths), paths.root / "autograder",
-                                                              paths.root / "nbgrader_config.py")])
+        git.export(paths.root, kit, [paths.rel(p).split("/")[0] for p in (*_written(paths), paths.root / "nbgrader_config.py")])
         env = dict(os.environ, PYTHONPATH=str(kit), **{git.EXPORTED_FROM: head})
         command = [sys.executable, "-m", "autograder", "release", "--check-only", *(["--term", term_name] if term_name else [])]
         return subprocess.run(command, cwd=kit, env=env).returncode
