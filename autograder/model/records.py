@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
+from autograder.model.manual import ManualGrading
 from autograder.model.results import CheckResult, SubmissionResult
 from autograder.model.status import CheckStatus, SubmissionStatus
 
@@ -35,6 +36,8 @@ class GradedSubmission:
     graded_at: datetime | None = None
     extra: dict = field(default_factory=dict)
     grader: str = ""  # autograder.assignment.grader_fingerprint() of the grader that made it
+    # what the staff graded by hand in formgrader, read from the gradebook when outputs are written
+    manual: ManualGrading | None = None
 
     @property
     def score(self) -> float:
@@ -52,6 +55,7 @@ class GradedSubmission:
     def from_dict(cls, data: dict) -> GradedSubmission:
         data = dict(data)
         data["result"] = result_from_dict(data["result"]) if data.get("result") else None
+        data["manual"] = ManualGrading.from_dict(data.get("manual"))
         for key in ("timestamp", "graded_at"):
             data[key] = datetime.fromisoformat(data[key]) if data.get(key) else None
         data["status"] = SubmissionStatus(data["status"])

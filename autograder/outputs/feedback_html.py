@@ -3,8 +3,10 @@
 gives it, so `nbgrader release_feedback` and students' `fetch_feedback` find it).
 
 The page shows each check's score and its teaching feedback, the notebook-level notes and the
-total. Feedback and notes are Markdown, rendered by outputs/markdown_html.py (raw HTML escaped,
-no links or images); everything else is HTML-escaped by Jinja2's autoescape. It shows
+total, and what the staff graded by hand in formgrader (outputs/hand_graded.py): the written
+answers' scores and comments, overridden scores, comments on the student's cells. Feedback and
+notes are Markdown, rendered by outputs/markdown_html.py (raw HTML escaped, no links or images);
+everything else (the staff's comments too) is HTML-escaped by Jinja2's autoescape. It shows
 a check's student-facing fields only (its message with the rounded case); staff detail such as a
 grader error's traceback is never in them (model/results.py) and goes to the staff report.
 """
@@ -19,6 +21,7 @@ from autograder.assignment import Assignment
 from autograder.model.records import GradedSubmission
 from autograder.outputs.atomic import write_atomic
 from autograder.outputs.formats import utc_text
+from autograder.outputs.hand_graded import hand_graded
 from autograder.outputs.markdown_html import markdown_html
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -53,16 +56,19 @@ def feedback_path(course_dir: Path, assignment: Assignment, student: str) -> Pat
 
 def render_feedback(record: GradedSubmission, assignment: Assignment) -> str:
     result = record.result
-    checks = [dict(name=c.name, score=c.score, max_score=c.max_score, status=c.status,
-                   feedback=c.feedback) for c in (result.checks if result else [])]
-    manual = list(assignment.manual_checks.items())
+    by_hand = hand_graded(record, assignment)  # what the staff graded in formgrader, folded in
+    checks = [dict(name=c.name, score=by_hand.scores.get(c.name, c.score), max_score=c.max_score, status=c.status,
+                   feedback=c.feedback, overridden=by_hand.overridden.get(c.name)) for c in (result.checks if result else [])]
+    max_score = result.max_score if result else assignment.max_score
     return environment().get_template("feedback.html").render(
         assignment=assignment.name, student=record.student,
         timestamp=utc_text(record.timestamp), graded_at=utc_text(record.graded_at),  # one date format
         late=record.late, status=record.status, reason=record.reason,
-        score=record.score, max_score=result.max_score if result else assignment.max_score,
+        score=by_hand.checks_score if result else record.score, max_score=max_score,
         notes=result.student_notes if result else [], checks=checks,
-        manual=manual, manual_points=sum(assignment.manual_checks.values()),
+        written=by_hand.written, staff_comments=by_hand.comments, complete=by_hand.complete,
+        total=by_hand.total, max_total=max_score + sum(assignment.manual_checks.values()),
+        manual_points=sum(assignment.manual_checks.values()),
     )
 
 

@@ -7,7 +7,9 @@ student: the student and the submission are created if needed (an existing one i
 duplicated; what `Gradebook.add_submission` builds, with nbgrader's ORM classes), every autograded cell gets the check's score as `auto_score` under its grade id,
 and the written answer is left for manual grading (no auto score, `needs_manual_grade`), so
 `nbgrader export` and formgrader show the result with no extra step. A score a TA already
-entered by hand (`manual_score`) is never overwritten.
+entered by hand (`manual_score`) is never overwritten; a written answer left as released is 0
+with nbgrader's comment "No response.", as `nbgrader autograde` scores it. What the staff enter
+by hand is read back (`manual_grading`) for the students' feedback.
 """
 from __future__ import annotations
 
@@ -21,8 +23,10 @@ import nbformat
 
 from autograder.assignment import Assignment
 from autograder.course import course_settings
+from autograder.model.manual import ManualGrading
 from autograder.model.records import GradedSubmission
 from autograder.outputs.autograded_folder import write_autograded_folders
+from autograder.outputs.course_source import write_course_source
 
 
 def _alembic_head() -> str:
@@ -158,4 +162,44 @@ def record_in_gradebook(course_dir: Path, assignment: Assignment, records: list[
             gb.db.rollback()
             raise
     write_autograded_folders(coursedir, assignment, records)  # formgrader's "autograded" needs them
+    write_course_source(coursedir, assignment)  # and its lists of assignments, source/<assignment>/
     return coursedir.db_url
+
+
+def manual_grading(course_dir: Path, assignment: Assignment) -> dict[str, ManualGrading]:
+    """student -> what the staff graded by hand in formgrader (model/manual.py), read from the
+    course's gradebook in one query per kind; empty where there is no gradebook yet. So the
+    feedback written after grading by hand (`autograde` again) carries the scores and comments."""
+    from nbgrader.api import Assignment as GradebookAssignment
+    from nbgrader.api import BaseCell, Comment, Grade, Gradebook, MissingEntry, SubmittedAssignment, SubmittedNotebook
+
+    coursedir = course_settings(course_dir)
+    if coursedir.db_url.startswith("sqlite:///") and not Path(coursedir.db_url.removeprefix("sqlite:///")).is_file():
+        return {}  # opening it would create an empty gradebook
+    graded: dict[str, ManualGrading] = {}
+    with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+        try:
+            gb.find_assignment(assignment.name)
+        except MissingEntry:
+            return {}
+
+        def rows(model, *columns):
+            """(student, cell name, *columns) of every `model` row of this assignment, in one query."""
+            return (gb.db.query(SubmittedAssignment.student_id, BaseCell.name, *columns)
+                    .select_from(model)
+                    .join(BaseCell, model.cell_id == BaseCell.id)
+                    .join(SubmittedNotebook, model.notebook_id == SubmittedNotebook.id)
+                    .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
+                    .join(GradebookAssignment, SubmittedAssignment.assignment_id == GradebookAssignment.id)
+                    .filter(GradebookAssignment.name == assignment.name))
+
+        for student, name, manual, automatic in rows(Grade, Grade.manual_score, Grade.auto_score):
+            if manual is None and name in assignment.manual_checks:
+                manual = automatic  # nbgrader's 0 for an answer left as released
+            if manual is not None:
+                graded.setdefault(student, ManualGrading()).scores[name] = float(manual)
+        for student, name, text in rows(Comment, Comment.manual_comment):  # the staff's (the auto ones are the kit's)
+            text = (text or "").strip()
+            if text:
+                graded.setdefault(student, ManualGrading()).comments[name] = text
+    return graded

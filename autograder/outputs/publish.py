@@ -27,7 +27,7 @@ from autograder.model.sanitize import clean_plain, clean_text
 from autograder.outputs.class_report import draw_class_plots, write_class_report
 from autograder.outputs.csv_report import write_grades_csv
 from autograder.outputs.feedback_html import write_feedback_pages
-from autograder.outputs.gradebook import record_in_gradebook
+from autograder.outputs.gradebook import manual_grading, record_in_gradebook
 from autograder.outputs.results_json import write_results_json
 from autograder.outputs.staff_report import write_staff_report
 
@@ -73,6 +73,13 @@ def publish(course_dir: Path, assignment: Assignment, records: list[GradedSubmis
     course_dir = Path(course_dir)
     problems: list[str] = []
     records = sorted((safe_record(r) for r in records), key=lambda r: r.student)
+    try:  # before the writer forks: what the staff graded by hand, for the students' pages
+        by_hand = manual_grading(course_dir, assignment)
+    except Exception as error:
+        by_hand = {}
+        problems.append(_problem("manual grades from the gradebook (the pages show the automatic grades only)", error))
+    for record in records:
+        record.manual = by_hand.get(record.student)
     outputs: dict[str, Path] = {}
     gradebook = ForkedWriter(_gradebook_job, course_dir, assignment, records)
     try:

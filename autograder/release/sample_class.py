@@ -53,7 +53,8 @@ def build(root: Path = KIT_ROOT) -> Path | None:
     submitted = folder / "submitted"
     shutil.rmtree(submitted, ignore_errors=True)
     for student, (how, timestamp) in STUDENTS.items():
-        notebook = make_submission(how.get("overrides"), solved=how.get("solved", True),
+        solved = how.get("solved", True)  # the untouched release answers nothing; the others the written question too
+        notebook = make_submission(how.get("overrides"), solved=solved, answered=solved,
                                    release=_release_notebook(root), source=PYTORCH_SLOPE.at(root).master)
         target = submitted / student / ASSIGNMENT
         write_submission(target / NOTEBOOK, notebook)

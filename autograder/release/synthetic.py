@@ -44,19 +44,30 @@ def solution_lines(master) -> list[str]:
     return lines
 
 
+def model_answers(source: Path = SOURCE_NOTEBOOK) -> dict[str, str]:
+    """The master's written answers (its markdown solution cells), by grade id."""
+    master = nbformat.read(source, as_version=4)
+    return {grade_id_of(c): c.source for c in master.cells
+            if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("solution") and grade_id_of(c)}
+
+
 def make_submission(overrides: dict[str, str] | None = None, *, extra_cells: list[str] = (),
-                    solved: bool = True, release: Path = RELEASE_NOTEBOOK, source: Path = SOURCE_NOTEBOOK):
-    """The release with solutions filled in from the master `source` (if `solved`), `overrides`
-    replacing whole function cells by function name, and `extra_cells` inserted right after the
-    first code cell."""
+                    solved: bool = True, answered: bool = False, release: Path = RELEASE_NOTEBOOK,
+                    source: Path = SOURCE_NOTEBOOK):
+    """The release with solutions filled in from the master `source` (if `solved`), its written
+    answers too (if `answered`; otherwise left as released), `overrides` replacing whole function
+    cells by function name, and `extra_cells` inserted right after the first code cell."""
     notebook = nbformat.read(release, as_version=4)
     sources = solution_sources(source) if solved else {}
     sources.update(overrides or {})
+    answers = model_answers(source) if answered else {}
     ids = {grade_id: name for name, grade_id in SOLUTION_CELLS.items()}
     for cell in notebook.cells:
         name = ids.get(grade_id_of(cell))
         if name in sources:
             cell.source = sources[name]
+        elif cell.cell_type == "markdown" and grade_id_of(cell) in answers:
+            cell.source = answers[grade_id_of(cell)]
     first_code = next(i for i, c in enumerate(notebook.cells) if c.cell_type == "code")
     for offset, source in enumerate(extra_cells, start=1):
         notebook.cells.insert(first_code + offset, nbformat.v4.new_code_cell(source))

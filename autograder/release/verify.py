@@ -44,23 +44,12 @@ _MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN 
             "autograder", "grading_seed", "grading.json", "earlier_releases")
 
 
-def _grade_id(cell):
-    return cell.metadata.get("nbgrader", {}).get("grade_id")
-
-
 def reference_notebook(master_path: Path, release_path: Path):
     """The release with every stub replaced by the master's solution, and the written answers by
     the master's model answers: what a perfect student hands in."""
-    from autograder.release.synthetic import make_submission, solution_sources
+    from autograder.release.synthetic import make_submission
 
-    submission = make_submission(solution_sources(master_path), solved=False, release=release_path)
-    master = nbformat.read(master_path, as_version=4)
-    answers = {_grade_id(c): c.source for c in master.cells
-               if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("solution")}
-    for cell in submission.cells:
-        if cell.cell_type == "markdown" and _grade_id(cell) in answers:
-            cell.source = answers[_grade_id(cell)]
-    return submission
+    return make_submission(solved=True, answered=True, release=release_path, source=master_path)
 
 
 # --------------------------------------------------------------------------- grading
