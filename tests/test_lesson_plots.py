@@ -85,3 +85,19 @@ def test_two_start_comparison_tells_the_curves_apart_at_the_end(lesson):
     # the claim: the worse start is still visibly higher after the same number of epochs
     assert height(second, -1) - height(first, -1) > 0.05, "the two curves end on top of each other"
     assert namespace["losses_second"][-1] > namespace["losses"][-1]
+
+
+def test_the_training_panels_keep_their_axes_from_epoch_to_epoch(lesson):
+    """Issue 29: the fit panel rescaled its y-axis every epoch, so the data's slope seemed to
+    change; every panel now has the same axes, and they hold the data."""
+    namespace, figures = lesson
+    panels = _training_panels(figures)
+    limits = {(tuple(ax.get_xlim()), tuple(ax.get_ylim())) for panel in panels for ax in panel.axes[1:]}
+    assert len(limits) == 1, f"the fit panels' axes change between epochs: {sorted(limits)}"
+    assert len({(tuple(p.axes[0].get_xlim()), tuple(p.axes[0].get_ylim())) for p in panels}) == 1
+    (x_low, x_high), (y_low, y_high) = limits.pop()
+    X, Y = namespace["X"].flatten().tolist(), namespace["Y"].flatten().tolist()
+    assert x_low <= min(X) and max(X) <= x_high and y_low <= min(Y) and max(Y) <= y_high
+    # the first panel's line, from the first guess, is drawn whole too
+    first = next(line for line in panels[0].axes[1].get_lines() if line.get_label().startswith("w * x"))
+    assert y_low <= min(first.get_ydata()) and max(first.get_ydata()) <= y_high
