@@ -209,12 +209,27 @@ def test_fields_are_typed_capped_and_unknown_ones_dropped():
     inbox, sockets = _inbox_with(json.dumps(cell).encode(), allowed={"cell": 1})
     with sockets[0], sockets[1]:
         got = inbox.receive(("cell",), time.monotonic() + 5)
-    assert set(got) == {"event", "index", "status", "output", "error"}
+    assert set(got) == {"event", "index", "status", "output", "error", "figures"}
     assert got["index"] == 0 and got["status"] == "error"  # the grader counts cells; unknown status is an error
+    assert got["figures"] == []
     assert got["error"]["type"] == "Error" and len(got["error"]["message"]) < 2100
     assert "\x1b" not in got["error"]["traceback"]
     got["output"].encode("utf-8")
     assert len(got["output"]) < 20_100
+
+
+def test_the_figures_a_cell_showed_are_bounded():
+    """Where a cell showed figures (for formgrader's executed copy): at most FIGURES pairs of an
+    offset within the output, in order, and a short text; anything else is dropped."""
+    from autograder.sandbox.grader.untrusted import FIGURE_CHARS, FIGURES, accept_cell
+
+    shown = [[5, "<Figure size 600x400 with 1 Axes>"], [2, "earlier"], [10**12, "x" * 10**5], "junk", [1], [3, 4]]
+    got = accept_cell({"status": "ok", "output": "0123456789", "figures": shown * 100}, 0)["figures"]
+    assert len(got) <= FIGURES and all(len(text) <= FIGURE_CHARS + 40 for _, text in got)
+    offsets = [offset for offset, _ in got]
+    assert offsets == sorted(offsets) and all(0 <= o <= 10 for o in offsets)
+    assert got[:3] == [[5, "<Figure size 600x400 with 1 Axes>"], [5, "earlier"], [10, got[2][1]]]
+    assert accept_cell({"status": "ok", "output": "", "figures": {"a": 1}}, 0)["figures"] == []
 
 
 def test_probe_replies_keep_only_what_their_status_allows():

@@ -7,7 +7,10 @@ folder), then:
   kit's per-check CSV, and has every student's total;
 * formgrader's view (nbgrader's NbGraderAPI) lists every submission as autograded, and the
   gradebook holds every student's per-check scores under the checks' grade ids;
-* nbgrader run in the kit's root reads the sample class's gradebook, the one `make grade` fills.
+* nbgrader run in the kit's root reads the sample class's gradebook, the one `make grade` fills;
+* the autograded/ copy is executed, with outputs, as `nbgrader autograde` leaves it;
+* a written answer left as released scores 0 with "No response.", as nbgrader scores it; an
+  answered one waits for its manual grade.
 """
 from __future__ import annotations
 
@@ -38,7 +41,8 @@ def _batch(course: Path, students=None) -> dict:
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     course = tmp_path_factory.mktemp("ta-course")
-    for student, notebook in (("amy", make_submission()), ("bob", make_submission({"criterion": WRONG_LOSS}))):
+    # amy leaves the written question as released; bob answers it
+    for student, notebook in (("amy", make_submission()), ("bob", make_submission({"criterion": WRONG_LOSS}, answered=True))):
         folder = course / "submitted" / student / ASSIGNMENT
         write_submission(folder / NOTEBOOK, notebook)
         (folder / "timestamp.txt").write_text("2026-11-20 09:00:00.000000 UTC\n")
@@ -119,3 +123,44 @@ def test_a_due_date_set_after_grading_marks_late_without_regrading(graded):
     assert info["late"] == 2  # amy and bob handed in on the 20th; cara handed in nothing
     rows = {row["student"]: row for row in csv.DictReader(grades_csv_path(course, PYTORCH_SLOPE).open(newline=""))}
     assert (rows["amy"]["late"], rows["bob"]["late"], rows["cara"]["late"]) == ("yes", "yes", "no")
+
+
+@pytest.mark.slow
+def test_the_autograded_copy_is_executed_with_its_outputs(graded):
+    """Issue 29: autograded/ held the notebooks unexecuted (0 of 26 code cells had outputs)."""
+    import nbformat
+
+    course, _ = graded
+    for student in ("amy", "bob"):
+        notebook = nbformat.read(course / "autograded" / student / ASSIGNMENT / NOTEBOOK, as_version=4)
+        code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+        assert [cell.execution_count for cell in code] == list(range(1, len(code) + 1)), student  # every cell ran, in order
+        printed = [cell for cell in code if any(o.output_type == "stream" for o in cell.outputs)]
+        assert len(printed) >= len(code) // 2, (student, len(printed), len(code))
+        figures = [o for cell in code for o in cell.outputs if o.output_type == "display_data"]
+        assert figures and all(o.data["text/plain"].startswith("<Figure size") for o in figures)
+        tests = {cell.metadata.nbgrader["grade_id"]: cell.outputs[0].text for cell in code
+                 if cell.metadata.get("nbgrader", {}).get("grade_id") in CHECKS}
+        assert set(tests) == set(CHECKS)  # each test cell opens with its check's result, as the hidden tests print it
+        assert tests["forward"].startswith("[forward] passed")
+    bob = nbformat.read(course / "autograded" / "bob" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    loss = next(c for c in bob.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "loss")
+    assert loss.outputs[0].text.startswith("[loss] failed: 0/2")
+
+
+@pytest.mark.slow
+def test_a_written_answer_left_as_released_scores_0_as_nbgrader_scores_it(graded):
+    """Issue 29: an unanswered written question was left needing a manual grade; nbgrader scores
+    an answer cell left unchanged 0, with the comment "No response."."""
+    from nbgrader.api import Gradebook
+
+    course, _ = graded
+    with Gradebook(course_settings(course).db_url) as gb:
+        for student, unanswered in (("amy", True), ("bob", False), ("cara", True)):
+            notebook = gb.find_submission_notebook(Path(NOTEBOOK).stem, ASSIGNMENT, student)
+            (written,) = [g for g in notebook.grades if g.name in PYTORCH_SLOPE.manual_checks]
+            (comment,) = [c for c in notebook.comments if c.name in PYTORCH_SLOPE.manual_checks]
+            if unanswered:  # cara handed in nothing: no answer either
+                assert (written.auto_score, written.needs_manual_grade, comment.auto_comment) == (0.0, False, "No response."), student
+            else:
+                assert (written.auto_score, written.needs_manual_grade, comment.auto_comment) == (None, True, None), student

@@ -57,10 +57,13 @@ def grade_item(item: dict, state: dict) -> dict:
     `state` persists across the items of one worker (it holds the zygote)."""
     from pathlib import Path
 
+    from autograder.notebook.releases import known_releases
     from autograder.pipeline import GradingContext, grade_submission, open_check_session
 
+    if "releases" not in state:  # the terms' releases and secrets, read once per worker
+        state["releases"] = known_releases(state["assignment"])
     context = GradingContext(zygote=worker_zygote(state), device=state["device"], assignment=state["assignment"],
-                             limits=state.get("limits") or Limits())
+                             limits=state.get("limits") or Limits(), releases=state["releases"])
     session = state.get("check_session")
     if session is None or not session.alive():  # one pytest session for the worker's submissions
         session = state["check_session"] = open_check_session(context)

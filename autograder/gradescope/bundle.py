@@ -4,7 +4,7 @@ Gradescope unpacks the zip into /autograder/source, runs `setup.sh` once to buil
 `run_autograder` (copied to /autograder/run_autograder) for every submission. The zip holds:
 
   setup.sh, run_autograder   the two scripts (templates/ here)
-  autograder/                the grader, with grading.json (the term's grading seed)
+  autograder/                the grader, with grading.json (every term's grading secret) and earlier_releases.json
   solutions/pytorch_slope.py the reference the checks compare with
   release/                   the student release, whose locked cells are restored before grading
   pyproject.toml, requirements.lock   the pinned dependencies setup.sh installs
