@@ -185,12 +185,13 @@ def test_scores_and_comments_entered_in_formgrader_reach_the_student(browser, fo
     browser.open(f"{formgrader}/formgrader/submissions/{submission}")
     browser.wait_for("window.formgrader && formgrader.grades.loaded && formgrader.comments.loaded")
     entered = {"why_updates_shrink": "1.5", "why_updates_shrink-comment": "Right idea: the gradient shrinks.",
-               "criterion_impl-comment": "Use the mean, not the sum."}
+               "criterion_impl-comment": "Use the mean, not the sum.", "gradient": "1"}  # and a check's score overridden
     for element, value in entered.items():  # as a TA types them: each input saves on change
         browser.evaluate(f"$('#{element}').val({json.dumps(value)}).trigger('change')")
     saved = ("Promise.all(['grades', 'comments'].map(kind => fetch(`/formgrader/api/${kind}?submission_id=" + submission
              + "`).then(r => r.json()))).then(([grades, comments]) => grades.some(g => g.name === 'why_updates_shrink'"
-             " && g.manual_score === 1.5) && comments.filter(c => c.manual_comment).length === 2)")
+             " && g.manual_score === 1.5) && grades.some(g => g.name === 'gradient' && g.manual_score === 1)"
+             " && comments.filter(c => c.manual_comment).length === 2)")
     browser.wait_for(saved)
 
     _grade(course)  # the documented step: `autograde` again (nothing is regraded)
@@ -199,8 +200,12 @@ def test_scores_and_comments_entered_in_formgrader_reach_the_student(browser, fo
     text = browser.text()
     assert "1.5 / 2" in text and "Right idea: the gradient shrinks." in text
     assert "the cell that defines criterion" in text and "Use the mean, not the sum." in text  # rendered, no backticks
-    assert "Sum instead of mean" in text or "sum" in text.lower()  # the kit's own feedback is still there
+    assert "set this score by hand (the checks gave 0)" in text
     results = json.loads((page.parent / "results.json").read_text())
     tests = {t["name"]: t for t in results["tests"]}
     assert tests["why_updates_shrink"]["score"] == 1.5 and "Right idea" in tests["why_updates_shrink"]["output"]
+    assert tests["gradient"]["score"] == 1 and "by hand" in tests["gradient"]["output"]
     assert results["score"] == sum(t["score"] for t in results["tests"])
+    # the kit's own feedback is still there: each check's message, as before grading by hand
+    loss = tests["loss"]
+    assert loss["score"] == 0 and loss["output"] and "misconception" in loss.get("extra_data", {})

@@ -26,6 +26,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -309,7 +310,11 @@ def check_commit(term_name: str | None, root: Path, head: str) -> int:
         _log("  not checked, as not committed: " + ", ".join(changed[:8]) + (" ..." if len(changed) > 8 else ""))
     with tempfile.TemporaryDirectory(prefix="release-check-commit-") as scratch:
         kit = Path(scratch) / "kit"
-        git.export(paths.root, kit, [paths.rel(p).split("/")[0] for p in (*_written(paths), paths.root / "nbgrader_config.py")])
+        try:
+            git.export(paths.root, kit, [paths.rel(p).split("/")[0] for p in (*_written(paths), paths.root / "nbgrader_config.py")])
+        except (RuntimeError, OSError, tarfile.TarError) as error:
+            return _report("release --check-only", [f"the committed files could not be exported from git: {error}"], [],
+                           "Commit the kit (git add . && git commit), then run --check-only again.")
         env = dict(os.environ, PYTHONPATH=str(kit), **{git.EXPORTED_FROM: head})
         command = [sys.executable, "-m", "autograder", "release", "--check-only", *(["--term", term_name] if term_name else [])]
         return subprocess.run(command, cwd=kit, env=env).returncode
