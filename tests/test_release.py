@@ -195,7 +195,7 @@ def test_check_only_fails_with_a_clear_report_on_a_tampered_release(tmp_path):
     assert "FAILED" in report
     assert "release/pytorch_slope/pytorch_slope.ipynb differs from a fresh generate_assignment" in report
     assert "release/pytorch_slope/pytorch_slope.ipynb does not match its sha256 in MANIFEST.json" in report
-    assert "autograder/grading.json is not the term's grading settings" in report
+    assert "autograder/grading.json cannot be read" in report  # the tamper left it invalid JSON
     assert "To fix: run `python -m autograder release --term" in report
 
 
@@ -431,3 +431,21 @@ def test_the_next_terms_release_keeps_this_terms_class_gradable(next_term):
         page = (course / "feedback" / student / "pytorch_slope" / "pytorch_slope.html").read_text()
         assert "Locked cells were changed" not in page, student
     assert "match no release" in (course / "feedback" / "eve" / "pytorch_slope" / "pytorch_slope.html").read_text()
+
+
+def test_check_only_names_what_is_wrong_with_the_terms_files(tmp_path):
+    from autograder.release.main import _Paths, _terms_problems
+    from autograder.terms import ReleaseCells, TermSecrets, earlier_releases_json
+
+    paths = _Paths(tmp_path)
+    paths.grading.parent.mkdir(parents=True)
+    this, other = derive("2031-fall", paths.grading), "2030-fall"
+    paths.grading.write_text(secrets_json(TermSecrets("2031-fall", {"2031-fall": this.grading_seed})))
+    assert _terms_problems(paths, this) == []
+    assert any("is not the term's grading settings" in p for p in _terms_problems(paths, derive("2032-fall", paths.grading)))
+    paths.archive.write_text(earlier_releases_json([ReleaseCells(other, {"parameters": "A = 1"})]))
+    assert any(f"keeps a release of term '{other}', whose grading secret" in p for p in _terms_problems(paths, this))
+    paths.grading.write_text(secrets_json(TermSecrets("2031-fall", {"2031-fall": this.grading_seed, other: "12"})))
+    assert any(f"the grading secret of term '{other}' is not hex of at least 128 bits" in p for p in _terms_problems(paths, this))
+    paths.grading.write_text("{not json")
+    assert any("cannot be read" in p for p in _terms_problems(paths, this))
