@@ -415,15 +415,15 @@ def test_the_next_terms_release_keeps_this_terms_class_gradable(next_term):
     assert stored.current == "2031-fall" and stored.earlier == {this: read_secrets(ROOT / "autograder" / "grading.json").secrets[this]}
     assert {r.term for r in read_earlier_releases(kit / "autograder" / "earlier_releases.json")} == {this}
     before = next_term["before"]
-    assert (before["graded now"], before["terms"], before["matching no release"]) == (2, {this: 2}, [])
+    assert (before["graded_now"], before["terms"], before["matching_no_release"]) == (2, {this: 2}, [])
 
     # Handed in late from this term's release: zoe, and eve, whose edited parameters cell fits
     # both terms' releases (only that cell tells them apart), so she is named.
     _hand_in(course, "zoe", {})
     _hand_in(course, "eve", None)
     after = _autograde(kit, course)  # the next term's release leaves this term's grades standing
-    assert (after["graded now"], after["skipped (unchanged)"]) == (2, 2)
-    assert after["terms"] == {this: 3, "2031-fall": 1} and after["matching no release"] == ["eve"]
+    assert (after["graded_now"], after["skipped_unchanged"]) == (2, 2)
+    assert after["terms"] == {this: 3, "2031-fall": 1} and after["matching_no_release"] == ["eve"]
     assert "matching no release of pytorch_slope" in after["printed"] and "eve" in after["printed"]
     rows = {row["student"]: row for row in csv.DictReader((course / "reports" / "pytorch_slope" / "grades-by-check.csv").open())}
     assert float(rows["zoe"]["total"]) == float(rows["amy"]["total"]) == 10 and float(rows["bob"]["total"]) < 10
