@@ -24,9 +24,24 @@ if TYPE_CHECKING:
 
 def main(*, notebook: Path, device: str = "cpu", format: str = "text", cell_timeout: float | None = None,
          unconfined: bool = False) -> int:
+    """Ctrl-C or SIGTERM ends the grader and its sandboxes and prints one line (not a traceback)."""
+    import sys
+
+    from autograder.interrupts import Interrupted, stop_on_signals
+
+    try:
+        with stop_on_signals():
+            return _grade(notebook=notebook, device=device, format=format, cell_timeout=cell_timeout, unconfined=unconfined)
+    except Interrupted as stop:
+        print(f"grade: stopped by {stop.by}; {notebook} was not graded", file=sys.stderr, flush=True)
+        return stop.exit_status
+
+
+def _grade(*, notebook: Path, device: str, format: str, cell_timeout: float | None, unconfined: bool) -> int:
     limits = Limits(cell_timeout_s=cell_timeout) if cell_timeout else Limits()
     with Zygote(allow_unconfined=unconfined, protected=[Path(notebook).resolve().parent]) as zygote:
         from autograder.assignment import PYTORCH_SLOPE  # the one a Gradescope submission is
+        from autograder.interrupts import raise_if_stopped
         from autograder.model.results import zero_result  # (imported while the zygote starts)
         from autograder.pipeline import GradingContext, grade_submission
         from autograder.sandbox.grader.limits import hard_timeout_for
@@ -44,6 +59,7 @@ def main(*, notebook: Path, device: str = "cpu", format: str = "text", cell_time
         with Watchdog(deadline_s, rendered(late, format, notebook)) as watchdog:
             result = grade_submission(Path(notebook), context)
             watchdog.disarm()
+        raise_if_stopped()  # a stop that pytest caught while the checks ran
     print(rendered(result, format, notebook))
     return 0
 

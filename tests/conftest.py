@@ -49,8 +49,8 @@ def grading_limits():
 # The slowest modules first: `make test` spreads whole modules over pytest-xdist workers
 # (--dist loadfile), and a long module that starts last leaves the other workers idle at the end.
 _SLOWEST_FIRST = ("test_release.py", "test_autograde.py", "test_corpus_nbgrader.py", "test_corpus_grade.py",
-                  "test_cli.py", "test_formgrader.py", "test_isolation.py", "test_clean_room.py", "test_room_integrity.py",
-                  "test_kit_anywhere.py", "test_boundary.py", "test_mutation.py")
+                  "test_grader_faults.py", "test_cli.py", "test_formgrader.py", "test_isolation.py", "test_clean_room.py",
+                  "test_room_integrity.py", "test_kit_anywhere.py", "test_boundary.py", "test_mutation.py")
 
 
 def pytest_collection_modifyitems(items):

@@ -466,6 +466,8 @@ def _crashy_task(item: dict, state: dict) -> dict:
 
 @pytest.mark.slow
 def test_a_dying_or_stuck_worker_is_replaced_and_the_batch_goes_on():
+    from autograder.autograde.attempts import MAX_ATTEMPTS
+
     items = [{"student": s} for s in ("a", "dies", "b", "hangs", "c", "d")]
     with WorkerPool(2, PYTORCH_SLOPE, task=_crashy_task, hard_timeout_s=3) as pool:
         outcomes = {o.item["student"]: o for o in pool.run(items)}
@@ -473,8 +475,9 @@ def test_a_dying_or_stuck_worker_is_replaced_and_the_batch_goes_on():
     assert sorted(outcomes) == sorted(i["student"] for i in items)
     assert not outcomes["dies"].ok and "exited with status 7" in outcomes["dies"].reason
     assert not outcomes["hangs"].ok and "longer than 3 s" in outcomes["hangs"].reason
+    assert outcomes["dies"].attempts == outcomes["hangs"].attempts == MAX_ATTEMPTS  # each by a fresh worker
     assert all(outcomes[s].ok and outcomes[s].result["student"] == s for s in "abcd")
-    assert replaced == 2
+    assert replaced == 2 * MAX_ATTEMPTS
 
 
 def test_the_workers_forkserver_and_zygote_server_start_before_the_class_is_discovered(tmp_path, monkeypatch):
@@ -510,19 +513,21 @@ def test_the_workers_forkserver_and_zygote_server_start_before_the_class_is_disc
     assert calls == ["forkserver", "zygote server", "discover", "zygote server closed"]
 
 
-def test_a_failed_submission_is_recorded_and_graded_again_next_time(tmp_path):
+def test_a_submission_the_grader_failed_on_has_no_score_and_is_graded_again_next_time(tmp_path):
     from autograder.autograde.discover import WorkItem
-    from autograder.autograde.main import outcome_record
+    from autograder.autograde.records import outcome_record
     from autograder.autograde.state import State
 
     item = WorkItem("s", tmp_path, tmp_path / NB, "abc")
-    record = outcome_record(item, PYTORCH_SLOPE, False, None, "the grading worker process was killed by signal SIGKILL")
-    assert record.status == "failed" and record.score == 0 and "SIGKILL" in record.reason
+    record = outcome_record(item, PYTORCH_SLOPE, False, None, "the grading worker process was killed by signal SIGKILL",
+                            faults=["the grading worker process was killed by signal SIGKILL"] * 2)
+    assert record.status == "grader error" and "SIGKILL" in record.reason and "3 times" in record.reason
+    assert all(c.status == "error" for c in record.result.checks)  # no check was judged: none holds a score
     state = State(tmp_path)
     state.save(record, "run1")
     stored = state.load(A)
     assert stored["s"][1].reason == record.reason
-    assert not state.is_current(stored["s"], "abc", record.grader)  # failed: graded again even if unchanged
+    assert not state.is_current(stored["s"], "abc", record.grader)  # graded again even if unchanged
     state.close()
 
 

@@ -7,6 +7,7 @@ selects cheaply) and its result shared by the tests below.
 """
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 
@@ -164,3 +165,65 @@ def test_feedback_gives_nothing_away(scenario, engine_result):
         assert not leaked, f"the feedback shows grader-only source {leaked}:\n{text}"
         for grader_path in ("site-packages", str(CHECKS_DIR.parent), "solutions/"):
             assert grader_path not in text, f"the feedback shows a grader path ({grader_path}):\n{text}"
+
+
+# --------------------------------------------------------------------------- the grade is the notebook's alone
+
+CPU_HOG = "while True:\n    pass\n"
+
+
+@pytest.fixture(scope="module")
+def class_gradings(tmp_path_factory, corpus_notebooks, grading_limits):
+    """The whole corpus graded twice more as one class through `autograde`: with 2 workers beside
+    a CPU hog (one process spinning per core, at this test's own priority), then again (--force)
+    with 1 worker and no hog. Returns each run's records, student -> record."""
+    import shutil
+    import subprocess
+    import sys
+
+    from autograder.autograde.main import run_batch
+    from autograder.autograde.state import State
+
+    course = tmp_path_factory.mktemp("corpus_class")
+    for name, notebook in corpus_notebooks.items():
+        (course / "submitted" / name / "pytorch_slope").mkdir(parents=True)
+        shutil.copy(notebook, course / "submitted" / name / "pytorch_slope" / "pytorch_slope.ipynb")
+
+    def graded(workers: int, force: bool) -> dict:
+        run_batch(assignment=PYTORCH_SLOPE, course_dir=course, workers=workers, device="cpu", students=None,
+                  force=force, limits=grading_limits, out=open(os.devnull, "w"))
+        state = State(course)
+        try:
+            return {student: record for student, (_, record) in state.load(PYTORCH_SLOPE.name).items()}
+        finally:
+            state.close()
+
+    hogs = [subprocess.Popen([sys.executable, "-c", CPU_HOG]) for _ in range(os.cpu_count() or 2)]
+    try:
+        beside_hog = graded(workers=2, force=False)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    return {"2 workers beside a CPU hog": beside_hog, "1 worker, again": graded(workers=1, force=True)}
+
+
+def _what_a_student_reads(result) -> dict:
+    return {"scores": {c.name: c.score for c in result.checks},
+            "feedback": {c.name: c.feedback for c in result.checks},
+            "notes": list(result.notes), "cell notes": list(result.cell_notes)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
+def test_the_same_notebook_gets_the_same_grade_alone_in_a_class_beside_a_hog_and_again(scenario, engine_result,
+                                                                                      class_gradings):
+    """Scores and every message a student reads are the same whether the notebook is graded alone
+    or in a class, with 1 or 2 workers, on a quiet machine or beside processes spinning on every
+    core (the limits count CPU time), and each time it is graded."""
+    alone = _what_a_student_reads(engine_result(scenario))
+    assert alone["scores"] == scenario.scores
+    for run, records in class_gradings.items():
+        record = records[scenario.name]
+        assert record.status == "graded", (run, record.reason)
+        assert _what_a_student_reads(record.result) == alone, run

@@ -101,9 +101,12 @@ def test_gradebook_agrees_with_nbgrader_export_and_updates_in_place(course):
     cells = grades(course)
     assert set(cells) == {r.student for r in records}
     for r in records:
-        expected = {c.name: float(c.score) for c in r.result.checks} if r.result else dict.fromkeys(CHECKS, 0.0)
+        expected = {c.name: (float(c.score), False) if c.status != "error" else (None, True) for c in r.result.checks} \
+            if r.result else dict.fromkeys(CHECKS, (0.0, False))
         for name in CHECKS:
-            assert cells[r.student][name] == (expected[name], False), (r.student, name)
+            assert cells[r.student][name] == expected[name], (r.student, name)
+    # a check the grader could not judge holds no score, never a 0, and waits for a grade in formgrader
+    assert cells["carol"]["forward"] == (None, True)
     assert cells["alice"]["why_updates_shrink"] == (None, True)  # left for the TA
     assert cells["erin"]["why_updates_shrink"] == (0.0, False)  # nothing was submitted
 
@@ -291,18 +294,20 @@ def test_a_gradebook_writer_process_that_dies_or_hangs_loses_nothing(course, mon
 
 @pytest.mark.slow
 def test_the_gradebook_writer_reports_each_student_it_could_not_write(course, monkeypatch):
-    """One student nbgrader refuses costs that student's row only, and the refusal, found in the
-    writer process, is named in run_info like any other output that was not written."""
+    """One student nbgrader refuses costs that student's row only (the rest is still one
+    transaction), and the refusal, found in the writer process, is named in run_info like any
+    other output that was not written."""
+    import autograder.outputs.gradebook as gradebook_module
     import autograder.outputs.publish as publish_module
 
-    write = publish_module.record_in_gradebook
+    write = gradebook_module._write_student
 
-    def refuses_bob(course_dir, assignment, records):
-        if any(r.student == "bob" for r in records):
+    def refuses_bob(gb, the_assignment, assignment, record):
+        if record.student == "bob":
             raise ValueError("nbgrader refused bob")
-        return write(course_dir, assignment, records)
+        return write(gb, the_assignment, assignment, record)
 
-    monkeypatch.setattr(publish_module, "record_in_gradebook", refuses_bob)
+    monkeypatch.setattr(gradebook_module, "_write_student", refuses_bob)
     records, run_info = class_records(), {}
     publish_module.publish(course, PYTORCH_SLOPE, records, run_info)
     assert run_info["outputs not written"] == ["bob: gradebook (ValueError: nbgrader refused bob)"]

@@ -16,35 +16,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from autograder.assignment import Assignment, assignment_named, grader_fingerprint
+from autograder.autograde.course_lock import CourseLock
 from autograder.autograde.discover import WorkItem, discover
+from autograder.autograde.records import not_gradable_record, outcome_record
 from autograder.autograde.state import State
-from autograder.model.records import FAILED, GRADED, NOT_GRADED, GradedSubmission, result_from_dict
-from autograder.model.results import SubmissionResult, zero_result
-from autograder.model.status import CheckStatus
+from autograder.interrupts import Interrupted, stop_on_signals
+from autograder.model.records import GRADED, GRADER_ERROR, NOT_GRADED, GradedSubmission
 from autograder.notebook.releases import KnownReleases, known_releases
 from autograder.sandbox.grader.confinement import ConfinementRefused, check_allowed, describe_stamp
 from autograder.usage import USAGE_EXIT_STATUS, UsageError
-
-
-def _reason(item: WorkItem, result: SubmissionResult) -> str:
-    """What a TA should know about a graded submission, in one line ("" if nothing)."""
-    parts = list(item.notes)
-    parts += [note.rstrip(".") for note in result.notes]  # the submission's notes; each cell's are the student's
-    if result.missing_functions:
-        parts.append("functions not defined: " + ", ".join(result.missing_functions))
-    errors = [c.name for c in result.checks if c.status == CheckStatus.ERROR]
-    if errors:
-        parts.append("grader error in " + ", ".join(errors) + " (see the feedback)")
-    return "; ".join(parts)
-
-
-def _record(item: WorkItem, assignment: Assignment, status: str, reason: str, result: SubmissionResult) -> GradedSubmission:
-    return GradedSubmission(
-        student=item.student, assignment=assignment.name,
-        notebook=str(item.notebook) if item.notebook else None, content_hash=item.content_hash,
-        timestamp=item.timestamp, late=item.late, status=status, reason=reason, result=result,
-        graded_at=datetime.now(UTC).replace(microsecond=0),
-    )
 
 
 def graded_by(record: GradedSubmission | None, grader: str, releases: KnownReleases) -> str:
@@ -66,39 +46,6 @@ def release_summary(graded: list[GradedSubmission]) -> dict:
             terms[record.result.term] = terms.get(record.result.term, 0) + 1
     unmatched = sorted(r.student for r in graded if r.result is not None and not r.result.release_matched)
     return {"terms": dict(sorted(terms.items())), "matching no release": unmatched}
-
-
-def not_gradable_record(item: WorkItem, assignment: Assignment) -> GradedSubmission:
-    return _record(item, assignment, NOT_GRADED, item.problem,
-                   zero_result(assignment.checks, f"Not graded: {item.problem}.", [f"Not graded: {item.problem}."]))
-
-
-# A submission that made its grader fail (its worker died or hung) this many times in a row, with
-# the same content, is not retried again: it is graded 0 with the reason, so that a submission
-# that kills its worker cannot hold a worker on every run forever. A TA can still --student it.
-MAX_GRADING_ATTEMPTS = 2
-
-
-def outcome_record(item: WorkItem, assignment: Assignment, ok: bool, result: dict | None, reason: str,
-                   *, failed_before: int = 0) -> GradedSubmission:
-    """The record of one worker outcome; `failed_before` is how many times in a row this same
-    submission already made its grader fail."""
-    if not ok:
-        attempts = failed_before + 1
-        if attempts >= MAX_GRADING_ATTEMPTS:
-            why = f"grading it stopped the grader {attempts} times in a row (last: {reason}); it was not retried"
-            record = _record(item, assignment, GRADED, why, zero_result(assignment.checks,
-                f"Not graded: {why}. Every check scored 0; the course staff can look at it.", [f"Grading stopped: {why}."]))
-        else:
-            record = _record(item, assignment, FAILED, reason, zero_result(assignment.checks,
-                "Not graded: the grader failed on this submission; the course staff will look at it.", [f"Grading failed: {reason}."]))
-        record.extra["failed_attempts"] = attempts
-        return record
-    graded = result_from_dict(result)
-    if graded.not_graded:  # the file could not be read as a notebook
-        why = graded.not_graded
-        return _record(item, assignment, NOT_GRADED, "; ".join([*item.notes, why]), zero_result(assignment.checks, f"Not graded: {why}.", graded.notes))
-    return _record(item, assignment, GRADED, _reason(item, graded), graded)
 
 
 class Progress:
@@ -153,14 +100,27 @@ def _check_students(course_dir: Path, students: list[str]) -> None:
 
 
 def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device: str, students: list[str] | None,
-              force: bool, cell_timeout_s: float | None = None, out=None, unconfined: bool = False) -> dict:
-    """Grade the class; returns the run's summary (also stored as run_info in the class report)."""
+              force: bool, cell_timeout_s: float | None = None, limits=None, out=None, unconfined: bool = False) -> dict:
+    """Grade the class; returns the run's summary (also stored as run_info in the class report).
+    `limits`: the sandbox's Limits (by default the defaults, with `cell_timeout_s` if given).
+    Holds the course's lock (course_lock.py) throughout: CourseBusy if another run holds it."""
+    with CourseLock(course_dir):
+        return _run_batch(assignment=assignment, course_dir=Path(course_dir), workers=workers, device=device,
+                          students=students, force=force, cell_timeout_s=cell_timeout_s, limits=limits, out=out,
+                          unconfined=unconfined)
+
+
+def _run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device: str, students: list[str] | None,
+               force: bool, cell_timeout_s: float | None, limits, out, unconfined: bool) -> dict:
     name = assignment.name  # what nbgrader's folders, the records and the outputs are keyed by
-    from autograder.autograde.workers import WorkerPool, start_forkserver
+    from autograder.autograde.workers import WorkerPool, end_stopped_forkserver, start_forkserver
     from autograder.outputs.publish import publish, warm_up
+    from autograder.outputs.regrades import count_reasons, score_changes, write_score_changes
     from autograder.sandbox.grader.limits import Limits
     from autograder.sandbox.grader.zygotes import ZygoteServer
 
+    if limits is None:
+        limits = Limits(cell_timeout_s=cell_timeout_s) if cell_timeout_s else Limits()
     start_forkserver()  # first: it and the zygote server import torch while the class is discovered
     zygote_server = ZygoteServer()
     out = out or sys.stdout
@@ -174,18 +134,31 @@ def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device:
             found.update({item.student: item for item in discover(course_dir, assignment, sorted(named))})
         # a grade made by other grading code, reference, device or limits, or against a release or
         # term secret that changed since, is stale (graded_by); another term's release is not
-        grader = grader_fingerprint(assignment, device, Limits(cell_timeout_s=cell_timeout_s) if cell_timeout_s else Limits())
+        grader = grader_fingerprint(assignment, device, limits)
         releases = known_releases(assignment)
         state = State(course_dir)
     except BaseException:  # the server goes with the run, whatever stopped it
         zygote_server.close()
         raise
+    changes: list[dict] = []  # scores this run changed (outputs/regrades.py)
+    progress = None
+    pending: list[WorkItem] = []
+    handled = 0
     try:
         stored = state.load(name)
         items = [found[s] for s in sorted(found) if not named or s in named or s in stored]
         records: dict[str, GradedSubmission] = {}
-        pending: list[WorkItem] = []
         kept: set[str] = set()  # students whose stored grade stands (skipped)
+
+        def keep(record: GradedSubmission) -> None:
+            """Store a record made in this run, with what it changed, durably before it is counted."""
+            record.grader = graded_by(record, grader, releases)
+            previous = stored.get(record.student)
+            changed = score_changes(previous[1] if previous else None, record, run_id)
+            state.save(record, run_id, changed)
+            changes.extend(changed)
+            records[record.student] = record
+
         for item in items:
             current = stored.get(item.student)
             if named and item.student not in named:  # not asked for: its last grade stands
@@ -196,9 +169,7 @@ def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device:
                 records[item.student] = current[1]
                 kept.add(item.student)
             elif not item.gradable:
-                records[item.student] = not_gradable_record(item, assignment)
-                records[item.student].grader = grader
-                state.save(records[item.student], run_id)
+                keep(not_gradable_record(item, assignment))
             else:
                 pending.append(item)
         for student in kept:  # late: the timestamp against the due date now set (a TA may set it after grading)
@@ -213,23 +184,26 @@ def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device:
         warming = warm_up()
         if pending:
             by_student = {item.student: item for item in pending}
-            limits = Limits(cell_timeout_s=cell_timeout_s) if cell_timeout_s else None
             zygote_options = {"allow_unconfined": unconfined, "protected": [Path(course_dir).resolve()]}
             with WorkerPool(min(workers, len(pending)), assignment, device, limits=limits,
                             zygote_server=zygote_server, zygote_options=zygote_options) as pool:
                 for outcome in pool.run([{"student": i.student, "notebook": str(i.notebook)} for i in pending]):
                     item = by_student[outcome.item["student"]]
-                    failed_before = 0 if outcome.ok else state.failed_attempts(name, item.student, item.content_hash)
                     record = outcome_record(item, assignment, outcome.ok, outcome.result, outcome.reason,
-                                            failed_before=failed_before)
-                    record.grader = graded_by(record, grader, releases)
+                                            faults=outcome.faults)
                     record.extra["worker_seconds"] = round(outcome.worker_seconds, 3)
-                    state.save(record, run_id)  # durable before it is counted
-                    records[item.student] = record
+                    keep(record)
+                    handled += 1
                     progress.update(record, outcome.worker_seconds)
-        progress.close()
+        stored_changes = state.score_changes(name)
+    except Interrupted as stop:  # say what was kept: every submission handled so far is stored
+        stop.graded, stop.pending = handled, len(pending) - handled
+        raise
     finally:
+        if progress is not None:
+            progress.close()
         zygote_server.close()
+        end_stopped_forkserver()  # a stopped forkserver never ends with this process
         state.close()
     everything = [records[item.student] for item in items]
     # Every submission is counted once: skipped (its stored grade stands) or handled in this run.
@@ -241,7 +215,7 @@ def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device:
         "graded now": sum(r.status == GRADED for r in fresh),
         "skipped (unchanged)": len(kept),
         "not gradable": sum(r.status == NOT_GRADED for r in fresh),
-        "failed": sum(r.status == FAILED for r in fresh),
+        "failed": sum(r.status == GRADER_ERROR for r in fresh),
         "late": sum(r.late for r in everything),
         # over graded work only: a submission that could not be graded is listed apart, not averaged as 0
         "mean score": (sum(r.score for r in graded) / len(graded)) if graded else 0.0,
@@ -250,8 +224,19 @@ def run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device:
         "confinement": confinement.stamp() if confinement else None,
         **release_summary(graded),
     }
+    # Grader faults: the attempts retried away, and what was still not graded (with why), for the summary.
+    run_info["grader faults retried"] = sum(len(r.extra.get("grader faults retried", ())) for r in fresh)
+    run_info["not graded yet"] = {r.student: r.reason for r in fresh if r.status == GRADER_ERROR}
+    # What a regrade changed (outputs/regrades.py): students and checks whose score changed, by cause.
+    run_info["score changes"] = {"students": len({c["student"] for c in changes}), "checks": len(changes),
+                                 **count_reasons(changes)}
     warming.join()
-    outputs = publish(course_dir, assignment, everything, run_info)
+    try:
+        outputs = publish(course_dir, assignment, everything, run_info)
+        outputs["score changes"] = write_score_changes(course_dir, assignment, stored_changes)
+    except Interrupted as stop:
+        stop.graded, stop.pending, stop.publishing = handled, 0, True
+        raise
     run_info["wall time (s)"] = round(time.monotonic() - start, 2)
     outputs["run summary"] = write_run_summary(course_dir, assignment, run_info)
     _print_summary(out, assignment, run_info, outputs, everything, kept)
@@ -295,7 +280,10 @@ def _print_summary(out, assignment: Assignment, info: dict, outputs: dict, recor
 
     print(f"Autograded {assignment.name} in {info['course directory']}: {info['submissions']} submissions", file=out)
     print(f"  graded now: {info['graded now']}   skipped (unchanged): {info['skipped (unchanged)']}   "
-          f"not gradable: {info['not gradable']}   failed: {info['failed']}   late: {info['late']}", file=out)
+          f"not gradable: {info['not gradable']}   not graded yet (grader error): {info['failed']}   "
+          f"late: {info['late']}", file=out)
+    _print_grader_faults(out, info)
+    _print_score_changes(out, info, outputs)
     apart = f" ({info['not graded']} not graded, listed apart)" if info["not graded"] else ""
     print(f"  mean score of graded work: {info['mean score']:.2f}/{assignment.max_score:g}{apart}   wall time: "
           f"{info['wall time (s)']:.1f} s with {info['workers']} worker(s) on {info['device']}", file=out)
@@ -319,6 +307,29 @@ def _print_summary(out, assignment: Assignment, info: dict, outputs: dict, recor
     out.flush()
 
 
+NOT_GRADED_YET_LINES = 20  # a class the grader failed on entirely reads the rest in the CSV
+
+
+def _print_grader_faults(out, info: dict) -> None:
+    if info.get("grader faults retried"):
+        print(f"  grader faults retried with fresh processes: {info['grader faults retried']} (no grade depends on them; "
+              "staff.json names them)", file=out)
+    not_yet = list(info.get("not graded yet", {}).items())
+    for student, why in not_yet[:NOT_GRADED_YET_LINES]:
+        print(f"  NOT GRADED YET: {student}: {why}. Run autograde again; if it persists, see staff.json", file=out)
+    if len(not_yet) > NOT_GRADED_YET_LINES:
+        print(f"  NOT GRADED YET: {len(not_yet) - NOT_GRADED_YET_LINES} more (status \"grader error\" in "
+              "grades-by-check.csv)", file=out)
+
+
+def _print_score_changes(out, info: dict, outputs: dict) -> None:
+    changes = info.get("score changes") or {}
+    if changes.get("checks"):
+        why = ", ".join(f"{reason} {count}" for reason, count in changes.items() if reason not in ("students", "checks"))
+        print(f"  regraded: {changes['students']} student(s) with a changed score, {changes['checks']} check(s) "
+              f"({why}); see {outputs.get('score changes', 'score-changes.csv')}", file=out)
+
+
 def main(*, assignment: Assignment | str, course_dir: Path | str = ".", workers: int | None = None, device: str = "cpu",
          students: list[str] | None = None, force: bool = False, cell_timeout: float | None = None,
          unconfined: bool = False) -> int:
@@ -335,12 +346,30 @@ def main(*, assignment: Assignment | str, course_dir: Path | str = ".", workers:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_EXIT_STATUS
     try:
-        info = run_batch(assignment=assignment, course_dir=course_dir, workers=workers or os.cpu_count() or 1,
-                         device=device, students=students or None, force=force, cell_timeout_s=cell_timeout,
-                         unconfined=unconfined)
+        with stop_on_signals():  # Ctrl-C and SIGTERM: stop every process of the run, keep what is stored
+            info = run_batch(assignment=assignment, course_dir=course_dir, workers=workers or os.cpu_count() or 1,
+                             device=device, students=students or None, force=force, cell_timeout_s=cell_timeout,
+                             unconfined=unconfined)
     except ConfinementRefused as refused:
         print(f"error: {refused.reason}", file=sys.stderr)
         return USAGE_EXIT_STATUS
+    except UsageError as error:  # another run holds the course
+        print(f"error: {error}", file=sys.stderr)
+        return USAGE_EXIT_STATUS
+    except Interrupted as stop:
+        print(stopped_line(stop), file=sys.stderr, flush=True)
+        return stop.exit_status
     from autograder.outputs.publish import NOT_WRITTEN
 
     return 0 if info["failed"] == 0 and not info.get(NOT_WRITTEN) else 1
+
+
+def stopped_line(stop: Interrupted) -> str:
+    """The one line a stopped run prints."""
+    if getattr(stop, "publishing", False):
+        return (f"autograde: stopped by {stop.by} while writing the outputs; every grade is stored: run the same "
+                "command again to write them (nothing is graded again)")
+    if not hasattr(stop, "graded"):
+        return f"autograde: stopped by {stop.by} before grading began; nothing was changed"
+    return (f"autograde: stopped by {stop.by}; {stop.graded} submission(s) graded in this run are stored, "
+            f"{stop.pending} not yet: run the same command again to grade those and write the outputs")

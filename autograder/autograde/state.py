@@ -5,8 +5,10 @@ was graded and the whole record as JSON.
 Only the parent process writes it, one transaction per finished submission (WAL journal,
 synchronous=FULL), so a run killed at any point loses at most the submissions still in flight;
 the next run grades what is missing or changed and skips the rest. Every grading is also
-appended to `gradings`, which is how "graded again or not" can be checked afterwards, and how
-many times in a row one submission has made its grader fail (`failed_attempts`).
+appended to `gradings`, which is how "graded again or not" can be checked afterwards, and every
+score a regrade changed to `score_changes` (outputs/regrades.py), in the same transaction as the
+record that changed it. A record whose grader failed ("grader error") is never current: the next
+run grades it again.
 
 A stored record is text a submission once controlled: it is cleaned (model/sanitize.py) when
 stored and again when read, so a record written by an older grader cannot stop a run.
@@ -18,7 +20,7 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-from autograder.model.records import FAILED, GradedSubmission
+from autograder.model.records import GRADER_ERROR, GradedSubmission
 from autograder.model.sanitize import clean_plain
 
 STATE_FILE = ".autograde-state.sqlite"
@@ -42,6 +44,12 @@ CREATE TABLE IF NOT EXISTS gradings (
     score REAL NOT NULL,
     run_id TEXT NOT NULL,
     finished_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS score_changes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    assignment TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    change TEXT NOT NULL
 );
 """
 
@@ -68,11 +76,12 @@ class State:
 
     def is_current(self, stored: tuple[str, GradedSubmission] | None, content_hash: str, grader: str) -> bool:
         """Whether a stored result can stand for a submission with this hash, graded by this grader."""
-        return (stored is not None and stored[0] == content_hash and stored[1].status != FAILED
+        return (stored is not None and stored[0] == content_hash and stored[1].status != GRADER_ERROR
                 and stored[1].grader == grader)
 
-    def save(self, record: GradedSubmission, run_id: str) -> None:
-        """Store one finished submission, durably, in one transaction."""
+    def save(self, record: GradedSubmission, run_id: str, changes: list[dict] = ()) -> None:
+        """Store one finished submission and the score `changes` it made (plain dicts), durably, in
+        one transaction."""
         now = datetime.now(UTC).isoformat()
         with self.db:  # sqlite3's context manager: BEGIN ... COMMIT (or ROLLBACK)
             self.db.execute("BEGIN IMMEDIATE")
@@ -84,18 +93,22 @@ class State:
                 "INSERT INTO gradings (assignment, student, content_hash, status, score, run_id, finished_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (record.assignment, record.student, record.content_hash, record.status, record.score, run_id, now))
+            self.db.executemany(
+                "INSERT INTO score_changes (assignment, run_id, change) VALUES (?, ?, ?)",
+                [(record.assignment, run_id, json.dumps(clean_plain(change))) for change in changes])
 
-    def failed_attempts(self, assignment: str, student: str, content_hash: str) -> int:
-        """How many of this student's latest gradings, in a row, failed on this same content."""
-        rows = self.db.execute(
-            "SELECT content_hash, status FROM gradings WHERE assignment = ? AND student = ? ORDER BY id DESC",
-            (assignment, student))
-        count = 0
-        for digest, status in rows:
-            if digest != content_hash or status != FAILED:
-                break
-            count += 1
-        return count
+    def score_changes(self, assignment: str) -> list[dict]:
+        """Every score change stored for `assignment`: the newest run's first, each run's in the order made."""
+        changes = []
+        for (text,) in self.db.execute(
+                "SELECT change FROM score_changes WHERE assignment = ? ORDER BY run_id DESC, id", (assignment,)):
+            try:
+                change = clean_plain(json.loads(text))
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(change, dict):
+                changes.append(change)
+        return changes
 
     def gradings(self, assignment: str) -> list[tuple[str, str, str]]:
         """(student, run id, status) of every grading ever stored for `assignment`, in order."""

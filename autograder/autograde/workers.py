@@ -7,26 +7,41 @@ grader once and forks each worker from there, so replacing a dead worker is chea
 `ZygoteServer`, each worker (a replacement too) gets a zygote forked by it, warm at once,
 instead of starting its own interpreter: the batch imports torch twice (forkserver and server),
 not once per worker plus once. A work item
-goes out and a result comes back as plain dicts. A worker that dies, or holds one submission
-past `hard_timeout_s` (by default the sandbox's worst case from the limits, plus a zygote's
-start-up), is killed and replaced, and that submission comes back as a failure with a reason;
-the batch goes on.
+goes out and a result comes back as plain dicts.
+
+A fault of the grader is never the submission's: a worker that dies, is stopped, or holds one
+submission past `hard_timeout_s` (by default the sandbox's worst case from the limits, plus a
+zygote's start-up), or whose answer says the grader failed (`attempts.grader_fault`: its zygote
+did not start, a check errored, its pytest session died), is replaced by a fresh worker, with a
+fresh zygote and pytest session, and the submission is graded again by it, up to
+`attempts.MAX_ATTEMPTS` times in all. Only then does it come back as a failure, with every
+reason; the batch goes on.
+
+Stopping (`terminate`, what Ctrl-C and SIGTERM do): each worker is sent SIGTERM, on which it
+ends the boxes it holds and its zygote and exits; one that has not gone a few seconds later is
+killed. That takes nothing of root, PID namespaces or cgroups: each process ends what it started.
 """
 from __future__ import annotations
 
 import ctypes
 import multiprocessing
+import os
 import signal
 import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 
 from autograder.assignment import Assignment
+from autograder.autograde.attempts import MAX_ATTEMPTS, grader_fault
 from autograder.sandbox.grader.limits import Limits, hard_timeout_for
 from autograder.sandbox.grader.zygotes import Zygote, ZygoteServer
+from autograder.sandbox.shared.processes import is_stopped
+
+STOPPED_GRACE_S = 2.0  # a grader process seen stopped (SIGSTOP) this long is taken for hung
+STOP_WAIT_S = 3.0  # how long `terminate` lets workers end their boxes before it kills them
 
 
 def describe_exit_code(code: int | None) -> str:
@@ -47,7 +62,8 @@ def worker_zygote(state: dict):
     if zygote is None or not zygote.alive():
         if zygote is not None:
             zygote.close()
-        zygote = state["zygote"] = Zygote(control=state.pop("zygote_control", None), **state.get("zygote_options", {}))
+        zygote = state["zygote"] = Zygote(control=state.pop("zygote_control", None), server_pid=state.pop("server_pid", None),
+                                          **state.get("zygote_options", {}))
     return zygote
 
 
@@ -78,12 +94,32 @@ def _die_with_parent() -> None:
         pass
 
 
+def _end_on_sigterm(state: dict) -> None:
+    """On SIGTERM (the parent's `terminate`), end every box this worker holds and its zygote, then
+    exit at once: whatever the worker was doing is abandoned, its submission was not stored."""
+    def end(signum, frame):
+        from autograder.sandbox.grader.box_client import end_all_boxes
+
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            end_all_boxes()
+            zygote = state.get("zygote")
+            if zygote is not None:
+                zygote.close()
+        finally:
+            os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, end)
+
+
 def _worker_main(conn, task: Callable[[dict, dict], dict], assignment: Assignment, device: str,
-                 limits: Limits | None, zygote_control=None, zygote_options: dict | None = None) -> None:
+                 limits: Limits | None, zygote_control=None, zygote_options: dict | None = None,
+                 server_pid: int | None = None) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     state: dict = {"assignment": assignment, "device": device, "limits": limits, "zygote_control": zygote_control,
-                   "zygote_options": zygote_options or {}}
+                   "zygote_options": zygote_options or {}, "server_pid": server_pid}
+    _end_on_sigterm(state)
     try:
         while True:
             try:
@@ -99,12 +135,12 @@ def _worker_main(conn, task: Callable[[dict, dict], dict], assignment: Assignmen
                          "traceback": traceback.format_exc()[-4000:]}
             conn.send(reply)
     finally:
+        zygote = state.get("zygote")  # first: a worker let go is killed if it lingers, and its zygote must not outlive it
+        if zygote is not None:
+            zygote.close()
         session = state.get("check_session")
         if session is not None:
             session.close()
-        zygote = state.get("zygote")
-        if zygote is not None:
-            zygote.close()
         unused = state.pop("zygote_control", None)  # handed over, never used
         if unused is not None:
             unused.close()
@@ -129,6 +165,19 @@ def start_forkserver() -> None:
     multiprocessing.forkserver.ensure_running()
 
 
+def end_stopped_forkserver() -> None:
+    """Kill the workers' forkserver if it is stopped (SIGSTOP): it would never answer a start (the
+    next one begins a new forkserver, multiprocessing's `ensure_running`), nor end with this process."""
+    import multiprocessing.forkserver
+
+    pid = getattr(getattr(multiprocessing.forkserver, "_forkserver", None), "_forkserver_pid", None)
+    if isinstance(pid, int) and is_stopped(pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 @dataclass
 class _Worker:
     slot: int
@@ -136,6 +185,7 @@ class _Worker:
     conn: object
     item: dict | None = None
     started: float = 0.0
+    stopped_since: float | None = None  # when it was first seen stopped (SIGSTOP), while busy
 
 
 @dataclass
@@ -145,6 +195,13 @@ class Outcome:
     result: dict | None = None  # SubmissionResult.to_dict() when ok
     reason: str = ""  # when not ok
     worker_seconds: float = 0.0
+    # Why earlier attempts on this item were not kept (grader faults; each retried with a fresh
+    # worker). The outcome itself is the last attempt's.
+    faults: list[str] = field(default_factory=list)
+
+    @property
+    def attempts(self) -> int:
+        return len(self.faults) + 1
 
 
 class WorkerPool:
@@ -165,17 +222,27 @@ class WorkerPool:
 
     def _start(self, slot: int) -> _Worker:
         ours, theirs = self._context.Pipe()
+        end_stopped_forkserver()  # a stopped one would never answer this start
         zygote_control = None
+        if self.zygote_server is not None and not self.zygote_server.serving():
+            self.zygote_server.close()  # dead or stopped: every later worker starts a zygote of its own
+            self.zygote_server = None
+        server_pid = None
         if self.zygote_server is not None:
             try:
-                zygote_control = self.zygote_server.new_zygote()
+                zygote_control, server_pid = self.zygote_server.new_zygote(), self.zygote_server.process.pid
             except OSError:  # the server is gone: the worker starts a zygote of its own
                 pass
-        process = self._context.Process(target=_worker_main, name=f"autograde-worker-{slot}", daemon=True,
-                                        args=(theirs, self.task, self.assignment, self.device, self.limits, zygote_control,
-                                              self.zygote_options))
+        args = (theirs, self.task, self.assignment, self.device, self.limits, zygote_control, self.zygote_options, server_pid)
         try:
-            process.start()  # passes the worker a duplicate of the zygote's socket
+            for attempt in range(3):  # a forkserver killed mid-request is started again by the next try
+                process = self._context.Process(target=_worker_main, name=f"autograde-worker-{slot}", daemon=True, args=args)
+                try:
+                    process.start()  # passes the worker a duplicate of the zygote's socket
+                    break
+                except (EOFError, OSError):
+                    if attempt == 2:
+                        raise
         finally:
             theirs.close()
             if zygote_control is not None:  # only the worker may hold it: the zygote ends with the worker
@@ -183,6 +250,14 @@ class WorkerPool:
         return _Worker(slot, process, ours)
 
     def _replace(self, worker: _Worker) -> None:
+        """A fresh worker (with a fresh zygote and pytest session) in `worker`'s slot; the old one is
+        let go if it is idle and answering, killed otherwise."""
+        if worker.process.is_alive() and worker.item is None and not is_stopped(worker.process.pid):
+            try:
+                worker.conn.send(None)  # it closes its zygote and session, and exits
+                worker.process.join(2)
+            except OSError:
+                pass
         if worker.process.is_alive():
             worker.process.kill()
         worker.process.join(5)
@@ -191,8 +266,11 @@ class WorkerPool:
         self.replaced += 1
 
     def run(self, items: list[dict]) -> Iterator[Outcome]:
-        """Grade `items`; yields one Outcome per item as each finishes (in finishing order)."""
+        """Grade `items`; yields one Outcome per item as each finishes (in finishing order). An
+        attempt that ends in a grader fault is made again by a fresh worker (first in the queue),
+        up to MAX_ATTEMPTS in all; the Outcome then carries the earlier attempts' faults."""
         queue = deque(items)
+        faults: dict[int, list[str]] = {}  # id(item) -> faults of its attempts so far
         if not self._workers:
             self._workers = [self._start(slot) for slot in range(min(self.size, max(1, len(queue))))]
         while queue or any(w.item is not None for w in self._workers):
@@ -205,15 +283,25 @@ class WorkerPool:
                         queue.appendleft(item)
                         self._replace(worker)
                         continue
-                    worker.item, worker.started = item, time.monotonic()
+                    worker.item, worker.started, worker.stopped_since = item, time.monotonic(), None
             busy = [w for w in self._workers if w.item is not None]
             if not busy:
                 continue
             ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=1.0)
             for worker in busy:
                 outcome = self._collect(worker, ready)
-                if outcome is not None:
-                    yield outcome
+                if outcome is None:
+                    continue
+                fault = grader_fault(outcome.ok, outcome.result, outcome.reason)
+                earlier = faults.setdefault(id(outcome.item), [])
+                if fault is not None and len(earlier) + 1 < MAX_ATTEMPTS:
+                    earlier.append(fault)
+                    if worker.item is None and worker in self._workers:  # answered: a fresh one all the same
+                        self._replace(worker)
+                    queue.appendleft(outcome.item)
+                    continue
+                outcome.faults = faults.pop(id(outcome.item))
+                yield outcome
 
     def _collect(self, worker: _Worker, ready) -> Outcome | None:
         item, seconds = worker.item, time.monotonic() - worker.started
@@ -232,16 +320,22 @@ class WorkerPool:
             how = describe_exit_code(worker.process.exitcode)
             worker.item = None
             self._replace(worker)
-            return Outcome(item, False, None, f"the grading worker process {how} while grading this submission "
-                                              "(it was replaced; the batch went on)", seconds)
+            return Outcome(item, False, None, f"the grading worker process {how} while grading this submission", seconds)
         if seconds > self.hard_timeout_s:
             worker.item = None
             self._replace(worker)
-            return Outcome(item, False, None, f"grading took longer than {self.hard_timeout_s:g} s; the worker "
-                                              "was stopped (it was replaced; the batch went on)", seconds)
+            return Outcome(item, False, None, f"grading took longer than {self.hard_timeout_s:g} s; the worker was stopped", seconds)
+        now = time.monotonic()
+        worker.stopped_since = (worker.stopped_since or now) if is_stopped(worker.process.pid) else None
+        if worker.stopped_since is not None and now - worker.stopped_since >= STOPPED_GRACE_S:
+            worker.item = None
+            self._replace(worker)
+            return Outcome(item, False, None, "the grading worker process was stopped (SIGSTOP) while grading this "
+                                              "submission", seconds)
         return None
 
     def close(self) -> None:
+        """Let every worker finish its item and exit (it closes its zygote); kill what lingers."""
         for worker in self._workers:
             try:
                 worker.conn.send(None)
@@ -255,9 +349,33 @@ class WorkerPool:
                 worker.process.join(5)
             worker.conn.close()
         self._workers = []
+        end_stopped_forkserver()  # after the workers, its children: it must not outlive the run
+
+    def terminate(self) -> None:
+        """Stop now (Ctrl-C, SIGTERM): every worker ends its boxes and zygote on SIGTERM and exits;
+        one still there after STOP_WAIT_S (or stopped) is killed. Nothing the workers were grading
+        is answered."""
+        for worker in self._workers:
+            try:
+                worker.process.terminate()  # SIGTERM
+                os.kill(worker.process.pid, signal.SIGCONT)  # a stopped worker must run to end its boxes
+            except (OSError, AttributeError, TypeError):
+                pass
+        deadline = time.monotonic() + STOP_WAIT_S
+        for worker in self._workers:
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join(5)
+            worker.conn.close()
+        self._workers = []
+        end_stopped_forkserver()
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, error_type, *_):
+        if error_type is None:
+            self.close()
+        else:  # stopped by an error or a signal: nothing more is graded, so nothing is waited for
+            self.terminate()

@@ -5,10 +5,12 @@ output (CSV, gradebook, results.json, feedback page, class report) is written fr
   "graded"      the notebook ran in the sandbox and every check was scored;
   "not graded"  there was nothing gradable (no folder, no notebook, not a notebook...): every
                 check scores 0 and `reason` says why;
-  "failed"      the grader itself failed on it (its worker process died or hung): every check
-                scores 0, `reason` says what happened, and the next run grades it again.
-`result` is always set for records the batch makes (all-zero checks when not graded or failed),
-so every output can list every check.
+  "grader error" the grader failed on it, and again with fresh processes (a worker, zygote or
+                check session that died or hung, a check that errored): the checks it could not
+                judge have status "error" and no score in any output, `reason` says what happened,
+                and the record is never current: the next run grades it again.
+`result` is always set for records the batch makes (all-zero checks when not graded, "error"
+checks for a grader error), so every output can list every check.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from autograder.model.manual import ManualGrading
 from autograder.model.results import CheckResult, SubmissionResult
 from autograder.model.status import CheckStatus, SubmissionStatus
 
-GRADED, NOT_GRADED, FAILED = SubmissionStatus.GRADED, SubmissionStatus.NOT_GRADED, SubmissionStatus.FAILED
+GRADED, NOT_GRADED, GRADER_ERROR = SubmissionStatus.GRADED, SubmissionStatus.NOT_GRADED, SubmissionStatus.GRADER_ERROR
 
 
 @dataclass

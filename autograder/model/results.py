@@ -75,3 +75,10 @@ def zero_result(checks: dict[str, int], reason: str, notes: list[str] = (), *,
     could be tested."""
     zeros = [CheckResult(name, 0, points, CheckStatus.FAILED, reason) for name, points in checks.items()]
     return SubmissionResult(zeros, list(notes), not_graded=not_graded)
+
+
+def grader_error_result(checks: dict[str, int], reason: str, notes: list[str] = ()) -> SubmissionResult:
+    """A result where the grader could judge no check (name -> points): every check has status
+    "error" (never a score in any output) and the same `reason`."""
+    errors = [CheckResult(name, 0, points, CheckStatus.ERROR, reason) for name, points in checks.items()]
+    return SubmissionResult(errors, list(notes))

@@ -14,4 +14,10 @@ class CheckStatus(StrEnum):
 class SubmissionStatus(StrEnum):
     GRADED = "graded"  # the notebook ran and every check was scored
     NOT_GRADED = "not graded"  # nothing gradable (no folder, not a notebook, ...): 0 with a reason
-    FAILED = "failed"  # the grader itself failed on it: 0, and the next run grades it again
+    # The grader failed on it, again with fresh processes (a worker, zygote or check session that
+    # died or hung, a check that errored): it has no score, and the next run grades it again.
+    GRADER_ERROR = "grader error"
+
+    @classmethod
+    def _missing_(cls, value):
+        return cls.GRADER_ERROR if value == "failed" else None  # what records stored before 2026-12 say

@@ -13,7 +13,6 @@ print there on nbgrader's path); and its timestamp.txt.
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import nbformat
@@ -24,6 +23,7 @@ from autograder.model.results import SubmissionResult
 from autograder.notebook.executed import nbformat_outputs
 from autograder.notebook.load import SubmissionError, grade_id_of, parse_notebook, read_notebook_file, restore_locked_cells
 from autograder.notebook.releases import KnownReleases, known_releases
+from autograder.outputs.atomic import AtomicFiles
 from autograder.outputs.text import check_cell_output
 
 
@@ -63,18 +63,20 @@ def _graded_against(releases: KnownReleases, result: SubmissionResult | None) ->
 
 def write_autograded_folders(coursedir, assignment: Assignment, records: list[GradedSubmission]) -> None:
     """`coursedir` is nbgrader's CourseDirectory of the course (its autograded_directory and
-    submitted_directory settings are honoured)."""
+    submitted_directory settings are honoured). The files appear together, atomically
+    (outputs/atomic.py): a folder is never left half-written."""
     releases = known_releases(assignment)
-    for record in records:
-        if not record.notebook:
-            continue
-        target = Path(coursedir.format_path(coursedir.autograded_directory, record.student, assignment.name))
-        text = _restored(Path(record.notebook), _graded_against(releases, record.result), record.result)
-        if text is None:
-            continue
-        shutil.rmtree(target, ignore_errors=True)
-        target.mkdir(parents=True)
-        (target / assignment.notebook).write_text(text, encoding="utf-8")
-        timestamp = Path(coursedir.format_path(coursedir.submitted_directory, record.student, assignment.name)) / "timestamp.txt"
-        if timestamp.is_file():
-            shutil.copyfile(timestamp, target / "timestamp.txt")
+    with AtomicFiles() as files:
+        for record in records:
+            if not record.notebook:
+                continue
+            target = Path(coursedir.format_path(coursedir.autograded_directory, record.student, assignment.name))
+            text = _restored(Path(record.notebook), _graded_against(releases, record.result), record.result)
+            if text is None:
+                continue
+            files.write(target / assignment.notebook, text)
+            timestamp = Path(coursedir.format_path(coursedir.submitted_directory, record.student, assignment.name)) / "timestamp.txt"
+            if timestamp.is_file():
+                files.write(target / "timestamp.txt", timestamp.read_bytes())
+            else:  # formgrader compares it with the gradebook's: an old one must not stay
+                (target / "timestamp.txt").unlink(missing_ok=True)

@@ -14,6 +14,7 @@ have one format each (outputs/formats.py).
 from __future__ import annotations
 
 import functools
+import io
 import math
 import os
 from collections import Counter
@@ -59,8 +60,10 @@ def _figure(width=7.0, height=3.6):
 def _save(figure, path: Path) -> str:
     import matplotlib
 
+    image = io.BytesIO()
     with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
-        figure.savefig(path, format="png")
+        figure.savefig(image, format="png")
+    write_atomic(path, image.getvalue())
     return path.name
 
 

@@ -1,5 +1,7 @@
 """`COURSE/reports/ASSIGNMENT/grades-by-check.csv`: one row per student: id, each check's score
 (in the order of the assignment's checks), total, max, status, late flag and a reason for a TA.
+A check the grader could not judge has an empty cell, never a 0, and so has the total of a
+submission that is not graded yet (status "grader error"; the reason says why).
 
 Its name and folder are the kit's own: nbgrader writes `grades.csv` into the folder it runs in
 (`nbgrader export`), and the course folder is where a TA runs it, so the two never collide."""
@@ -11,6 +13,7 @@ from pathlib import Path
 
 from autograder.assignment import Assignment
 from autograder.model.records import GradedSubmission
+from autograder.model.status import CheckStatus, SubmissionStatus
 from autograder.outputs.atomic import write_atomic
 
 CSV_NAME = "grades-by-check.csv"
@@ -41,11 +44,13 @@ def _number(value: float) -> str:
 
 
 def csv_row(record: GradedSubmission, assignment: Assignment) -> dict:
-    scores = {c.name: c.score for c in record.result.checks} if record.result else {}
+    checks = {c.name: c for c in record.result.checks} if record.result else {}
+    unjudged = {name for name, check in checks.items() if check.status == CheckStatus.ERROR}
+    no_total = bool(unjudged) or record.status == SubmissionStatus.GRADER_ERROR
     return {
         "student": as_text_cell(record.student),
-        **{name: _number(scores.get(name, 0)) for name in assignment.checks},
-        "total": _number(record.score),
+        **{name: "" if name in unjudged else _number(checks[name].score if name in checks else 0) for name in assignment.checks},
+        "total": "" if no_total else _number(record.score),
         "max": _number(record.result.max_score if record.result else assignment.max_score),
         "status": record.status,
         "late": "yes" if record.late else "no",

@@ -19,7 +19,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from autograder.assignment import Assignment
 from autograder.model.records import GradedSubmission
-from autograder.outputs.atomic import write_atomic
+from autograder.outputs.atomic import AtomicFiles, write_atomic
 from autograder.outputs.formats import utc_text
 from autograder.outputs.hand_graded import hand_graded
 from autograder.outputs.markdown_html import markdown_html
@@ -72,6 +72,9 @@ def render_feedback(record: GradedSubmission, assignment: Assignment) -> str:
     )
 
 
-def write_feedback_pages(course_dir: Path, assignment: Assignment, records: list[GradedSubmission]) -> None:
+def write_feedback_pages(course_dir: Path, assignment: Assignment, records: list[GradedSubmission],
+                         files: AtomicFiles | None = None) -> None:
+    """`files`: a batch the pages join (they appear when it commits); by default each is written at once."""
+    write = files.write if files is not None else write_atomic
     for record in records:
-        write_atomic(feedback_path(course_dir, assignment, record.student), render_feedback(record, assignment))
+        write(feedback_path(course_dir, assignment, record.student), render_feedback(record, assignment))

@@ -2,14 +2,18 @@
 
 The assignment's structure (notebook, grade cells, solution cells, source cells) is saved the
 way `nbgrader generate_assignment` saves it: the kit's master notebook goes through nbgrader's
-own preprocessors up to and including `SaveCells`. Then, in one transaction for the class, per
-student: the student and the submission are created if needed (an existing one is updated, never
-duplicated; what `Gradebook.add_submission` builds, with nbgrader's ORM classes), every autograded cell gets the check's score as `auto_score` under its grade id,
-and the written answer is left for manual grading (no auto score, `needs_manual_grade`), so
-`nbgrader export` and formgrader show the result with no extra step. A score a TA already
-entered by hand (`manual_score`) is never overwritten; a written answer left as released is 0
-with nbgrader's comment "No response.", as `nbgrader autograde` scores it. What the staff enter
-by hand is read back (`manual_grading`) for the students' feedback.
+own preprocessors up to and including `SaveCells`. Then, in one transaction for the class (a run's
+grades appear all at once, or not at all), per student: the student and the submission are
+created if needed (an existing one is updated, never duplicated; what `Gradebook.add_submission`
+builds, with nbgrader's ORM classes), every autograded cell gets the check's score as
+`auto_score` under its grade id, and the written answer is left for manual grading (no auto
+score, `needs_manual_grade`), so `nbgrader export` and formgrader show the result with no extra
+step. A check the grader could not judge (a grader error) gets no score and is left needing a
+grade, never a 0. A score a TA already entered by hand (`manual_score`) is never overwritten; a
+written answer left as released is 0 with nbgrader's comment "No response.", as `nbgrader
+autograde` scores it. What the staff enter by hand is read back (`manual_grading`) for the
+students' feedback. A gradebook another program holds is waited for (sqlite's busy timeout), then
+reported.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from autograder.assignment import Assignment
 from autograder.course import course_settings
 from autograder.model.manual import ManualGrading
 from autograder.model.records import GradedSubmission
+from autograder.model.status import CheckStatus
 from autograder.outputs.autograded_folder import write_autograded_folders
 from autograder.outputs.course_source import write_course_source
 
@@ -65,17 +70,18 @@ def _fast_new_database():
             os.environ["PATH"] = saved_path
 
 
-def save_assignment_structure(coursedir, assignment: Assignment) -> None:
+def save_assignment_structure(coursedir, assignment: Assignment, db_url: str | None = None) -> None:
     """What generate_assignment records: the assignment, then its master notebook through
     nbgrader's preprocessors up to SaveCells (same checksums, same stored sources)."""
     from nbgrader.api import Gradebook
     from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, ClearSolutions, ComputeChecksums, LockCells, SaveCells
 
-    with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+    db_url = db_url or coursedir.db_url
+    with Gradebook(db_url, coursedir.course_id) as gb:
         gb.update_or_create_assignment(assignment.name)
     notebook = nbformat.read(assignment.master, as_version=nbformat.NO_CONVERT)
     resources = {"nbgrader": {"notebook": assignment.master.stem, "assignment": assignment.name,
-                              "db_url": coursedir.db_url}}
+                              "db_url": db_url}}
     for preprocessor in (LockCells, ClearSolutions, ClearOutput, CheckCellMetadata, ComputeChecksums, SaveCells):
         notebook, resources = preprocessor(config=coursedir.config).preprocess(notebook, resources)
 
@@ -102,7 +108,7 @@ NO_RESPONSE = "No response."  # nbgrader's auto comment on an answer left as rel
 
 
 def _score_cells(submitted_notebook, record: GradedSubmission, assignment: Assignment) -> None:
-    scores = {c.name: float(c.score) for c in record.result.checks} if record.result else {}
+    checks = {c.name: c for c in record.result.checks} if record.result else {}
     # nbgrader's rule (utils.determine_grade): an answer cell left as released, or no notebook
     # at all, is 0 without a manual grade, with the comment "No response."
     unanswered = set(record.result.unanswered) if record.result and record.notebook else set(assignment.manual_checks)
@@ -119,48 +125,77 @@ def _score_cells(submitted_notebook, record: GradedSubmission, assignment: Assig
                 grade.auto_score = None
                 grade.needs_manual_grade = grade.manual_score is None
         elif name in assignment.checks:
-            grade.auto_score = scores.get(name, 0.0)
+            check = checks.get(name)
+            if check is not None and check.status == CheckStatus.ERROR:
+                # The grader could not judge it: no score at all (never a 0), and formgrader lists the
+                # cell as needing a grade, as nbgrader's own SaveAutoGrades does when it has no score.
+                grade.auto_score = None
+                grade.needs_manual_grade = True
+                continue
+            grade.auto_score = float(check.score) if check is not None else 0.0
             # nbgrader's SaveAutoGrades rule: a hand-entered score keeps the cell in the manual queue
             grade.needs_manual_grade = grade.manual_score is not None
 
 
-def record_in_gradebook(course_dir: Path, assignment: Assignment, records: list[GradedSubmission]) -> str:
-    """Record every record's per-check scores in the course's nbgrader gradebook, in one
-    transaction (all of the class or, on an error, none of it). Returns the gradebook's URL."""
-    from nbgrader import utils
-    from nbgrader.api import Gradebook, MissingEntry, Student
+# How long a write waits for a gradebook another program holds (formgrader writing a grade, an
+# `nbgrader` command): sqlite's busy timeout. Past it the gradebook is not written this run.
+GRADEBOOK_BUSY_TIMEOUT_S = 30.0
+
+
+def waiting_url(db_url: str) -> str:
+    """`db_url` with sqlite's busy timeout set (SQLAlchemy passes `timeout` to sqlite3.connect)."""
+    if db_url.startswith("sqlite:") and "?" not in db_url:
+        return f"{db_url}?timeout={GRADEBOOK_BUSY_TIMEOUT_S:g}"
+    return db_url
+
+
+def is_locked(error: BaseException) -> bool:
+    """Whether `error` says another program holds the gradebook (sqlite's "database is locked")."""
+    return "database is locked" in str(error) or "database table is locked" in str(error)
+
+
+def held_gradebook() -> str:
+    """What a TA reads when another program held the gradebook past the busy timeout."""
+    return (f"another program held it for {GRADEBOOK_BUSY_TIMEOUT_S:g} s: formgrader or an nbgrader command; nothing "
+            "of this run was written to it. Run autograde again once it is free: the grades are kept and nothing is "
+            "graded again")
+
+
+def record_in_gradebook(course_dir: Path, assignment: Assignment, records: list[GradedSubmission], *,
+                        refused: dict[str, str] | None = None) -> str:
+    """Record every record's per-check scores in the course's nbgrader gradebook in ONE
+    transaction: all of the class or, on an error, none of it. With `refused` given, a record
+    nbgrader refuses is left out of that transaction (found by trying each student alone, rolled
+    back) and named in it with the reason; otherwise any refusal raises. Returns the gradebook's URL."""
+    from nbgrader.api import Gradebook
 
     Path(course_dir).mkdir(parents=True, exist_ok=True)
     coursedir = course_settings(course_dir)
     if coursedir.db_url.startswith("sqlite:///"):
         Path(coursedir.db_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    notebook_id = Path(assignment.notebook).stem
+    url = waiting_url(coursedir.db_url)
+    latest = list({record.student: record for record in records}.values())  # one row per student
     with _fast_new_database():
-        save_assignment_structure(coursedir, assignment)
-        gb = Gradebook(coursedir.db_url, coursedir.course_id)
+        save_assignment_structure(coursedir, assignment, url)
+        gb = Gradebook(url, coursedir.course_id)
     with gb:
         try:
-            with gb.db.no_autoflush:
-                the_assignment = gb.find_assignment(assignment.name)
-                latest = {record.student: record for record in records}  # one row per student
-                for record in latest.values():
-                    student = gb.db.get(Student, record.student)
-                    if student is None:
-                        student = Student(id=record.student)
-                        gb.db.add(student)
-                    timestamp = utils.parse_utc(record.timestamp) if record.timestamp else None
-                    try:
-                        submission = gb.find_submission(assignment.name, record.student)
-                        submission.timestamp = timestamp
-                    except MissingEntry:
-                        submission = _new_submission(gb, the_assignment, student, timestamp)
-                    for submitted in submission.notebooks:
-                        if submitted.notebook.name == notebook_id:
-                            _score_cells(submitted, record, assignment)
+            _write_students(gb, assignment, latest)
             gb.db.commit()
-        except Exception:
+        except Exception as error:
             gb.db.rollback()
-            raise
+            if refused is None or is_locked(error):
+                raise
+            refusals = _refusals(gb, assignment, latest)
+            if not refusals:  # no one student explains it: nothing is written
+                raise
+            refused.update(refusals)
+            try:
+                _write_students(gb, assignment, [r for r in latest if r.student not in refusals])
+                gb.db.commit()
+            except Exception:
+                gb.db.rollback()
+                raise
     write_autograded_folders(coursedir, assignment, records)  # formgrader's "autograded" needs them
     write_course_source(coursedir, assignment)  # and its lists of assignments, source/<assignment>/
     return coursedir.db_url
@@ -177,7 +212,7 @@ def manual_grading(course_dir: Path, assignment: Assignment) -> dict[str, Manual
     if coursedir.db_url.startswith("sqlite:///") and not Path(coursedir.db_url.removeprefix("sqlite:///")).is_file():
         return {}  # opening it would create an empty gradebook
     graded: dict[str, ManualGrading] = {}
-    with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+    with Gradebook(waiting_url(coursedir.db_url), coursedir.course_id) as gb:
         try:
             gb.find_assignment(assignment.name)
         except MissingEntry:
@@ -203,3 +238,44 @@ def manual_grading(course_dir: Path, assignment: Assignment) -> dict[str, Manual
             if text:
                 graded.setdefault(student, ManualGrading()).comments[name] = text
     return graded
+def _write_students(gb, assignment: Assignment, records: list[GradedSubmission]) -> None:
+    with gb.db.no_autoflush:
+        the_assignment = gb.find_assignment(assignment.name)
+        for record in records:
+            _write_student(gb, the_assignment, assignment, record)
+    gb.db.flush()
+
+
+def _refusals(gb, assignment: Assignment, records: list[GradedSubmission]) -> dict[str, str]:
+    """Student -> why nbgrader refuses their row, each tried alone and rolled back."""
+    refusals = {}
+    for record in records:
+        try:
+            _write_students(gb, assignment, [record])
+        except Exception as error:
+            refusals[record.student] = f"{type(error).__name__}: {error}"
+        finally:
+            gb.db.rollback()
+    return refusals
+
+
+def _write_student(gb, the_assignment, assignment: Assignment, record: GradedSubmission) -> None:
+    """One student's submission and scores, in the open transaction (what Gradebook.add_submission
+    builds, with nbgrader's ORM classes: an existing submission is updated, never duplicated)."""
+    from nbgrader import utils
+    from nbgrader.api import MissingEntry, Student
+
+    student = gb.db.get(Student, record.student)
+    if student is None:
+        student = Student(id=record.student)
+        gb.db.add(student)
+    timestamp = utils.parse_utc(record.timestamp) if record.timestamp else None
+    try:
+        submission = gb.find_submission(assignment.name, record.student)
+        submission.timestamp = timestamp
+    except MissingEntry:
+        submission = _new_submission(gb, the_assignment, student, timestamp)
+    notebook_id = Path(assignment.notebook).stem
+    for submitted in submission.notebooks:
+        if submitted.notebook.name == notebook_id:
+            _score_cells(submitted, record, assignment)

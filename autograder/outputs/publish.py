@@ -3,14 +3,15 @@
 nbgrader's gradebook and autograded/ folder (about 60% of the time) are written by a fork of
 this process while this one writes the students' pages and draws the class report's plots: on
 two cores that halves the wait after the last submission. If the writer process gives no answer
-(it died, or is still at it after `writer_timeout_s`, when it is killed), the same outputs are
-written here, so nothing is lost.
+(it died, was stopped, or is still at it after `writer_timeout_s`, when it is killed), the same
+outputs are written here, so nothing is lost.
 
 Whatever one submission contains, every other output is written: the records' text is made
-safe first (model/sanitize.py), and each student's pages, the CSV, the gradebook and the reports
-are written separately, so an output that cannot be written is named, for that student, in
-`run_info["outputs not written"]` (the summary and the class report show it) and the batch goes
-on.
+safe first (model/sanitize.py), and the students' pages, the CSV, the gradebook and the reports
+are written separately, each file atomically (outputs/atomic.py; the pages as one batch), so an
+output that cannot be written (a full disk, a gradebook another program holds) is named, for its
+student where it is one student's, in `run_info["outputs not written"]` (the summary and the
+class report show it), nothing half-written is left, and the batch goes on.
 """
 from __future__ import annotations
 
@@ -18,18 +19,21 @@ import importlib
 import multiprocessing
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from autograder.assignment import Assignment
 from autograder.model.records import GradedSubmission
 from autograder.model.sanitize import clean_plain, clean_text
+from autograder.outputs.atomic import AtomicFiles
 from autograder.outputs.class_report import draw_class_plots, write_class_report
 from autograder.outputs.csv_report import write_grades_csv
 from autograder.outputs.feedback_html import write_feedback_pages
-from autograder.outputs.gradebook import manual_grading, record_in_gradebook
+from autograder.outputs.gradebook import held_gradebook, is_locked, manual_grading, record_in_gradebook
 from autograder.outputs.results_json import write_results_json
 from autograder.outputs.staff_report import write_staff_report
+from autograder.sandbox.shared.processes import is_stopped
 
 # What the writers import when they first run: nbgrader (with jupyter_server, ~1.7 s), alembic,
 # matplotlib. Importing them early, in a thread, uses a core that is idle while the batch's
@@ -83,21 +87,19 @@ def publish(course_dir: Path, assignment: Assignment, records: list[GradedSubmis
     outputs: dict[str, Path] = {}
     gradebook = ForkedWriter(_gradebook_job, course_dir, assignment, records)
     try:
-        outputs["grades by check"] = write_grades_csv(course_dir, assignment, records)
-    except Exception as error:  # any writer's failure is reported, never fatal
-        problems.append(_problem("grades-by-check.csv", error))
-    for record in records:
-        for name, writer in (("results.json", write_results_json), ("feedback page", write_feedback_pages)):
-            try:
-                writer(course_dir, assignment, [record])
-            except Exception as error:
-                problems.append(_problem(f"{record.student}: {name}", error))
-    outputs["feedback"] = course_dir / "feedback" / "<student>" / assignment.name
-    try:
-        plots = draw_class_plots(course_dir, assignment, records)
-    except Exception:  # write_class_report draws them again, and what fails is reported there
-        plots = None
-    answer = gradebook.result(writer_timeout_s(len(records)))
+        try:
+            outputs["grades by check"] = write_grades_csv(course_dir, assignment, records)
+        except Exception as error:  # any writer's failure is reported, never fatal
+            problems.append(_problem("grades-by-check.csv", error))
+        _write_student_pages(course_dir, assignment, records, problems)
+        outputs["feedback"] = course_dir / "feedback" / "<student>" / assignment.name
+        try:
+            plots = draw_class_plots(course_dir, assignment, records)
+        except Exception:  # write_class_report draws them again, and what fails is reported there
+            plots = None
+        answer = gradebook.result(writer_timeout_s(len(records)))
+    finally:
+        gradebook.stop()  # a run stopped here (Ctrl-C) leaves no writer behind
     if answer is None:  # the writer gave no answer: its transaction, if any, was not committed
         gradebook_url = _record_in_gradebook(course_dir, assignment, records, problems)
     else:
@@ -118,6 +120,28 @@ def publish(course_dir: Path, assignment: Assignment, records: list[GradedSubmis
     if problems:
         run_info[NOT_WRITTEN] = problems
     return outputs
+
+
+def _write_student_pages(course_dir: Path, assignment: Assignment, records: list[GradedSubmission],
+                         problems: list[str]) -> None:
+    """Every student's results.json and feedback page, as one batch of atomic files (they appear
+    together); a page that cannot be made or written is named, for its student."""
+    files = AtomicFiles()
+    try:
+        for record in records:
+            for name, writer in (("results.json", write_results_json), ("feedback page", write_feedback_pages)):
+                try:
+                    writer(course_dir, assignment, [record], files)
+                except Exception as error:
+                    problems.append(_problem(f"{record.student}: {name}", error))
+        files.commit()
+    except Exception as error:
+        problems.append(_problem("feedback pages and results.json", error))
+    finally:
+        files.discard()
+
+
+STOPPED_GRACE_S = 2.0  # a process seen stopped this long is taken for hung
 
 
 def writer_timeout_s(n_records: int) -> float:
@@ -154,17 +178,33 @@ class ForkedWriter:
             if self.answers is not None:
                 self.answers.close()
             return None
+        deadline = time.monotonic() + timeout_s
+        stopped_since = None
         try:
-            if self.answers.poll(timeout_s):  # also true at end of file: the writer ended without answering
-                return self.answers.recv()
+            while True:
+                if self.answers.poll(min(1.0, max(0.0, deadline - time.monotonic()))):
+                    return self.answers.recv()  # an answer, or end of file: the writer ended without one
+                now = time.monotonic()
+                if now >= deadline:
+                    return None
+                # A writer stopped (SIGSTOP) never answers: after a moment, as good as dead.
+                stopped_since = (stopped_since or now) if is_stopped(self.process.pid) else None
+                if stopped_since is not None and now - stopped_since >= STOPPED_GRACE_S:
+                    return None
         except (EOFError, OSError):
-            pass
+            return None
         finally:
-            if self.process.is_alive():
-                self.process.kill()
-            self.process.join(5)
-            self.answers.close()
-        return None
+            self.stop()
+
+    def stop(self) -> None:
+        """End the writer if it still runs (killed, reaped)."""
+        if self.process is None:
+            return
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+        self.answers.close()
+        self.process = None
 
 
 def _answer(sender, job: Callable, args: tuple) -> None:
@@ -182,18 +222,15 @@ def _gradebook_job(course_dir: Path, assignment: Assignment, records: list[Grade
 
 def _record_in_gradebook(course_dir: Path, assignment: Assignment, records: list[GradedSubmission],
                          problems: list[str]) -> str | None:
-    """The whole class in one transaction; if that fails, student by student, so that one
-    record nbgrader refuses costs only that student's row."""
+    """The whole class in one transaction; a student nbgrader refuses is left out and named."""
+    refused: dict[str, str] = {}
     try:
-        return record_in_gradebook(course_dir, assignment, records)
+        url = record_in_gradebook(course_dir, assignment, records, refused=refused)
     except Exception as error:
-        first = error
-    url = None
-    for record in records:
-        try:
-            url = record_in_gradebook(course_dir, assignment, [record])
-        except Exception as error:
-            problems.append(_problem(f"{record.student}: gradebook", error))
-    if url is None:
-        problems.append(_problem("gradebook", first))
+        if is_locked(error):
+            problems.append(clean_text(f"gradebook ({held_gradebook()})", 500))
+        else:
+            problems.append(_problem("gradebook (nothing of this run was written to it)", error))
+        return None
+    problems.extend(clean_text(f"{student}: gradebook ({why})", 500) for student, why in refused.items())
     return url

@@ -9,7 +9,7 @@ from pathlib import Path
 from autograder.assignment import Assignment
 from autograder.model.records import GradedSubmission
 from autograder.model.status import SubmissionStatus
-from autograder.outputs.atomic import write_atomic
+from autograder.outputs.atomic import AtomicFiles, write_atomic
 from autograder.outputs.feedback_html import safe_dir_name
 from autograder.outputs.gradescope import to_gradescope
 from autograder.outputs.hand_graded import hand_graded
@@ -21,9 +21,12 @@ def results_json_path(course_dir: Path, assignment: Assignment, student: str) ->
 
 def gradescope_results(record: GradedSubmission, assignment: Assignment) -> dict:
     data = to_gradescope(record.result)
+    if record.status == SubmissionStatus.GRADER_ERROR:  # the TA's reason names grader processes: not for the student
+        data["output"] = ("Not graded yet: the grader itself failed on this submission, not because of your work. "
+                          "It will be graded again; the course staff can see why.")
+        return data
     if record.status != SubmissionStatus.GRADED and record.reason:
-        data["output"] = f"Not graded: {record.reason}." if record.status == "not graded" else \
-            f"Grading failed: {record.reason}. The course staff will look at it."
+        data["output"] = f"Not graded: {record.reason}."
     _with_hand_grading(data, hand_graded(record, assignment))
     return data
 
@@ -48,9 +51,12 @@ def _with_hand_grading(data: dict, by_hand) -> None:
     data["score"] = sum(test["score"] for test in data["tests"])
 
 
-def write_results_json(course_dir: Path, assignment: Assignment, records: list[GradedSubmission]) -> None:
+def write_results_json(course_dir: Path, assignment: Assignment, records: list[GradedSubmission],
+                       files: AtomicFiles | None = None) -> None:
+    """`files`: a batch the files join (they appear when it commits); by default each is written at once."""
+    write = files.write if files is not None else write_atomic
     for record in records:
         if record.result is None:
             continue
-        write_atomic(results_json_path(course_dir, assignment, record.student),
-                     json.dumps(gradescope_results(record, assignment), indent=2))
+        write(results_json_path(course_dir, assignment, record.student),
+              json.dumps(gradescope_results(record, assignment), indent=2))

@@ -37,6 +37,8 @@ def staff_entries(records: list[GradedSubmission]) -> list[dict]:
             "score": record.score,
             "confinement": (record.result.isolation.get("level", "") if record.result else ""),
             "grader_errors": [c.name for c in checks if c.status == CheckStatus.ERROR],
+            # attempts the grader failed on and made again with fresh processes (autograde/attempts.py)
+            "grader_faults_retried": list(record.extra.get("grader faults retried", [])),
             "checks": [{"name": c.name, "status": str(c.status), "misconception": c.misconception,
                         "feedback": c.feedback, "case": c.case, "staff_detail": c.staff_detail}
                        for c in checks if c.status != CheckStatus.PASSED],

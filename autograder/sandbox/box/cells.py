@@ -1,7 +1,8 @@
 """Executing a notebook's code cells the way nbgrader does: in order, in one namespace,
 continuing after a cell that fails, interrupting a cell that runs past its time limit, and
 stopping once the whole notebook's budget is spent (the running cell is interrupted, the rest
-are not run; the grader names them).
+are not run; the grader names them). The limits count CPU time, each with a wall-clock ceiling
+(shared/clocks.py), so the machine's load never decides which cells ran.
 
 IPython syntax (magics, `!commands`) is what magics.py makes of it, the same for the clean rooms:
 `%%time` and `%%capture` run their body, `%%writefile` writes a file in the sandbox's own folder,
@@ -18,9 +19,12 @@ from collections.abc import Iterator
 
 from autograder.sandbox.box.guard import StepTimeout, captured_output, deadline, describe_error
 from autograder.sandbox.box.magics import Shell, parse_cell
+from autograder.sandbox.shared.clocks import WALL_FACTOR, cpu_seconds, wall_ceiling_s
 
 # The message of a cell interrupted because the whole notebook's budget ran out.
 BUDGET_SPENT = "the notebook's time budget ran out"
+# A timed-out cell uses a little more than its limit (the interrupt is taken between bytecodes).
+BUDGET_MARGIN = 0.1
 
 
 def run_python(source: str, filename: str, namespace: dict, line_offset: int = 0) -> None:
@@ -72,31 +76,38 @@ class ShownFigures:
 
 
 def execute_cells(sources: list[str], namespace: dict, cell_timeout_s: float,
-                  budget_s: float | None = None) -> Iterator[dict]:
-    """Run each source in `namespace`; yield one plain-data result per cell run. Once
-    `budget_s` (the whole notebook's) is spent, the running cell is interrupted and no later
-    cell runs: the results stop there."""
+                  budget_s: float | None = None, wall_factor: float = WALL_FACTOR) -> Iterator[dict]:
+    """Run each source in `namespace`; yield one plain-data result per cell run. Each cell may use
+    `cell_timeout_s` of CPU time; once `budget_s` (the whole notebook's CPU time) is spent, the
+    running cell is interrupted and no later cell runs: the results stop there. Each limit has a
+    wall-clock ceiling `wall_factor` times longer (shared/clocks.py)."""
     namespace.setdefault("__name__", "__main__")
     shell = Shell(namespace, os.getcwd(), run_python)
     namespace["get_ipython"] = lambda: shell
     figures = ShownFigures()
     if "" not in sys.path:  # Jupyter imports from the notebook's folder (a %%writefile'd module)
         sys.path.insert(0, "")
-    end = time.monotonic() + budget_s if budget_s else None
+    cpu_start, wall_start = cpu_seconds(), time.monotonic()
     for index, source in enumerate(sources):
-        left = end - time.monotonic() if end is not None else None
-        if left is not None and left <= 0:
-            return
-        limit_s, by_budget = cell_timeout_s, False
-        if left is not None and left < cell_timeout_s:
-            limit_s, by_budget = left, True
+        limit_s, wall_s, by_budget = cell_timeout_s, wall_ceiling_s(cell_timeout_s, wall_factor), False
+        if budget_s:
+            cpu_left = budget_s - (cpu_seconds() - cpu_start)
+            wall_left = wall_ceiling_s(budget_s, wall_factor) - (time.monotonic() - wall_start)
+            if cpu_left <= 0 or wall_left <= 0:
+                return
+            # A cell whose own limit would leave (almost) nothing of the budget is the budget's: its
+            # timeout then says so, and the cells after it are named as not run.
+            if cpu_left <= limit_s * (1 + BUDGET_MARGIN):
+                limit_s, by_budget = min(limit_s, cpu_left), True
+            if wall_left <= wall_s * (1 + BUDGET_MARGIN):
+                wall_s, by_budget = min(wall_s, wall_left), True
         result = {"index": index, "status": "ok"}
         shell.cell = (f"<cell {index}>", 0)
         with captured_output() as output:
             figures.start(output)
             try:
                 code = _compile_cell(index, source)
-                with deadline(limit_s):
+                with deadline(limit_s, wall_s):
                     exec(code, namespace)
             except StepTimeout as error:
                 result.update(status="timeout", error=describe_error(error))

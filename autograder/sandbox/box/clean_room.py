@@ -37,6 +37,7 @@ from autograder.sandbox.box.magics import Shell, parse_cell
 from autograder.sandbox.box.probe_runner import MISSING, run_probe
 from autograder.sandbox.box.safe_values import VALUES, Dropped, Evaluator, Refused
 from autograder.sandbox.shared import protocol
+from autograder.sandbox.shared.clocks import wall_ceiling_s, wall_factor
 from autograder.sandbox.shared.messages import Event, Op
 
 PR_SET_DUMPABLE = 4
@@ -376,7 +377,8 @@ def make_definitions(room_request: dict) -> CleanRoom:
     where the box allows it, every other process of the box ended (none should exist)."""
     room = CleanRoom(os.getcwd())
     try:  # outside the deadline's block: its repeated alarm may fire as the block ends
-        with captured_output(), deadline(float(room_request.get("define_timeout_s") or 10.0)):
+        define_s = float(room_request.get("define_timeout_s") or 10.0)
+        with captured_output(), deadline(define_s, wall_ceiling_s(define_s, wall_factor(room_request))):
             room.define(list(room_request.get("cells", [])))
     except StepTimeout:
         room.report["errors"].append({"cell": None, "type": "Timeout", "message": "defining took too long", "traceback": ""})
@@ -399,7 +401,8 @@ def serve_room(sock: socket.socket, room_request: dict, room: CleanRoom | None =
             os._exit(0)
         if message.get("op") != Op.PROBE:
             return
-        reply = run_probe(room.namespace, message["probe"], message["inputs"], message["device"], float(message["timeout_s"]))
+        reply = run_probe(room.namespace, message["probe"], message["inputs"], message["device"],
+                          float(message["timeout_s"]), wall_factor(message))
         if os.getpid() != me:
             os._exit(0)
         if reply.get("status") == MISSING:

@@ -1,6 +1,9 @@
-"""Running one piece of student code under a deadline, with its output and warnings captured,
+"""Running one piece of student code under a time limit, with its output and warnings captured,
 and turning its failure into plain data: exception type, message and the student's own
 traceback lines (frames from the grader, torch and the standard library are left out).
+
+A time limit counts the CPU time the code uses, with a wall-clock ceiling above it
+(shared/clocks.py): the load of the machine never decides whether a step finished in time.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import traceback
 import warnings
 
 import autograder
+from autograder.sandbox.shared.clocks import wall_ceiling_s
 
 OUTPUT_CAP_CHARS = 20_000
 _HIDDEN_PREFIXES = tuple(
@@ -66,24 +70,34 @@ def describe_error(error: BaseException) -> dict:
 
 
 @contextlib.contextmanager
-def deadline(seconds: float | None):
-    """Raise StepTimeout in the main thread after `seconds`, and again every second after that
-    in case the student's code catches the first one."""
+def deadline(seconds: float | None, wall_s: float | None = None):
+    """Raise StepTimeout in the main thread once the code in the block has used `seconds` of this
+    process's CPU time (ITIMER_PROF counts every thread's), or once `wall_s` seconds have passed
+    by the wall clock (default: the ceiling shared/clocks.py sets), whichever comes first; and
+    again every wall-clock second after that, in case the student's code catches the first one.
+    A busy machine therefore never turns finished work into a timeout, and a step that sleeps
+    is still ended. The message is the same for both clocks."""
     usable = seconds and threading.current_thread() is threading.main_thread()
     if not usable:
         yield
         return
+    wall_s = wall_s or wall_ceiling_s(seconds)
 
     def _expire(signum, frame):
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.setitimer(signal.ITIMER_REAL, 1.0, 1.0)  # from now on, every second, whatever it computes
         raise StepTimeout(f"did not finish within {seconds:g} s")
 
-    previous = signal.signal(signal.SIGALRM, _expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)
+    previous = {number: signal.signal(number, _expire) for number in (signal.SIGPROF, signal.SIGALRM)}
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    signal.setitimer(signal.ITIMER_REAL, wall_s)
     try:
         yield
     finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @contextlib.contextmanager

@@ -24,15 +24,9 @@ from autograder.sandbox.box.confine import confine
 from autograder.sandbox.box.probe_runner import run_probe
 from autograder.sandbox.box.probe_worker import ProbeWorker
 from autograder.sandbox.shared import protocol
+from autograder.sandbox.shared.clocks import wall_factor
 from autograder.sandbox.shared.messages import Event, Op
 from autograder.sandbox.shared.processes import kill_processes_of
-
-
-def notebook_budget_s(execute_timeout_s: float) -> float:
-    """The kernel's own budget for the whole notebook: a little under the grader's limit, so
-    that it interrupts the running cell, skips the rest and still reports before the grader
-    gives up on it."""
-    return execute_timeout_s - min(2.0, 0.2 * execute_timeout_s)
 
 
 def _isolate_fds(sock: socket.socket) -> None:
@@ -60,7 +54,8 @@ def _sweep_strays(uid: int | None, worker: ProbeWorker) -> None:
 
 def _probe(namespace: dict, worker: ProbeWorker, request: dict) -> dict:
     if request["device"].startswith("cuda") or torch.cuda.is_initialized():
-        return run_probe(namespace, request["probe"], request["inputs"], request["device"], float(request["timeout_s"]))
+        return run_probe(namespace, request["probe"], request["inputs"], request["device"], float(request["timeout_s"]),
+                         wall_factor(request))
     return worker.ask(request)
 
 
@@ -101,9 +96,10 @@ def serve(sock: socket.socket, request: dict) -> None:
             if os.getpid() != me:  # a process the student's code forked must never answer the grader
                 os._exit(0)
             if message["op"] == Op.EXECUTE:
+                # The notebook's budget is its CPU time; the grader's own deadline sits above its wall ceiling.
                 budget = message.get("execute_timeout_s")
                 cells = execute_cells(message["cells"], namespace, float(message["cell_timeout_s"]),
-                                      notebook_budget_s(float(budget)) if budget else None)
+                                      float(budget) if budget else None, wall_factor(message))
                 for result in cells:
                     if os.getpid() != me:
                         os._exit(0)

@@ -16,6 +16,7 @@ import time
 
 from autograder.sandbox.box.probe_runner import CRASHED, TIMEOUT, run_probe
 from autograder.sandbox.shared import protocol
+from autograder.sandbox.shared.clocks import wall_ceiling_s, wall_factor
 
 PROBE_GRACE_S = 2.0
 
@@ -51,6 +52,8 @@ class ProbeWorker:
         self.namespace = namespace
         self.pid: int | None = None
         self._requests = self._replies = -1
+        self._answered_cpu_s = 0.0  # CPU time the current worker's answers reported, together
+        self.last_cpu_s = 0.0
 
     def _start(self) -> bool:
         request_read, request_write = os.pipe()
@@ -68,6 +71,7 @@ class ProbeWorker:
         os.close(request_read)
         os.close(reply_write)
         self.pid, self._requests, self._replies = pid, request_write, reply_read
+        self._answered_cpu_s = 0.0
         return True
 
     def _serve(self, requests: int, replies: int) -> None:
@@ -79,8 +83,8 @@ class ProbeWorker:
                 os._exit(0)
             request = json.loads(frame)
             try:
-                body = json.dumps(run_probe(self.namespace, request["probe"], request["inputs"],
-                                            request["device"], float(request["timeout_s"]))).encode()
+                body = json.dumps(run_probe(self.namespace, request["probe"], request["inputs"], request["device"],
+                                            float(request["timeout_s"]), wall_factor(request))).encode()
             except BaseException as error:  # an observation that cannot be encoded
                 body = json.dumps({"status": CRASHED, "reason": f"its answer could not be read: {error}"}).encode()
             if os.getpid() != me:  # a fork made by the student's step: it must not answer
@@ -88,38 +92,47 @@ class ProbeWorker:
             protocol.write_frame(replies, body)
 
     def stop(self) -> int | None:
-        """Kill the worker; returns its wait status (None if there was none)."""
+        """Kill the worker; returns its wait status (None if there was none). `self.last_cpu_s` is
+        then the CPU time it used since its last answer (the kernel's account of the dead process)."""
         if self.pid is None:
             return None
         try:
             os.kill(self.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        _, status = os.waitpid(self.pid, 0)
+        _, status, usage = os.wait4(self.pid, 0)
+        self.last_cpu_s = max(0.0, usage.ru_utime + usage.ru_stime - self._answered_cpu_s)
         os.close(self._requests)
         os.close(self._replies)
         self.pid = None
         return status
 
     def ask(self, request: dict) -> dict:
-        """Run one probe in the worker (starting one if needed); always returns a reply dict."""
+        """Run one probe in the worker (starting one if needed); always returns a reply dict, with
+        the CPU time the probe used as `cpu_s`."""
         if self.pid is None and not self._start():
-            return {"status": CRASHED, "reason": "no process could be started for it (the notebook's processes used up the limit)"}
+            return {"status": CRASHED, "reason": "no process could be started for it (the notebook's processes used up the limit)",
+                    "cpu_s": 0.0}
         timeout_s = float(request["timeout_s"])
         try:
             protocol.write_frame(self._requests, json.dumps(request).encode())
-            frame = _read_frame(self._replies, time.monotonic() + timeout_s + PROBE_GRACE_S)
+            # The probe ends itself at its CPU limit or wall ceiling; this is the backstop.
+            frame = _read_frame(self._replies, time.monotonic() + wall_ceiling_s(timeout_s, wall_factor(request)) + PROBE_GRACE_S)
         except TimeoutError:
             self.stop()
-            return {"status": TIMEOUT, "error": {"type": "Timeout", "message": f"did not finish within {timeout_s:g} s", "traceback": ""}}
+            return {"status": TIMEOUT, "error": {"type": "Timeout", "message": f"did not finish within {timeout_s:g} s", "traceback": ""},
+                    "cpu_s": self.last_cpu_s}
         except OSError:  # BrokenPipeError: the worker had died
             frame = None
         if frame is None:
             status = self.stop()
             how = _describe_exit(status) if status is not None else "ended"
-            return {"status": CRASHED, "reason": f"the process running it {how} before answering"}
+            return {"status": CRASHED, "reason": f"the process running it {how} before answering", "cpu_s": self.last_cpu_s}
         try:
-            return json.loads(frame)
+            reply = json.loads(frame)
         except ValueError:
             self.stop()
-            return {"status": CRASHED, "reason": "its answer could not be read"}
+            return {"status": CRASHED, "reason": "its answer could not be read", "cpu_s": self.last_cpu_s}
+        if isinstance(reply, dict) and isinstance(reply.get("cpu_s"), (int, float)):
+            self._answered_cpu_s += reply["cpu_s"]
+        return reply

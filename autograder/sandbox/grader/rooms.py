@@ -23,7 +23,7 @@ import time
 
 from autograder.sandbox.box.room_template import FORK_REQUEST
 from autograder.sandbox.grader import room_integrity
-from autograder.sandbox.grader.box_client import BoxClient, BoxDied
+from autograder.sandbox.grader.box_client import BoxClient, BoxDied, ChecksBudget
 from autograder.sandbox.grader.limits import PROBE_GRACE_S, STARTUP_TIMEOUT_S, Limits
 from autograder.sandbox.shared.messages import Event
 
@@ -49,7 +49,7 @@ class CleanRooms:
         self.zygote, self.cells, self.device, self.limits, self.files = zygote, cells, device, limits, files
         self.labels = list(labels)  # the cells as a student finds them, for tracebacks (checks/student.py)
         self.defined: list[str] | None = None  # the steps the rooms' definitions define (first answer)
-        self.checks_deadline: float | None = None  # one budget for all the rooms (Limits.checks_timeout_s)
+        self.checks_budget: ChecksBudget | None = None  # one budget for all the rooms (Limits.checks_timeout_s)
         self.rooms_opened = 0
         self.boxes_started = 0  # rooms of their own, or templates
         self.seconds_starting = 0.0  # forking and confining rooms, for the measurements
@@ -77,21 +77,22 @@ class CleanRooms:
 
     def _spawn(self, **room_fields) -> BoxClient:
         """A box from the zygote; the checks' budget starts with the first one."""
-        room = {"cells": self.cells, "define_timeout_s": self.limits.probe_timeout_s, **room_fields}
+        if self.checks_budget is None:  # it starts with the first room, as the wait for that room does
+            self.checks_budget = ChecksBudget.starting_now(self.limits)
+        room = {"cells": self.cells, "define_timeout_s": self.limits.probe_timeout_s,
+                "wall_factor": self.limits.wall_factor, **room_fields}
         sandbox = self.zygote.spawn(device=self.device, limits=self.limits, files=self.files,
                                     room=room, preload=preload_for(self.cells))
         self.boxes_started += 1
-        if self.checks_deadline is None:
-            self.checks_deadline = time.monotonic() + self.limits.checks_timeout_s
         return sandbox
 
     def _defined(self, box: BoxClient) -> BoxClient:
         """`box` once it has made its definitions, looked at from outside (room_integrity.py);
         BoxDied if it did not make them in time, or is not as they must leave it."""
         box.inbox.allow(Event.DEFINED)
-        waited_s = self.limits.probe_timeout_s + PROBE_GRACE_S
+        waited_s = self.limits.wall_s(self.limits.probe_timeout_s) + PROBE_GRACE_S  # their limit's wall ceiling
         box._receive(waited_s, "making the notebook's definitions", expect=(Event.DEFINED,),
-                     deadline=min(time.monotonic() + waited_s, self.checks_deadline))
+                     deadline=min(time.monotonic() + waited_s, self.checks_budget.wall_deadline))
         found = room_integrity.tampering(box)
         if found is None:
             return box
@@ -142,7 +143,7 @@ class CleanRooms:
         finally:
             theirs.close()
         return TemplateChild(ours, self.zygote.box_uid, self.device, self.limits,
-                             ready_deadline=min(time.monotonic() + STARTUP_TIMEOUT_S, self.checks_deadline))
+                             ready_deadline=min(time.monotonic() + STARTUP_TIMEOUT_S, self.checks_budget.wall_deadline))
 
 
 class TemplateChild(BoxClient):
@@ -181,21 +182,21 @@ class RoomClient:
         except BoxDied as died:
             self.failed = died
             raise
-        self.sandbox.checks_deadline = rooms.checks_deadline  # the client stops probes past it
+        self.sandbox.checks_budget = rooms.checks_budget  # the client stops probes past it
         rooms.rooms_opened += 1
         rooms.seconds_starting += time.perf_counter() - started
         return self.sandbox
 
     def probe(self, name: str, inputs: dict, timeout_s: float | None = None) -> dict:
         timeout_s = timeout_s or self.rooms.limits.probe_timeout_s
-        started = time.monotonic()
         try:
             reply = (self.sandbox or self._start()).probe(name, inputs, timeout_s)
         except Tampered:
             raise  # not the steps' doing: the check is not scored (checks/student.py)
         except BoxDied as died:
-            # The room holds this check's steps only: its end is theirs, not the notebook's.
-            if time.monotonic() - started >= timeout_s:
+            # The room holds this check's steps only: its end is theirs, not the notebook's. Ended
+            # for a deadline it is a timeout; ended by itself, a crash (never judged by the clock).
+            if died.late:
                 message = f"did not finish within {timeout_s:g} s ({died.reason})"
                 return {"status": "timeout", "error": {"type": "Timeout", "message": message, "traceback": ""}}
             return {"status": "crashed", "reason": died.reason}

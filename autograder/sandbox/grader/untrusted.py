@@ -48,6 +48,7 @@ CELL_STATUSES = ("ok", "error", "timeout")
 WHY_MISSING_KINDS = ("syntax_error", "refused", "raised")
 PROBE_STATUSES = ("ok", "missing", "not_implemented", "error", "timeout", "crashed")
 _INT_LIMIT = 2**63
+_MAX_SECONDS = 1e6  # larger (or NaN, or negative) is no time a probe could have used
 
 
 class Violation(ExplainedError):
@@ -184,6 +185,9 @@ def accept_probe_reply(reply: dict, device: str) -> dict:
         accepted["error"] = _error(reply.get("error"))
     if "defined" in reply:  # a clean room says which steps its definitions define
         accepted["defined"] = _names(reply.get("defined"), STEP_FUNCTIONS)
+    cpu_s = reply.get("cpu_s")  # what the step used of the checks' budget: a finite number of seconds, or nothing
+    if isinstance(cpu_s, (int, float)) and not isinstance(cpu_s, bool) and 0 <= cpu_s <= _MAX_SECONDS:
+        accepted["cpu_s"] = float(cpu_s)
     return accepted
 
 

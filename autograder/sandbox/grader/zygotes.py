@@ -9,6 +9,7 @@ imported by a process of the grader. Only allow-listed environment variables rea
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -27,11 +28,11 @@ from autograder.sandbox.grader import confinement as confinement_levels
 from autograder.sandbox.grader.cgroups import BoxCgroup, cgroups_worth_it
 from autograder.sandbox.grader.confinement import Confinement
 from autograder.sandbox.grader.leases import lease_sandbox_uid, sandbox_uids
-from autograder.sandbox.grader.limits import ZYGOTE_START_S, Limits
+from autograder.sandbox.grader.limits import STARTUP_TIMEOUT_S, ZYGOTE_START_S, Limits
 from autograder.sandbox.grader.submitted_files import remove_tree, to_memfd
 from autograder.sandbox.shared import protocol
 from autograder.sandbox.shared.messages import Event, Op
-from autograder.sandbox.shared.processes import kill_processes_of
+from autograder.sandbox.shared.processes import is_stopped, kill_processes_of
 
 if TYPE_CHECKING:
     from autograder.sandbox.grader.box_client import BoxClient
@@ -41,6 +42,7 @@ KIT_ROOT = Path(__file__).resolve().parents[3]
 # A weaker level than the host allows, for tests and for comparing levels on one machine.
 MAX_LEVEL_VARIABLE = "AUTOGRADER_MAX_CONFINEMENT"
 EXIT_RECORD_WAIT_S = 3.0
+STOPPED_GRACE_S = 2.0  # a zygote (or its server) seen stopped this long while an answer is awaited has failed
 
 # Only these variables reach student code; the grader's own environment may hold secrets.
 _PASSED_ENV = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -90,10 +92,10 @@ class Zygote:
     `allow_unconfined`."""
 
     def __init__(self, control: socket.socket | None = None, *, allow_unconfined: bool = False,
-                 protected: list[Path] = ()):
-        """`control`: a zygote a `ZygoteServer` forked (`ZygoteServer.new_zygote`); by default a
-        new interpreter is started. `protected`: folders no box may see besides the kit (the
-        course, the notebook's folder)."""
+                 protected: list[Path] = (), server_pid: int | None = None):
+        """`control`: a zygote a `ZygoteServer` forked (`ZygoteServer.new_zygote`), `server_pid` that
+        server's pid (a stopped server never forks it); by default a new interpreter is started.
+        `protected`: folders no box may see besides the kit (the course, the notebook's folder)."""
         self.uids = sandbox_uids()
         self.uid, self._lease_fd = lease_sandbox_uid(self.uids) if os.geteuid() == 0 else (None, None)
         self._retired_leases: list[tuple[int, int]] = []  # (uid, lease fd): survivors could not be killed; never reused
@@ -108,6 +110,7 @@ class Zygote:
         if self.uid is not None:  # leftovers of a grader that died holding this uid
             self._ensure_uid_is_clean()
         self.process, self.control = (None, control) if control is not None else _start_zygote_interpreter(self.uids)
+        self._starter = server_pid if control is not None else self.process.pid  # who must be running for it to start
         self._pidfd: int | None = None  # the zygote's, from its "ready" message
         self._start_failed = False
 
@@ -115,6 +118,7 @@ class Zygote:
     def _ready(self) -> dict:
         """The zygote's "ready" message, waited for (at most ZYGOTE_START_S) when first needed."""
         try:
+            self._await_answer(self._starter, ZYGOTE_START_S, "starting")
             ready = _receive_ready(self.control)
             if ready.get("pidfd"):
                 _, fds, _, _ = socket.recv_fds(self.control, 1, 1)
@@ -212,6 +216,7 @@ class Zygote:
             })
             if files_fd is not None:
                 socket.send_fds(self.control, [b"F"], [files_fd])
+            self._await_answer(self._ready.get("pid"), STARTUP_TIMEOUT_S, "starting a sandbox")
             payload, fds, _, _ = socket.recv_fds(self.control, 4096, 2)
             if not fds:
                 raise RuntimeError("the sandbox zygote did not hand over a sandbox")
@@ -241,8 +246,35 @@ class Zygote:
             sandbox.isolation["notes"] = list(self.uid_notes)
         return sandbox
 
+    def _await_answer(self, pid: int | None, limit_s: float, doing: str) -> None:
+        """Until the control socket has something to read: an answer, or its end. The process that
+        must answer (`pid`: the zygote, or the server forking it) having been stopped (SIGSTOP)
+        for STOPPED_GRACE_S, or `limit_s` passing, is a failure (and alive() says so, so that the
+        worker replaces the zygote)."""
+        deadline, stopped_since = time.monotonic() + limit_s, None
+        while not select.select([self.control], [], [], 1.0)[0]:
+            now = time.monotonic()
+            stopped_since = (stopped_since or now) if isinstance(pid, int) and is_stopped(pid) else None
+            if now >= deadline or (stopped_since is not None and now - stopped_since >= STOPPED_GRACE_S):
+                self._start_failed = True
+                why = "was stopped" if stopped_since is not None else f"gave no answer within {limit_s:g} s"
+                raise RuntimeError(f"the sandbox zygote {why} while {doing}")
+
+    def _stopped(self) -> bool:
+        """Whether the zygote is stopped (SIGSTOP): it then never sees its control socket close.
+        (Its own pid, from its "ready", where it said: in a user namespace of its own the process
+        started is only the zygote's waiting parent.)"""
+        pid = self.__dict__.get("_ready", {}).get("pid") or (self.process.pid if self.process is not None else None)
+        return isinstance(pid, int) and is_stopped(pid)
+
     def close(self) -> None:
         self.control.close()  # the zygote ends its boxes and exits when its control socket closes
+        if self._stopped():  # one that is stopped is ended at once
+            if self._pidfd is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+            if self.process is not None:
+                self.process.kill()
         if self.process is not None:
             try:
                 self.process.wait(timeout=5)
@@ -304,6 +336,9 @@ def _start_zygote_interpreter(uids: range, role: str = "zygote") -> tuple[subpro
         [sys.executable, "-I", "-c", _BOOTSTRAP, str(KIT_ROOT), str(theirs.fileno()), role,
          f"{uids.start}-{uids.stop - 1}", user_namespaces],
         pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL, cwd="/",
+        # Out of the terminal's process group: Ctrl-C is the grader's to handle (it ends the zygote
+        # through its control socket); the zygote printed a KeyboardInterrupt traceback of its own.
+        start_new_session=True,
     )
     theirs.close()
     return process, ours
@@ -328,6 +363,10 @@ class ZygoteServer:
             for fd in fds:
                 os.close(fd)
         return run_confinement(ready.get("host") or {})
+
+    def serving(self) -> bool:
+        """Whether the server can still fork zygotes: it has not exited and is not stopped."""
+        return self.process.poll() is None and not is_stopped(self.process.pid)
 
     def new_zygote(self) -> socket.socket:
         """The control socket of a new zygote, for `Zygote(control=...)` (in this process or,

@@ -58,8 +58,9 @@ class ExitRecordRequest(TypedDict):
 class ExecuteRequest(TypedDict):
     op: str  # Op.EXECUTE
     cells: list[str]
-    cell_timeout_s: float
-    execute_timeout_s: float
+    cell_timeout_s: float  # CPU time, as every limit a box keeps (shared/clocks.py)
+    execute_timeout_s: float  # the notebook's budget
+    wall_factor: NotRequired[float]  # each limit's wall-clock ceiling, as a multiple of it
 
 
 class ProbeRequest(TypedDict):
@@ -67,7 +68,8 @@ class ProbeRequest(TypedDict):
     probe: str
     inputs: dict[str, Any]  # tensors.encode()
     device: str
-    timeout_s: float
+    timeout_s: float  # CPU time
+    wall_factor: NotRequired[float]
 
 
 class ZygoteReady(TypedDict):
@@ -127,3 +129,4 @@ class ProbeReply(TypedDict):
     reason: NotRequired[str]
     error: NotRequired[dict[str, str]]
     defined: NotRequired[list[str]]
+    cpu_s: NotRequired[float]  # the CPU time the student's steps used (the checks' shared budget counts it)

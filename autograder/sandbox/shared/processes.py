@@ -33,6 +33,12 @@ def _state(stat_path: str) -> bytes | None:
         return None
 
 
+def is_stopped(pid: int, proc: str = "/proc") -> bool:
+    """True while process `pid` is stopped (SIGSTOP, SIGTSTP, a tracer): it will not go on by
+    itself, so whoever waits for it can count it as hung at once."""
+    return _state(f"{proc}/{pid}/stat") in (b"T", b"t")
+
+
 def is_alive(pid: int, proc: str = "/proc") -> bool:
     """True while any task of process `pid` is running or runnable (not a zombie, not gone)."""
     try:
