@@ -355,7 +355,7 @@ def test_grader_processes_killed_or_stopped_at_random_moments_change_no_grade(tm
     staff = json.loads((course / "reports" / A / "staff.json").read_text())
     retried = [fault for entry in staff["students"] for fault in entry["grader_faults_retried"]]
     summary = json.loads((course / "reports" / A / "run.json").read_text())
-    assert len(retried) == summary["grader faults retried"], context  # every retried fault is named for staff
+    assert len(retried) == summary["grader_faults_retried"], context  # every retried fault is named for staff
     if run.returncode == 1:
         status, out, err = in_process(course, "--workers", "2")
         assert status == 0, out + err
@@ -404,7 +404,7 @@ def test_a_gradebook_another_program_holds_is_waited_for_then_reported_and_writt
         held.wait()
     assert status == 0, out + err
     info = json.loads((course / "reports" / A / "run.json").read_text())
-    assert (info["graded now"], info["skipped (unchanged)"]) == (0, 2)  # nothing graded again
+    assert (info["graded_now"], info["skipped_unchanged"]) == (0, 2)  # nothing graded again
     with sqlite3.connect(db) as check:
         assert check.execute("SELECT count(*) FROM submitted_assignment").fetchone()[0] == 2
 

@@ -81,8 +81,11 @@ class CleanRooms:
             self.checks_budget = ChecksBudget.starting_now(self.limits)
         room = {"cells": self.cells, "define_timeout_s": self.limits.probe_timeout_s,
                 "wall_factor": self.limits.wall_factor, **room_fields}
-        sandbox = self.zygote.spawn(device=self.device, limits=self.limits, files=self.files,
-                                    room=room, preload=preload_for(self.cells))
+        try:
+            sandbox = self.zygote.spawn(device=self.device, limits=self.limits, files=self.files,
+                                        room=room, preload=preload_for(self.cells))
+        except BoxDied as died:  # no code of the submission runs before a box is ready: the grader's fault
+            raise RuntimeError(f"a clean room could not be started ({died.reason})") from None
         self.boxes_started += 1
         return sandbox
 
