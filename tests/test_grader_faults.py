@@ -218,16 +218,18 @@ def test_a_grader_fault_is_retried_with_a_fresh_worker_and_a_persistent_one_is_r
 # ------------------------------------------- a fault that follows the submission: never a score
 
 
-def kill_every_zygote(root_pid: int, stop: threading.Event) -> threading.Thread:
-    """An outside fault that never goes away: every zygote that appears under `root_pid` is
-    SIGKILLed as it appears (not those already there: the test session's own)."""
+def kill_every_zygote(root_pid: int, stop: threading.Event, *, server_too: bool) -> threading.Thread:
+    """An outside fault that never goes away: every zygote that appears under `root_pid` (the
+    zygote server too, if `server_too`) is SIGKILLed as it appears (not those already there: the
+    test session's own)."""
     before = {p.pid for p in everything_under(root_pid)}
 
     def run():
         while not stop.is_set():
             for process in everything_under(root_pid):
                 with contextlib.suppress(psutil.Error):
-                    if process.pid not in before and "zygote.main" in " ".join(process.cmdline()):
+                    if process.pid not in before and "zygote.main" in " ".join(process.cmdline()) \
+                            and (server_too or process.ppid() != root_pid):
                         process.kill()
             time.sleep(0.02)
 
@@ -242,13 +244,22 @@ def test_a_submission_the_grader_cannot_grade_has_no_score_anywhere_and_is_grade
 
     course = tmp_path / "course"
     write_class(course, {"amy": {}})
-    stop = threading.Event()
-    killer = kill_every_zygote(os.getpid(), stop)
-    try:
-        status, out, err = in_process(course, "--workers", "1")
-    finally:
-        stop.set()
-        killer.join()
+
+    def graded_while_zygotes_are_killed(server_too: bool):
+        stop = threading.Event()
+        killer = kill_every_zygote(os.getpid(), stop, server_too=server_too)
+        try:
+            return in_process(course, "--workers", "1")
+        finally:
+            stop.set()
+            killer.join()
+
+    # no zygote server can start: nothing can be graded, and nothing is changed
+    status, out, err = graded_while_zygotes_are_killed(server_too=True)
+    assert status == 1 and "the sandbox zygote server did not start, 3 times" in err and "Traceback" not in err, out + err
+    assert not grades_csv_path(course, PYTORCH_SLOPE).exists()  # nothing was published either
+    # the server starts, but every zygote it forks (and every one a worker starts) is killed
+    status, out, err = graded_while_zygotes_are_killed(server_too=False)
     assert status == 1, out + err
     assert "not graded yet (grader error): 1" in out and "NOT GRADED YET: amy" in out, out
     row = csv_rows(course)["amy"]

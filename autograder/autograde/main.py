@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from autograder.assignment import Assignment, assignment_named, grader_fingerprint
+from autograder.autograde.attempts import MAX_ATTEMPTS
 from autograder.autograde.course_lock import CourseLock
 from autograder.autograde.discover import WorkItem, discover
 from autograder.autograde.records import not_gradable_record, outcome_record
@@ -178,7 +179,7 @@ def _run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device
             zygote_server.close()  # nothing to grade: no need for it to finish importing torch
             confinement = None
         else:  # refused before anyone is graded where no level protects the course (ConfinementRefused)
-            confinement = zygote_server.confinement
+            zygote_server, confinement = ready_server(zygote_server)
             check_allowed(confinement, unconfined)
         progress = Progress(len(pending), assignment.max_score)
         warming = warm_up()
@@ -241,6 +242,26 @@ def _run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device
     outputs["run summary"] = write_run_summary(course_dir, assignment, run_info)
     _print_summary(out, assignment, run_info, outputs, everything, kept)
     return run_info
+
+
+class GraderUnavailable(RuntimeError):
+    """No sandbox zygote could be started: nothing can be graded (nothing was changed)."""
+
+
+def ready_server(server):
+    """The zygote server and the run's confinement level from its "ready". A server that dies or is
+    stopped before it (a grader fault) is replaced by a fresh one, up to MAX_ATTEMPTS in all;
+    then GraderUnavailable."""
+    from autograder.sandbox.grader.zygotes import ZygoteServer
+
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            return server, server.confinement
+        except RuntimeError as error:
+            server.close()
+            if attempt == MAX_ATTEMPTS:
+                raise GraderUnavailable(f"the sandbox zygote server did not start, {MAX_ATTEMPTS} times (last: {error})") from None
+            server = ZygoteServer()
 
 
 def machine_key(label: str) -> str:
@@ -353,6 +374,10 @@ def main(*, assignment: Assignment | str, course_dir: Path | str = ".", workers:
     except ConfinementRefused as refused:
         print(f"error: {refused.reason}", file=sys.stderr)
         return USAGE_EXIT_STATUS
+    except GraderUnavailable as error:
+        print(f"error: {error}; nothing was graded or changed: run autograde again (if it persists, the machine "
+              "cannot start the grader's sandboxes: see the zygote's message above)", file=sys.stderr)
+        return 1
     except UsageError as error:  # another run holds the course
         print(f"error: {error}", file=sys.stderr)
         return USAGE_EXIT_STATUS

@@ -247,18 +247,13 @@ class Zygote:
         return sandbox
 
     def _await_answer(self, pid: int | None, limit_s: float, doing: str) -> None:
-        """Until the control socket has something to read: an answer, or its end. The process that
-        must answer (`pid`: the zygote, or the server forking it) having been stopped (SIGSTOP)
-        for STOPPED_GRACE_S, or `limit_s` passing, is a failure (and alive() says so, so that the
-        worker replaces the zygote)."""
-        deadline, stopped_since = time.monotonic() + limit_s, None
-        while not select.select([self.control], [], [], 1.0)[0]:
-            now = time.monotonic()
-            stopped_since = (stopped_since or now) if isinstance(pid, int) and is_stopped(pid) else None
-            if now >= deadline or (stopped_since is not None and now - stopped_since >= STOPPED_GRACE_S):
-                self._start_failed = True
-                why = "was stopped" if stopped_since is not None else f"gave no answer within {limit_s:g} s"
-                raise RuntimeError(f"the sandbox zygote {why} while {doing}")
+        """await_readable on the control socket; a failure marks the zygote failed (alive() says so,
+        so that the worker replaces it)."""
+        try:
+            await_readable(self.control, pid, limit_s, f"the sandbox zygote {{}} while {doing}")
+        except RuntimeError:
+            self._start_failed = True
+            raise
 
     def _stopped(self) -> bool:
         """Whether the zygote is stopped (SIGSTOP): it then never sees its control socket close.
@@ -309,6 +304,18 @@ class Zygote:
         self.close()
 
 
+def await_readable(control: socket.socket, pid: int | None, limit_s: float, failure: str) -> None:
+    """Until `control` has something to read: an answer, or its end. The process that must answer
+    (`pid`: a zygote, or the server forking it) having been stopped (SIGSTOP) for
+    STOPPED_GRACE_S, or `limit_s` passing, raises RuntimeError(`failure` with how it failed)."""
+    deadline, stopped_since = time.monotonic() + limit_s, None
+    while not select.select([control], [], [], 1.0)[0]:
+        now = time.monotonic()
+        stopped_since = (stopped_since or now) if isinstance(pid, int) and is_stopped(pid) else None
+        if now >= deadline or (stopped_since is not None and now - stopped_since >= STOPPED_GRACE_S):
+            raise RuntimeError(failure.format("was stopped" if stopped_since is not None else f"gave no answer within {limit_s:g} s"))
+
+
 def _receive_ready(control: socket.socket) -> dict:
     """A zygote's (or server's) "ready", within ZYGOTE_START_S; RuntimeError if it did not come."""
     try:
@@ -357,6 +364,8 @@ class ZygoteServer:
 
     @cached_property
     def confinement(self) -> Confinement:
+        """The run's level, from the server's "ready" (RuntimeError if it died or was stopped first)."""
+        await_readable(self.control, self.process.pid, ZYGOTE_START_S, "the sandbox zygote server {} while starting")
         ready = _receive_ready(self.control)
         if ready.get("pidfd"):  # the server is this process's child: its pidfd is not needed
             _, fds, _, _ = socket.recv_fds(self.control, 1, 1)
