@@ -21,7 +21,11 @@ status = main()
 if sys.argv[1:2] == ["autograde"]:
     # Everything autograde writes is written, synced and closed by now; tearing down the
     # interpreter's modules (nbgrader, SQLAlchemy, matplotlib, jupyter) took another 1 to 3 s of
-    # wall time on this project's machine, after the summary. Its processes are all ended too.
+    # wall time on this project's machine, after the summary. The exit handlers still run
+    # (multiprocessing removes its temporary folder there).
+    import atexit
+
+    atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)

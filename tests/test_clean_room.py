@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -368,7 +369,9 @@ def test_a_forward_that_never_returns_costs_only_its_checks(grade):
     assert {c.misconception for c in result.checks if not c.score} == {"timeout"}
     notes = "\n".join(result.student_notes)
     assert "used up its time budget" in notes and "these cells were not run:" in notes, notes
-    assert "(`class TrainingPlotter:`)" in notes  # named as the student finds it
+    # named as the student finds them (which cells the budget leaves unrun depends on how much CPU time
+    # each interrupted cell used: under heavy load a cell's wall-clock ceiling can come first)
+    assert re.search(r"these cells were not run: cell \d+ \(`[^`]+`\)", notes), notes
 
 
 def test_a_notebook_that_spends_its_budget_is_still_graded(grade):

@@ -53,6 +53,15 @@ def cli(course: Path, *args: str, **popen) -> subprocess.Popen:
                             cwd=KIT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
 
 
+def cli_to_files(course: Path, folder: Path, *args: str) -> tuple[subprocess.Popen, Path, Path]:
+    """`cli`, its output in files: a leftover process holding a pipe must not hide how the run went."""
+    out, err = folder / "stdout.txt", folder / "stderr.txt"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "autograder", "autograde", A, "--course-dir", str(course), *args],
+                                   cwd=KIT_ROOT, stdout=stdout, stderr=stderr, text=True)
+    return process, out, err
+
+
 def in_process(course: Path, *args: str) -> tuple[int, str, str]:
     """The command line in this process (reuses this process's forkserver: no torch import a run)."""
     from autograder.cli import main as cli_main
@@ -334,7 +343,7 @@ def test_grader_processes_killed_or_stopped_at_random_moments_change_no_grade(tm
     expected = write_class(course, {f"s{i}": ({"criterion": LOSS_SUM} if i % 3 == 0 else {}) for i in range(8)},
                            extra_cells=["import time\ntime.sleep(0.7)"])
     seed = random.SystemRandom().randrange(10**6)
-    run = cli(course, "--workers", "2")
+    run, stdout, stderr = cli_to_files(course, tmp_path, "--workers", "2")
     done, log = threading.Event(), []
 
     def all_stored() -> bool:
@@ -345,13 +354,20 @@ def test_grader_processes_killed_or_stopped_at_random_moments_change_no_grade(tm
 
     injector = inject_faults(run.pid, seed, done, log, graded=all_stored)
     seen: list[psutil.Process] = []
-    while run.poll() is None:  # every process the run ever had, to check none outlives it
+    deadline = time.monotonic() + 600
+    while run.poll() is None and time.monotonic() < deadline:  # every process the run ever had, to check none outlives it
         seen += [p for p in everything_under(run.pid) if p.pid not in {s.pid for s in seen}]
         time.sleep(0.05)
-    out, err = run.communicate(timeout=600)
+    hung = run.poll() is None
+    if hung:
+        for process in [*everything_under(run.pid), psutil.Process(run.pid)]:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        run.wait()
     done.set()
     injector.join()
-    context = f"seed {seed}; injected: {log}\n{out}\n{err[-3000:]}"
+    context = f"seed {seed}; injected: {log}\n{stdout.read_text()}\n{stderr.read_text()[-3000:]}"
+    assert not hung, f"the run did not end within 600 s; {context}"
     assert run.returncode in (0, 1), context
     assert not still_running(seen), (still_running(seen), context)
     # No grade is wrong: each is the notebook's; one the grader failed on (three faults can land on

@@ -203,7 +203,7 @@ def _run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device
     finally:
         if progress is not None:
             progress.close()
-        zygote_server.close()
+        zygote_server.close(end_zygotes=True)  # no worker is left: a zygote still there is a leftover
         end_stopped_forkserver()  # a stopped forkserver never ends with this process
         state.close()
     everything = [records[item.student] for item in items]

@@ -388,11 +388,17 @@ class ZygoteServer:
             theirs.close()
         return ours
 
-    def close(self) -> None:
+    def close(self, *, end_zygotes: bool = False) -> None:
         """Stop forking, at once (a server still importing torch is not waited for); zygotes
-        already forked live on until their own control sockets close."""
+        already forked live on until their own control sockets close, unless `end_zygotes` (at the
+        end of a run, when none is in use: one that was stopped, SIGSTOP, while its worker was
+        killed would never see its socket close)."""
         self.control.close()
         if self.process.poll() is None:
+            if end_zygotes:
+                for zygote in _children(self.process.pid):
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(zygote, signal.SIGKILL)
             self.process.kill()  # it holds nothing but its warm interpreter
             self.process.wait()
 
@@ -401,6 +407,15 @@ class ZygoteServer:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _children(pid: int) -> list[int]:
+    """The pids of `pid`'s children (its /proc task's children list)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as listing:
+            return [int(child) for child in listing.read().split()]
+    except (OSError, ValueError):
+        return []
 
 
 def kill_all_of_uid(uid: int) -> None:

@@ -22,7 +22,6 @@ same.
 """
 from __future__ import annotations
 
-import ctypes
 import gc
 import importlib
 import json
@@ -133,13 +132,6 @@ def serve(control: socket.socket, host: dict) -> None:
             os.close(sent)
 
 
-def _die_with_parent() -> None:
-    try:
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def serve_forks(control: socket.socket, host: dict, sandbox_uids: range) -> None:
     """The zygote server: one forked zygote per {"op": "fork"} request, whose control socket
     comes with the request; ends when `control` closes. Its zygotes outlive it: each ends when
@@ -158,13 +150,9 @@ def serve_forks(control: socket.socket, host: dict, sandbox_uids: range) -> None
         if os.fork() == 0:
             try:
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                # It dies with the server (even stopped): a run's last act is ending the server, and a
-                # zygote whose worker was killed while it was stopped would otherwise outlive the run.
-                _die_with_parent()
                 control.close()  # a zygote holds its own control socket, and nothing else of the server
                 if host["user_namespace"] and user_namespace.enter(sandbox_uids, close_in_waiter=(zygote_fd,)) is not None:
                     host = {**host, "refused": [*host["refused"], "no user namespace of its own for this zygote"]}
-                _die_with_parent()  # again: inside a user namespace this is the waiter's child
                 serve(socket.socket(fileno=zygote_fd), host)
             finally:
                 os._exit(1)
