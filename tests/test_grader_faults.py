@@ -204,11 +204,13 @@ def _faulty_task(item: dict, state: dict) -> dict:
     if first and how == "stops_once":
         os.kill(os.getpid(), signal.SIGSTOP)
     status = "error" if first and how == "errs_once" else "passed"
-    return {"checks": [{"name": "forward", "status": status}], "pid": os.getpid()}
+    tampered = how == "tampered_always" or (first and how == "tampered_once")
+    return {"checks": [{"name": "forward", "status": status}], "pid": os.getpid(),
+            "integrity": ["clean room: it ignored signals (SIGINT) once the definitions were made"] if tampered else []}
 
 
 def test_a_grader_fault_is_retried_with_a_fresh_worker_and_a_persistent_one_is_reported(tmp_path):
-    names = ["ok", "dies_once", "stops_once", "errs_once", "raises_once", "raises_always"]
+    names = ["ok", "dies_once", "stops_once", "errs_once", "raises_once", "raises_always", "tampered_once", "tampered_always"]
     items = [{"student": name, "marks": str(tmp_path)} for name in names]
     with WorkerPool(2, PYTORCH_SLOPE, task=_faulty_task, hard_timeout_s=60) as pool:
         outcomes = {o.item["student"]: o for o in pool.run(items)}
@@ -222,6 +224,10 @@ def test_a_grader_fault_is_retried_with_a_fresh_worker_and_a_persistent_one_is_r
     assert "failed in the check forward" in outcomes["errs_once"].faults[0]
     always = outcomes["raises_always"]
     assert not always.ok and always.attempts == MAX_ATTEMPTS and all("did not start" in f for f in always.faults)
+    # a clean room found tampered with is made once more with fresh processes; found again, it stands
+    once, twice = outcomes["tampered_once"], outcomes["tampered_always"]
+    assert once.ok and once.attempts == 2 and once.result["integrity"] == [] and "tampered with" in once.faults[0]
+    assert twice.ok and twice.attempts == 2 and twice.result["integrity"] and len(twice.faults) == 1
 
 
 # ------------------------------------------- a fault that follows the submission: never a score
@@ -527,3 +533,64 @@ def test_ctrl_c_and_sigterm_stop_everything_keep_what_is_stored_and_print_one_li
     with sqlite3.connect(state) as db:
         kept = {student: status for student, status in db.execute("SELECT student, status FROM submissions")}
     assert kept.get("a_quick") == "graded" and set(kept.values()) == {"graded"}, kept  # nothing half-done was stored
+
+
+# ------------------------------------- what the grader's own processes inherit reaches no box
+
+def _deaf_start() -> None:
+    """What a batch's worker, a service manager or a shell's `nohup` may hand on through exec:
+    SIGINT and SIGTERM ignored, a signal blocked."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
+
+
+def test_a_grader_started_with_signals_ignored_or_blocked_still_grades_the_reference_in_full(tmp_path):
+    # A worker ignores SIGINT and SIGTERM; a zygote it started inherited both, and so did every
+    # room, which the rooms' integrity check then found "ignoring signals": correct students of a
+    # run whose zygote server had been stopped scored 0/10 (found by the random-fault test).
+    out = tmp_path / "results.json"
+    done = subprocess.run([sys.executable, "-m", "autograder", "grade", str(KIT_ROOT / "solutions" / "pytorch_slope_solution.ipynb"),
+                           "--format", "gradescope"], cwd=KIT_ROOT, stdout=out.open("w"), stderr=subprocess.PIPE,
+                          text=True, preexec_fn=_deaf_start, timeout=600)
+    results = json.loads(out.read_text())
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert {t["name"]: t["score"] for t in results["tests"] if t["name"] in CHECKS} == FULL, results["output"]
+
+
+def test_workers_that_start_zygotes_of_their_own_grade_as_those_of_the_server(tmp_path):
+    # Without a zygote server (it died or was stopped), each worker starts its zygote itself, from a
+    # process that ignores SIGINT and SIGTERM.
+    from autograder.autograde.workers import grade_item
+
+    notebook = tmp_path / NB
+    write_submission(notebook, make_submission({}))
+    with WorkerPool(1, PYTORCH_SLOPE, task=grade_item, zygote_server=None) as pool:
+        [outcome] = list(pool.run([{"student": "s", "notebook": str(notebook)}]))
+    assert outcome.ok, outcome.reason
+    scores = {c["name"]: c["score"] for c in outcome.result["checks"] if c["name"] in CHECKS}
+    assert scores == FULL, outcome.result
+
+
+ORPHAN_MAKER = """
+import os, signal, subprocess, sys, time
+from autograder.autograde.orphans import adopting_orphans
+with adopting_orphans():
+    # a child whose own child stops itself, then the child dies: a stopped orphan, as a zygote is
+    # whose server or worker was killed while it was stopped
+    child = subprocess.Popen([sys.executable, "-c", "import os, signal, sys, time\\n"
+        "pid = os.fork()\\n"
+        "if pid == 0:\\n    os.kill(os.getpid(), signal.SIGSTOP); time.sleep(600)\\n"
+        "print(pid, flush=True); os._exit(0)"], stdout=subprocess.PIPE, text=True)
+    orphan = int(child.stdout.readline())
+    child.wait()
+    time.sleep(0.2)
+    print(orphan, flush=True)
+"""
+
+
+def test_the_command_line_run_ends_every_orphan_it_adopted_even_stopped_ones():
+    done = subprocess.run([sys.executable, "-c", ORPHAN_MAKER], cwd=KIT_ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    orphan = int(done.stdout.split()[-1])
+    assert not psutil.pid_exists(orphan) or psutil.Process(orphan).status() == psutil.STATUS_ZOMBIE

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 
 from autograder.assignment import Assignment
-from autograder.autograde.attempts import MAX_ATTEMPTS, grader_fault
+from autograder.autograde.attempts import MAX_ATTEMPTS, grader_fault, suspect
 from autograder.sandbox.grader.limits import Limits, hard_timeout_for
 from autograder.sandbox.grader.zygotes import Zygote, ZygoteServer
 from autograder.sandbox.shared.processes import is_stopped
@@ -294,6 +294,8 @@ class WorkerPool:
                     continue
                 fault = grader_fault(outcome.ok, outcome.result, outcome.reason)
                 earlier = faults.setdefault(id(outcome.item), [])
+                if fault is None and outcome.ok and not earlier:  # made again once; found again, it stands
+                    fault = suspect(outcome.result)
                 if fault is not None and len(earlier) + 1 < MAX_ATTEMPTS:
                     earlier.append(fault)
                     if worker.item is None and worker in self._workers:  # answered: a fresh one all the same

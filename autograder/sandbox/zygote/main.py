@@ -159,8 +159,31 @@ def serve_forks(control: socket.socket, host: dict, sandbox_uids: range) -> None
         os.close(zygote_fd)
 
 
+# Python's own: it ignores both at start-up, and a box's Python would again.
+_PYTHON_IGNORES = frozenset({signal.SIGPIPE, signal.SIGXFSZ})
+
+
+def default_signals() -> None:
+    """Default signal dispositions and no blocked signal, whatever the process that started this
+    zygote had: an ignored signal and the blocked mask survive exec (a batch's worker ignores
+    SIGINT and SIGTERM), and every box would inherit them: a box deaf to SIGTERM, and rooms that
+    grader/room_integrity.py rightly finds ignoring signals."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    for number in signal.valid_signals():
+        if number in _PYTHON_IGNORES or number in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            if signal.getsignal(number) == signal.SIG_IGN:
+                signal.signal(number, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    # Python installs its KeyboardInterrupt handler only where SIGINT was not ignored at start-up.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(control_fd: str, role: str = "zygote", sandbox_uids: str = "", allow_user_namespace: str = "1") -> None:
     """`sandbox_uids`: "FIRST-LAST", the uids boxes may run as (grader/leases.py)."""
+    default_signals()
     first, _, last = sandbox_uids.partition("-")
     uids = range(int(first), int(last) + 1) if first and last else range(0)
     host = host_probe.probe(uids, enter_user_namespace=allow_user_namespace == "1",  # one thread still
