@@ -203,6 +203,9 @@ def _faulty_task(item: dict, state: dict) -> dict:
         os._exit(9)
     if first and how == "stops_once":
         os.kill(os.getpid(), signal.SIGSTOP)
+    if first and how == "dies_under_a_stopped_forkserver":
+        os.kill(os.getppid(), signal.SIGSTOP)  # the forkserver: it can no longer report this worker's exit
+        os._exit(9)
     status = "error" if first and how == "errs_once" else "passed"
     tampered = how == "tampered_always" or (first and how == "tampered_once")
     return {"checks": [{"name": "forward", "status": status}], "pid": os.getpid(),
@@ -594,3 +597,14 @@ def test_the_command_line_run_ends_every_orphan_it_adopted_even_stopped_ones():
     assert done.returncode == 0, done.stderr
     orphan = int(done.stdout.split()[-1])
     assert not psutil.pid_exists(orphan) or psutil.Process(orphan).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_worker_that_dies_while_the_forkserver_is_stopped_is_replaced_at_once(tmp_path):
+    # Its exit reaches the pool through the forkserver; only its closed pipe says it is gone. The
+    # pool spun on that pipe, a core at 100%, until the hard timeout (found by the random-fault test).
+    items = [{"student": "dies_under_a_stopped_forkserver", "marks": str(tmp_path)}]
+    started = time.monotonic()
+    with WorkerPool(1, PYTORCH_SLOPE, task=_faulty_task, hard_timeout_s=600) as pool:
+        [outcome] = list(pool.run(items))
+    assert outcome.ok and outcome.attempts == 2 and "worker process" in outcome.faults[0], outcome
+    assert time.monotonic() - started < 120, "the pool waited for the hard timeout"

@@ -52,6 +52,8 @@ def describe_exit_code(code: int | None) -> str:
         except ValueError:
             name = f"signal {-code}"
         return f"was killed by {name} ({signal.strsignal(-code) or 'unknown signal'})"
+    if code is None:  # gone, but its status never reached this process (a stopped forkserver holds it)
+        return "ended"
     return f"exited with status {code}"
 
 
@@ -307,17 +309,21 @@ class WorkerPool:
 
     def _collect(self, worker: _Worker, ready) -> Outcome | None:
         item, seconds = worker.item, time.monotonic() - worker.started
+        ended = False  # its end of the pipe closed: the worker is gone, whatever its sentinel says
         if worker.conn in ready or worker.conn.poll():
             try:
                 reply = worker.conn.recv()
             except (EOFError, OSError):
-                reply = None
+                reply, ended = None, True
             if reply is not None:
                 worker.item = None
                 if reply.get("ok"):
                     return Outcome(item, True, reply["result"], "", seconds)
                 return Outcome(item, False, None, reply.get("reason", "the grader failed"), seconds)
-        if not worker.process.is_alive() or worker.process.sentinel in ready:
+        # A worker's exit reaches its sentinel through the forkserver: a stopped forkserver (SIGSTOP)
+        # never reports it, and the closed pipe alone, always readable, made this loop spin until
+        # the hard timeout.
+        if ended or not worker.process.is_alive() or worker.process.sentinel in ready:
             worker.process.join(1)
             how = describe_exit_code(worker.process.exitcode)
             worker.item = None
