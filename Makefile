@@ -72,4 +72,4 @@ gradescope-check: $(STAMP)
 
 clean:
 	rm -rf $(VENV) sample_class/feedback sample_class/reports sample_class/gradebook.db \
-		sample_class/grades.csv sample_class/.autograde-state.sqlite sample_class/.autograde.lock sample_class/autograded autograder.zip grades.csv
+		sample_class/grades.csv sample_class/.autograde-state.sqlite sample_class/.autograde.lock sample_class/autograded autograder.zip coursera_grader.zip grades.csv
