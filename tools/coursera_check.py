@@ -200,7 +200,7 @@ class CourseraCheck(Check):
                 ("a file that was not a notebook: 0 and a message", not_a_notebook),
                 ("no confinement level: refused, no score", no_level), ("reference at the engine's default", default)]
 
-    def steps(self) -> list:
+    def plan(self) -> list:
         if self.engine == "podman":
             build = [("base image from the Debian root (podman import)", self.podman_base),
                      ("podman build of the bundle's Dockerfile", self.podman_build)]
@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(args.workdir / "base", ignore_errors=True)
     check = CourseraCheck(args.workdir, engine, args.keep_image)
     try:
-        return check.run(check.steps())
+        return check.run(check.plan())
     except StepFailed as error:  # pragma: no cover - run() reports its own
         print(error, file=sys.stderr)
         return 1

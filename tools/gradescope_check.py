@@ -86,7 +86,7 @@ class GradescopeCheck(Check):
         assert report["score"] == 0, report
         assert "not a valid notebook" in report["output"] + "".join(t["output"] for t in report.get("tests", [])), report
 
-    def steps(self) -> list:
+    def plan(self) -> list:
         return [("debootstrap a base Debian root filesystem", self.make_base),
                 ("fresh copy, mounts, DNS and CA certificates", self.make_root),
                 ("bundle unpacked into /autograder/source", self.unpack_bundle),
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.fresh_base:
         shutil.rmtree(args.workdir / "base", ignore_errors=True)
     check = GradescopeCheck(args.workdir)
-    return check.run(check.steps())
+    return check.run(check.plan())
 
 
 if __name__ == "__main__":

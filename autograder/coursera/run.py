@@ -101,7 +101,7 @@ def write(shared: Path, result: dict) -> None:
     page = shared / coursera.PAGE_FILE
     page.write_text(result["html"], encoding="utf-8")
     partial = feedback.with_name(feedback.name + ".partial")
-    partial.write_text(json.dumps(result["feedback"]), encoding="utf-8")
+    partial.write_text(json.dumps(result["feedback"], ensure_ascii=False), encoding="utf-8")
     partial.replace(feedback)
 
 

@@ -19,6 +19,7 @@ A page that would be larger is rendered again with shorter messages and fewer no
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import UTC, datetime
 
 from autograder.assignment import Assignment
@@ -30,7 +31,7 @@ from autograder.outputs.feedback_html import environment, render_feedback
 
 CAP_BYTES = 64_000  # Coursera: "We'll trim/truncate grader feedback string to 64 KB"
 FEEDBACK_FILE, PAGE_FILE = "feedback.json", "htmlFeedback.html"
-CUT_NOTE = "Part of this feedback was shortened to fit Coursera's 64 KB limit on feedback."
+CUT_NOTE = "Part of this feedback was shortened to fit the 64 KB of feedback that Coursera shows."
 NOT_YOUR_FAULT = ("The grader itself failed on this submission. This is not a problem with your work, and no grade "
                   "was recorded for it: please submit again later, and tell the course staff if it happens again.")
 # (characters kept of each message, notes kept): tried in turn until the page fits
@@ -59,12 +60,20 @@ def grader_failure(result: SubmissionResult) -> str:
     return f"the grader failed on the check(s) {', '.join(errors)}" if errors else ""
 
 
+def json_size(text: str) -> int:
+    """Bytes of `text` as a JSON string in feedback.json (UTF-8, as the entry point writes it)."""
+    return len(json.dumps(text, ensure_ascii=False).encode("utf-8"))
+
+
 def _cut_text(text: str, cap: int = CAP_BYTES) -> str:
-    if len(text.encode("utf-8")) <= cap:
+    """`text`, or its beginning and a note, within `cap` bytes as written in feedback.json."""
+    if json_size(text) <= cap:
         return text
     note = f"\n\n[{CUT_NOTE}]"
-    keep = cap - len(note.encode("utf-8"))
-    return text.encode("utf-8")[:keep].decode("utf-8", "ignore") + note
+    keep = len(text)
+    while keep and json_size(text[:keep] + note) > cap:
+        keep = keep * (cap - json_size(note)) // json_size(text[:keep]) if keep > 1 else 0
+    return text[:keep] + note
 
 
 def feedback_text(result: SubmissionResult, assignment: Assignment) -> str:
@@ -89,10 +98,11 @@ def _page(result: SubmissionResult, assignment: Assignment, student: str) -> str
         if chars is not None:
             def short(text: str, chars: int = chars) -> str:
                 return text if len(text) <= chars else text[:chars] + " [...]"
-            kept = result.student_notes[:notes]
+            kept = [short(note) for note in result.student_notes[:notes]]
+            dropped = len(result.student_notes) - len(kept)
             shown = dataclasses.replace(
                 result, checks=[dataclasses.replace(c, feedback=short(c.feedback)) for c in result.checks],
-                notes=[CUT_NOTE, *(short(note) for note in kept)], cell_notes=[])
+                notes=[CUT_NOTE, *kept, *([f"... and {dropped} more notes."] if dropped else [])], cell_notes=[])
         record = GradedSubmission(student=student, assignment=assignment.name, notebook=None, content_hash="",
                                   timestamp=None, late=False, status=status, reason=result.not_graded or "",
                                   result=shown, graded_at=graded_at)
