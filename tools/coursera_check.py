@@ -17,7 +17,8 @@ the level is `landlock` on a kernel with Landlock ABI 6: the reference (1.0), th
 release (0.0), a typical wrong notebook (sum instead of mean), a hostile one (every step finds
 and runs the reference: no points), a broken upload (not JSON: 0 and a message), a file that was
 not a notebook (`filename`: 0 and a message); the reference again where Landlock is refused too
-(no level: the grader refuses, no score, exit 1); and the reference at the engine's default.
+(no level: the grader refuses, no score, exit 1); the reference at the engine's default; and a
+TA's `autograde` of the sample class, as root in the container, on the course mounted at /course.
 Each feedback.json is checked, and the time of each run (the learner's wait, container start
 included) and the image's size are reported.
 
@@ -101,6 +102,7 @@ class CourseraCheck(Check):
         self.context = self.here / "context"  # the zip, unpacked: Coursera's build context
         # the folder Coursera mounts at /shared: podman mounts it; a chroot has it inside
         self.shared = self.here / "shared" if engine == "podman" else self.root / "shared"
+        self.course = self.here / "course" if engine == "podman" else self.root / "course"  # a TA's, at /course
         self._uid: int | None = None
         self.torch_env: dict[str, str] = {}
         self.waits: dict[str, float] = {}
@@ -195,10 +197,26 @@ class CourseraCheck(Check):
             self.fact(f"confinement level at the engine's default: {feedback['level']}")
             self.fact("each run (the learner's wait): " + "; ".join(f"{name} {seconds:.1f} s" for name, seconds in self.waits.items()))
 
+        def ta_autograde():
+            shutil.rmtree(self.course, ignore_errors=True)
+            shutil.copytree(KIT / "sample_class", self.course,
+                            ignore=shutil.ignore_patterns("feedback", "reports", "autograded", "gradebook.db*", ".autograde-state*"))
+            start = time.monotonic()
+            status, log = self.run_entry("coursera", {}, ("autograde", "pytorch_slope", "--course-dir", "/course"))
+            seconds = time.monotonic() - start
+            assert status == 0, log[-3000:]
+            run = json.loads((self.course / "reports" / "pytorch_slope" / "run.json").read_text())
+            students = len(list((self.course / "submitted").iterdir()))
+            assert (self.course / "gradebook.db").is_file() and len(list((self.course / "feedback").iterdir())) == students, log
+            level = (run.get("confinement") or {}).get("level")
+            self.fact(f"a TA's autograde of the sample class ({students} students) as root in the container, on the "
+                      f"course mounted at /course: {seconds:.0f} s, confinement {level}")
+
         return [("reference: 1.0", reference), ("untouched release: 0.0", untouched_release), ("wrong notebook", wrong),
                 ("hostile notebook: no points", hostile), ("broken upload: 0 and a message", broken),
                 ("a file that was not a notebook: 0 and a message", not_a_notebook),
-                ("no confinement level: refused, no score", no_level), ("reference at the engine's default", default)]
+                ("no confinement level: refused, no score", no_level), ("reference at the engine's default", default),
+                ("a TA's autograde on a mounted course, as root", ta_autograde)]
 
     def plan(self) -> list:
         if self.engine == "podman":
@@ -224,8 +242,9 @@ class CourseraCheck(Check):
             out = self.in_chroot(f"id -u {image.USER}", timeout=60).stdout
         return int(out.strip().splitlines()[-1])
 
-    def run_entry(self, mode: str, env: dict) -> tuple[int, str]:
-        return self.podman_run(mode, env) if self.engine == "podman" else self.chroot_run(mode, env)
+    def run_entry(self, mode: str, env: dict, args: tuple[str, ...] = ()) -> tuple[int, str]:
+        """The image's entry point with `args` (none: Coursera's grading of /shared)."""
+        return self.podman_run(mode, env, args) if self.engine == "podman" else self.chroot_run(mode, env, args)
 
     # ------------------------------------------------------------------ podman
     def podman_base(self) -> None:
@@ -258,15 +277,19 @@ class CourseraCheck(Check):
                           timeout=300).stdout
         self.say(f"   inside: Python and torch {version.strip().splitlines()[-1]}")
 
-    def podman_run(self, mode: str, env: dict) -> tuple[int, str]:
+    def podman_run(self, mode: str, env: dict, args: tuple[str, ...] = ()) -> tuple[int, str]:
         security = []
         if mode != "default":
             profile = self.here / f"seccomp-{mode}.json"
             profile.write_text(json.dumps(seccomp_profile(refuse_landlock=mode == "no-level")))
             security = ["--security-opt", f"seccomp={profile}"]
         variables = [f"--env={name}={value}" for name, value in env.items()]
-        proc = self.sh([*PODMAN, "run", "--rm", *ULIMITS, "--network", "none", "--cpus", "1", "--memory", "4g", *security,
-                        "-v", f"{self.shared}:/shared", *variables, IMAGE_TAG], timeout=1800, check=False)
+        if args:  # a TA's command, as root, on the course mounted at /course (2 CPUs, as a laptop's VM might have)
+            where = ["--user", "root", "--cpus", "2", "-v", f"{self.course}:/course"]
+        else:
+            where = ["--cpus", "1", "-v", f"{self.shared}:/shared"]
+        proc = self.sh([*PODMAN, "run", "--rm", *ULIMITS, "--network", "none", "--memory", "4g", *security, *where,
+                        *variables, IMAGE_TAG, *args], timeout=1800, check=False)
         return proc.returncode, proc.stdout
 
     # ------------------------------------------------------------------ chroot
@@ -279,10 +302,12 @@ class CourseraCheck(Check):
         size = int(self.sh(["du", "-sbx", str(self.root)], timeout=600).stdout.split()[0])
         self.fact(f"image size: {size / 1e6:.0f} MB (du of the root), of which {base / 1e6:.0f} MB is the Debian base")
 
-    def chroot_run(self, mode: str, env: dict) -> tuple[int, str]:
+    def chroot_run(self, mode: str, env: dict, args: tuple[str, ...] = ()) -> tuple[int, str]:
         settings = {**MODES[mode][1], **env}
-        proc = self.in_chroot(f"cd {image.ROOT} && {image.SOURCE / bundle.ENTRY_POINT}", timeout=1800, env=settings,
-                              user=image.USER, network=False, check=False)
+        if mode == "coursera" and args:  # as root: never stronger than a container refusing namespaces allows
+            settings["AUTOGRADER_MAX_CONFINEMENT"] = "landlock+uid"
+        proc = self.in_chroot(f"cd {image.ROOT} && {image.SOURCE / bundle.ENTRY_POINT} {shlex.join(args)}", timeout=1800,
+                              env=settings, user=None if args else image.USER, network=False, check=False)
         return proc.returncode, proc.stdout
 
     def cleanup(self) -> None:
@@ -290,6 +315,7 @@ class CourseraCheck(Check):
         if self.engine == "podman" and not self.keep_image:
             subprocess.run(["podman", "rmi", "-f", IMAGE_TAG], capture_output=True)
         shutil.rmtree(self.shared, ignore_errors=True)
+        shutil.rmtree(self.course, ignore_errors=True)
 
 
 def podman_works() -> bool:
