@@ -349,3 +349,28 @@ def test_a_containers_partly_hidden_proc_rules_out_the_namespace_levels():
     assert in_user_namespace(masked=False) == ""
     assert in_user_namespace(masked=True) == ("new namespaces are made, but a fresh /proc is refused in them "
                                               "(a container's partly hidden /proc)")
+
+
+@pytest.mark.skipif(not ROOT, reason="maps the sandbox uids from root, as root without CAP_SYS_ADMIN in a container does")
+def test_a_zygote_that_maps_the_sandbox_uids_goes_on_inside_its_user_namespace():
+    """Root where new namespaces need a user namespace (podman's default container): the zygote
+    enters one that maps the sandbox uids, through a helper process, and goes on as PID 1 of its
+    own PID namespace. The process that goes on is not the helper's parent; it waited for it and
+    died (ChildProcessError), so such a container graded nobody."""
+    from autograder.sandbox.zygote import user_namespace
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_end)
+            why = user_namespace.enter(range(60600, 60610), close_in_waiter=(write_end,))
+            os.write(write_end, f"inside as pid {os.getpid()}, maps the uids: {user_namespace.maps_sandbox_uids()}"
+                     .encode() if why is None else why.encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as answer:
+        said = answer.read()
+    _, status = os.waitpid(pid, 0)
+    assert said == "inside as pid 1, maps the uids: True" and os.waitstatus_to_exitcode(status) == 0, (said, status)

@@ -79,6 +79,8 @@ def enter(sandbox_uids: range | None = None, *, close_in_waiter: tuple[int, ...]
         if helper is not None:
             os.write(go[1], b"1")
             mapped = os.read(done[0], 1) == b"1"
+            _reap(helper, go, done)  # here: the process that goes on below is not its parent
+            helper = None
         # Else the caller's own ids only, and setgroups denied first (the kernel's rule for a map
         # written from inside, by a process that holds no capability in the parent namespace).
         if not mapped and not (_write_map("/proc/self/setgroups", "deny") and _write_map("/proc/self/uid_map", f"{uid} {uid} 1\n")
@@ -92,9 +94,13 @@ def enter(sandbox_uids: range | None = None, *, close_in_waiter: tuple[int, ...]
         return None
     finally:
         if helper is not None:
-            os.close(go[1])
-            os.close(done[0])
-            os.waitpid(helper, 0)
+            _reap(helper, go, done)
+
+
+def _reap(helper: int, go: tuple[int, int], done: tuple[int, int]) -> None:
+    os.close(go[1])
+    os.close(done[0])
+    os.waitpid(helper, 0)
 
 
 def _wait_and_exit(child: int, close: tuple[int, ...]) -> None:
