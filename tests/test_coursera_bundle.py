@@ -41,7 +41,8 @@ def _zip(path: Path) -> dict[str, tuple[bytes, int]]:
 def test_the_zip_holds_a_dockerfile_and_the_image_gradescope_gets(bundle, tmp_path):
     files = _zip(bundle)
     assert {"Dockerfile", "run_grader", "setup.sh", "autograder/grade.py", "autograder/grading.json",
-            "solutions/pytorch_slope.py", "release/pytorch_slope/pytorch_slope.ipynb", "requirements.lock"} <= set(files)
+            "solutions/pytorch_slope.py", "release/pytorch_slope/pytorch_slope.ipynb", "requirements.lock",
+            "source/pytorch_slope/pytorch_slope.ipynb"} <= set(files)  # the master: a TA's autograde builds the gradebook from it
     assert not any("/" in name for name in ("Dockerfile", "run_grader"))  # at the zip's top level
     assert files["run_grader"][1] == files["setup.sh"][1] == 0o755 and files["Dockerfile"][1] == 0o644
     assert not any("__pycache__" in n or n.startswith(("tests/", "tools/", "sample_class/")) for n in files)

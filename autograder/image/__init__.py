@@ -11,6 +11,8 @@ An image holds, under `SOURCE` (/autograder/source):
                              earlier_releases.json
   solutions/pytorch_slope.py the reference the checks compare with
   release/                   the student release, whose locked cells are restored before grading
+  source/                    the instructor's master, which nbgrader's gradebook is built from (a
+                             TA's `autograde` in a container; it holds the solutions, as solutions/ does)
   pyproject.toml, requirements.lock   the pinned dependencies setup.sh installs
 
 plus each platform's own files (Gradescope's run_autograder; Coursera's Dockerfile and
@@ -36,7 +38,7 @@ BASE_IMAGE = "debian:bookworm-slim"
 USER = "grader"
 
 KIT_FILES = ("pyproject.toml", "requirements.lock", "solutions/pytorch_slope.py")
-KIT_TREES = ("autograder", "release")
+KIT_TREES = ("autograder", "release", "source")
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 

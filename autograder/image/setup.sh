@@ -42,7 +42,7 @@ cd "$SOURCE" && PYTHONPATH="$SOURCE" "$VENV/bin/python" -c "import torch, autogr
 if [ -z "$GRADER_USER" ]; then
     # Gradescope's containers may refuse the namespaces the sandbox asks for; then the sandbox still
     # runs student code as an unprivileged uid, so make what it must not read readable by root only.
-    chmod -R go-rwx "$SOURCE/solutions" "$SOURCE/autograder/checks" "$SOURCE/autograder/grading.json"
+    chmod -R go-rwx "$SOURCE/solutions" "$SOURCE/source" "$SOURCE/autograder/checks" "$SOURCE/autograder/grading.json"
 else
     id -u "$GRADER_USER" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$GRADER_USER"
     # A container platform may run the image as another non-root uid (Coursera does not say which):
