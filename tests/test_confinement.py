@@ -356,21 +356,34 @@ def test_a_zygote_that_maps_the_sandbox_uids_goes_on_inside_its_user_namespace()
     """Root where new namespaces need a user namespace (podman's default container): the zygote
     enters one that maps the sandbox uids, through a helper process, and goes on as PID 1 of its
     own PID namespace. The process that goes on is not the helper's parent; it waited for it and
-    died (ChildProcessError), so such a container graded nobody."""
+    died (ChildProcessError), so such a container graded nobody. A zygote server's zygotes do it
+    again, from inside the server's namespaces."""
     from autograder.sandbox.zygote import user_namespace
 
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(read_end)
-            why = user_namespace.enter(range(60600, 60610), close_in_waiter=(write_end,))
-            os.write(write_end, f"inside as pid {os.getpid()}, maps the uids: {user_namespace.maps_sandbox_uids()}"
-                     .encode() if why is None else why.encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end) as answer:
-        said = answer.read()
-    _, status = os.waitpid(pid, 0)
-    assert said == "inside as pid 1, maps the uids: True" and os.waitstatus_to_exitcode(status) == 0, (said, status)
+    def entered(nested: bool) -> str:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(read_end)
+                why = user_namespace.enter(range(60600, 60610), close_in_waiter=(write_end,))
+                if why is None and nested:  # a zygote server's zygote: a user namespace in the server's
+                    child = os.fork()
+                    if child:
+                        os._exit(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]))
+                    why = user_namespace.enter(range(60600, 60610), close_in_waiter=(write_end,))
+                os.write(write_end, f"inside as pid {os.getpid()}, maps the uids: {user_namespace.maps_sandbox_uids()}"
+                         .encode() if why is None else why.encode())
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        with os.fdopen(read_end) as answer:
+            said = answer.read()
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, (said, status)
+        return said
+
+    assert entered(nested=False) == "inside as pid 1, maps the uids: True"
+    # in a PID namespace already, the helper that writes the maps must name this process as /proc
+    # does: by getppid() it named another, and the zygote's boxes had no uid of their own (chown: EINVAL)
+    assert entered(nested=True) == "inside as pid 1, maps the uids: True"

@@ -62,13 +62,16 @@ def enter(sandbox_uids: range | None = None, *, close_in_waiter: tuple[int, ...]
         and uid not in sandbox_uids and gid not in sandbox_uids
     helper = go = done = None
     if privileged:  # a helper that stays in this namespace, to write the new one's maps
+        # This process as /proc numbers it: in a PID namespace of its own already (a zygote server's
+        # zygote), getppid() in the helper would name another process of /proc's namespace.
+        me = int(os.readlink("/proc/self"))
         go, done = os.pipe(), os.pipe()
         helper = os.fork()
         if helper == 0:
             os.close(go[1])
             os.close(done[0])
             if os.read(go[0], 1) == b"1":
-                os.write(done[1], b"1" if _map_from_parent(os.getppid(), uid, gid, sandbox_uids) else b"0")
+                os.write(done[1], b"1" if _map_from_parent(me, uid, gid, sandbox_uids) else b"0")
             os._exit(0)
         os.close(go[0])
         os.close(done[1])
