@@ -260,11 +260,13 @@ class CourseraCheck(Check):
             if wheels.is_dir():  # given to the build as a volume, not kept in the base
                 shutil.rmtree(self.here / "wheels", ignore_errors=True)
                 shutil.move(wheels, self.here / "wheels")
+            subprocess.run(["podman", "rmi", BASE_TAG], capture_output=True)  # an earlier run's, unless an image uses it
             self.sh(["sh", "-c", f"tar -C {shlex.quote(str(copy))} -c . | podman import - {BASE_TAG}"], timeout=600)
         finally:
             shutil.rmtree(copy, ignore_errors=True)
 
     def podman_build(self) -> None:
+        subprocess.run(["podman", "rmi", "-f", IMAGE_TAG], capture_output=True)  # an earlier run's (--keep-image)
         build_args = [f"--build-arg={name}={value}" for name, value in self.torch_env.items()]
         volumes = ["-v", f"{self.here / 'wheels'}:{TORCH_WHEELS_INSIDE}:ro"] if (self.here / "wheels").is_dir() else []
         self.sh([*PODMAN, "build", *ULIMITS, "--from", BASE_TAG, *volumes, *build_args, "-t", IMAGE_TAG, str(self.context)],
