@@ -17,7 +17,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-torch-$(TORCH)
 
-.PHONY: grade test lint venv benchmark gradescope-check clean
+.PHONY: grade test lint venv benchmark gradescope-check coursera-check clean
 
 ifeq ($(filter $(TORCH),auto cpu cuda),)
 $(error TORCH must be auto, cpu or cuda (got '$(TORCH)'))
@@ -66,10 +66,18 @@ mutation: $(STAMP)
 	$(PY) -m mutation.run --workers 2
 
 # The Gradescope bundle end to end in a debootstrapped Debian chroot (root, debootstrap, network
-# to the package registries; about 10 minutes; not part of `make test`).
+# to the package registries; about 10 minutes; not part of `make test`). The base root is shared
+# with coursera-check (tools/image_check.py; cached under $IMAGE_CHECK_DIR).
 gradescope-check: $(STAMP)
 	$(PY) tools/gradescope_check.py
 
+# The Coursera grader image end to end: the bundle's Dockerfile built by podman (runc) from a
+# debootstrapped Debian 12 root, or its install command in a chroot where podman cannot run; then
+# run_grader per submission as the image's user with no network (root, debootstrap, the package
+# registries; about 10 minutes; not part of `make test`). Prints the learner's wait and the image size.
+coursera-check: $(STAMP)
+	$(PY) tools/coursera_check.py
+
 clean:
 	rm -rf $(VENV) sample_class/feedback sample_class/reports sample_class/gradebook.db \
-		sample_class/grades.csv sample_class/.autograde-state.sqlite sample_class/.autograde.lock sample_class/autograded autograder.zip grades.csv
+		sample_class/grades.csv sample_class/.autograde-state.sqlite sample_class/.autograde.lock sample_class/autograded autograder.zip coursera_grader.zip grades.csv

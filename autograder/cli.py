@@ -72,8 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade = verbs.add_parser("grade", help="grade one notebook and print the result")
     grade.add_argument("notebook", type=_existing_notebook, help="the submitted .ipynb file")
     grade.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the checks run (default: cpu)")
-    grade.add_argument("--format", choices=["text", "gradescope"], default="text",
-                       help="text: a readable report; gradescope: results.json on stdout")
+    grade.add_argument("--format", choices=["text", "gradescope", "coursera"], default="text",
+                       help="text: a readable report; gradescope: results.json on stdout; coursera: one JSON object "
+                            "with Coursera's feedback.json and HTML page (what coursera-bundle's run_grader writes)")
 
     release = verbs.add_parser("release", help="derive a term's parameters, generate, verify and seal release/")
     release.add_argument("--term", type=_term_name,
@@ -84,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     bundle = verbs.add_parser("gradescope-bundle", help="write the Gradescope autograder zip")
     bundle.add_argument("--output", type=_zip_path, default=Path("autograder.zip"), help="zip to write (default: autograder.zip)")
+
+    coursera = verbs.add_parser("coursera-bundle", help="write the Coursera custom grader zip (a Dockerfile and its files)")
+    coursera.add_argument("--output", type=_zip_path, default=Path("coursera_grader.zip"),
+                          help="zip to write (default: coursera_grader.zip)")
+    coursera.add_argument("--unconfined", action="store_true",
+                          help="let the image grade where the platform allows no confinement level (submissions could then "
+                               "read the reference and the grading secret); by default it refuses there and records no score")
 
     autograde = verbs.add_parser("autograde", help="grade a whole class in nbgrader's layout (submitted/<student>/ASSIGNMENT/)")
     autograde.add_argument("assignment", type=_assignment, help="the assignment to grade (pytorch_slope)")
@@ -143,4 +151,6 @@ def _verb(name: str):
         from autograder.release.main import main as verb
     elif name == "gradescope-bundle":
         from autograder.gradescope.bundle import main as verb
+    elif name == "coursera-bundle":
+        from autograder.coursera.bundle import main as verb
     return verb

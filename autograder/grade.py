@@ -56,7 +56,7 @@ def _grade(*, notebook: Path, device: str, format: str, cell_timeout: float | No
         reason = (f"the grader did not finish within {deadline_s:.0f} s (its own bound, whatever a notebook does); "
                   "this is not a problem with your work: please tell the course staff")
         late = zero_result(PYTORCH_SLOPE.checks, f"Not graded: {reason}.", [f"Not graded: {reason}."], not_graded=reason)
-        with Watchdog(deadline_s, rendered(late, format, notebook)) as watchdog:
+        with Watchdog(deadline_s, rendered(late, format, notebook, failure=reason)) as watchdog:
             result = grade_submission(Path(notebook), context)
             watchdog.disarm()
         raise_if_stopped()  # a stop that pytest caught while the checks ran
@@ -64,13 +64,22 @@ def _grade(*, notebook: Path, device: str, format: str, cell_timeout: float | No
     return 0
 
 
-def rendered(result: SubmissionResult, format: str, notebook: Path) -> str:
+def rendered(result: SubmissionResult, format: str, notebook: Path, failure: str = "") -> str:
+    """`result` as `format` prints it; `failure` says the grader itself failed (its own bound), which
+    the coursera format records as no score at all."""
     if format == "gradescope":
         import json
 
         from autograder.outputs.gradescope import to_gradescope
 
         return json.dumps(to_gradescope(result), indent=2)
+    if format == "coursera":
+        import json
+
+        from autograder.assignment import PYTORCH_SLOPE
+        from autograder.outputs.coursera import to_coursera
+
+        return json.dumps(to_coursera(result, PYTORCH_SLOPE, failure=failure))
     from autograder.assignment import PYTORCH_SLOPE
     from autograder.outputs.text import to_text
 

@@ -2,7 +2,7 @@
 
     model, assignment, course          the data model and the assignment's contract (bottom)
     notebook, sandbox, checks, outputs  the steps a submission goes through
-    grade, autograde, release, gradescope, cli   the verbs (top)
+    grade, autograde, release, gradescope, coursera, image, cli   the verbs (top)
 
 Every module of the package imports; no module of a lower layer imports a verb (module-level or
 lazily inside a function); the data model imports nothing but itself; the outputs are given the
@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "autograder"
-VERBS = ("autograder.grade", "autograder.autograde", "autograder.release", "autograder.gradescope", "autograder.cli")
+VERBS = ("autograder.grade", "autograder.autograde", "autograder.release", "autograder.gradescope", "autograder.coursera",
+         "autograder.image", "autograder.cli")
 STEPS = ("outputs", "checks", "sandbox", "notebook", "model", "feedback")
 
 

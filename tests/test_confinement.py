@@ -310,3 +310,80 @@ def test_a_kit_under_tmp_with_a_linked_venv_outside_it_grades(tmp_path, referenc
                           cwd=kit, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0 and "Total: 10/10" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
     assert "Confinement: namespaces+uid" in done.stdout
+
+
+@pytest.mark.skipif(not ROOT, reason="makes a user namespace from root to stand for a container's account")
+def test_a_containers_partly_hidden_proc_rules_out_the_namespace_levels():
+    """podman's and Docker's containers cover parts of /proc (masked paths); inside a user namespace
+    the kernel then refuses the fresh /proc a box's private root needs. The probe must find that
+    (here: /proc/timer_list covered, then a user namespace, as in a container), or every box of a
+    `namespaces` run fails to start (found by `make coursera-check` in podman's default container)."""
+    from autograder.sandbox.zygote import host
+
+    def in_user_namespace(masked: bool) -> str:
+        """host._try_namespaces() from a user namespace (root mapped to root), with /proc partly covered or not."""
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(read_end)
+                confine.unshare(confine.CLONE_NEWNS)
+                confine._mount("none", "/", None, confine.MS_REC | confine.MS_PRIVATE)
+                if masked:  # as a container's masked paths are
+                    confine._mount("/dev/null", "/proc/timer_list", None, confine.MS_BIND)
+                confine.unshare(0x10000000)  # CLONE_NEWUSER
+                for name, line in (("setgroups", "deny"), ("uid_map", "0 0 1"), ("gid_map", "0 0 1")):
+                    with open(f"/proc/self/{name}", "w") as mapping:
+                        mapping.write(line)
+                os.write(write_end, ("answer:" + host._try_namespaces()).encode())
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        with os.fdopen(read_end) as answer:
+            said = answer.read()
+        os.waitpid(pid, 0)
+        assert said.startswith("answer:"), "the user namespace could not be made"
+        return said.removeprefix("answer:")
+
+    assert host._try_namespaces() == ""  # this machine's root: namespaces and a fresh /proc
+    assert in_user_namespace(masked=False) == ""
+    assert in_user_namespace(masked=True) == ("new namespaces are made, but a fresh /proc is refused in them "
+                                              "(a container's partly hidden /proc)")
+
+
+@pytest.mark.skipif(not ROOT, reason="maps the sandbox uids from root, as root without CAP_SYS_ADMIN in a container does")
+def test_a_zygote_that_maps_the_sandbox_uids_goes_on_inside_its_user_namespace():
+    """Root where new namespaces need a user namespace (podman's default container): the zygote
+    enters one that maps the sandbox uids, through a helper process, and goes on as PID 1 of its
+    own PID namespace. The process that goes on is not the helper's parent; it waited for it and
+    died (ChildProcessError), so such a container graded nobody. A zygote server's zygotes do it
+    again, from inside the server's namespaces."""
+    from autograder.sandbox.zygote import user_namespace
+
+    def entered(nested: bool) -> str:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(read_end)
+                why = user_namespace.enter(range(60600, 60610), close_in_waiter=(write_end,))
+                if why is None and nested:  # a zygote server's zygote: a user namespace in the server's
+                    child = os.fork()
+                    if child:
+                        os._exit(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]))
+                    why = user_namespace.enter(range(60600, 60610), close_in_waiter=(write_end,))
+                os.write(write_end, f"inside as pid {os.getpid()}, maps the uids: {user_namespace.maps_sandbox_uids()}"
+                         .encode() if why is None else why.encode())
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        with os.fdopen(read_end) as answer:
+            said = answer.read()
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, (said, status)
+        return said
+
+    assert entered(nested=False) == "inside as pid 1, maps the uids: True"
+    # in a PID namespace already, the helper that writes the maps must name this process as /proc
+    # does: by getppid() it named another, and the zygote's boxes had no uid of their own (chown: EINVAL)
+    assert entered(nested=True) == "inside as pid 1, maps the uids: True"

@@ -261,6 +261,19 @@ def _build_root(uid: int | None, limits: dict, fresh_proc: bool, files_fd: int |
     os.chdir(SANDBOX_CWD)
 
 
+def try_fresh_proc() -> None:
+    """What a private root needs of the kernel beyond the namespaces themselves, tried by the
+    zygote's probe (zygote/host.py) in a throwaway process already in new PID and mount
+    namespaces: a tmpfs, and a fresh /proc on it. Inside a user namespace the kernel refuses that
+    /proc where the /proc this process sees is partly covered, as a container's is (podman's and
+    Docker's masked paths): a box could not build its root there. Raises OSError."""
+    _mount("none", "/", None, MS_REC | MS_PRIVATE)  # nothing below reaches the host's mounts
+    scratch = _new_root_mount_point([])
+    _tmpfs(scratch, 1024 * 1024, 0o700)
+    os.makedirs(os.path.join(scratch, "proc"))
+    _mount("proc", os.path.join(scratch, "proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
 def _loopback_up() -> None:
     """Bring up `lo` in the new network namespace (some libraries expect localhost to exist)."""
     import fcntl

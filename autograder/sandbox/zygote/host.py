@@ -29,15 +29,43 @@ def _in_child(attempt) -> bool:
     return os.waitpid(pid, 0)[1] == 0
 
 
+NO_FRESH_PROC = 3  # a child's exit status: the namespaces were made, but no fresh /proc in them
+
+
 def _namespaces() -> None:
-    """A PID namespace with a process in it, and the other namespaces a box gets."""
+    """A PID namespace with a process in it, the other namespaces a box gets, and in them what a
+    box's private root needs: a fresh /proc (confine.try_fresh_proc)."""
     confine.unshare(confine.CLONE_NEWPID | confine.CLONE_NEWNS | confine.CLONE_NEWNET | confine.CLONE_NEWIPC
                     | confine.CLONE_NEWUTS)
     grandchild = os.fork()
     if grandchild == 0:
-        os._exit(0)
-    if os.waitpid(grandchild, 0)[1] != 0:
+        try:
+            confine.try_fresh_proc()
+            os._exit(0)
+        except BaseException:
+            os._exit(NO_FRESH_PROC)
+    status = os.waitpid(grandchild, 0)[1]
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == NO_FRESH_PROC:
+        os._exit(NO_FRESH_PROC)
+    if status != 0:
         raise OSError("no process could start in a new PID namespace")
+
+
+def _try_namespaces() -> str:
+    """"" where a box can have its namespaces and private root here, else what was refused."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _namespaces()
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    status = os.waitpid(pid, 0)[1]
+    if status == 0:
+        return ""
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == NO_FRESH_PROC:
+        return "new namespaces are made, but a fresh /proc is refused in them (a container's partly hidden /proc)"
+    return "new namespaces are refused"
 
 
 def _become(uid: int) -> None:
@@ -60,16 +88,19 @@ def probe(sandbox_uids: range, *, enter_user_namespace: bool = True, close_in_wa
     root = os.geteuid() == 0
     refused: list[str] = []
     entered = False
-    namespaces = os.path.exists("/proc/self/ns/pid") and _in_child(_namespaces)
+    why_not = _try_namespaces() if os.path.exists("/proc/self/ns/pid") else "no PID namespaces"
+    namespaces = not why_not
     if not namespaces:
-        refused.append("new namespaces are refused to this process" + (" (no CAP_SYS_ADMIN)" if root else " (not root)"))
+        refused.append(why_not + (" to this process" + (" (no CAP_SYS_ADMIN)" if root else " (not root)")
+                                  if why_not == "new namespaces are refused" else ""))
         if enter_user_namespace:
             why = user_namespace.enter(sandbox_uids, close_in_waiter=close_in_waiter)
             if why is None:
                 entered = True
-                namespaces = _in_child(_namespaces)
+                why_not = _try_namespaces()
+                namespaces = not why_not
                 if not namespaces:
-                    refused.append("namespaces are refused inside a user namespace too")
+                    refused.append(f"inside a user namespace too: {why_not}")
             else:
                 refused.append(why)
     if namespaces:  # made through a user namespace: nothing was refused that a box misses

@@ -62,13 +62,16 @@ def enter(sandbox_uids: range | None = None, *, close_in_waiter: tuple[int, ...]
         and uid not in sandbox_uids and gid not in sandbox_uids
     helper = go = done = None
     if privileged:  # a helper that stays in this namespace, to write the new one's maps
+        # This process as /proc numbers it: in a PID namespace of its own already (a zygote server's
+        # zygote), getppid() in the helper would name another process of /proc's namespace.
+        me = int(os.readlink("/proc/self"))
         go, done = os.pipe(), os.pipe()
         helper = os.fork()
         if helper == 0:
             os.close(go[1])
             os.close(done[0])
             if os.read(go[0], 1) == b"1":
-                os.write(done[1], b"1" if _map_from_parent(os.getppid(), uid, gid, sandbox_uids) else b"0")
+                os.write(done[1], b"1" if _map_from_parent(me, uid, gid, sandbox_uids) else b"0")
             os._exit(0)
         os.close(go[0])
         os.close(done[1])
@@ -79,6 +82,8 @@ def enter(sandbox_uids: range | None = None, *, close_in_waiter: tuple[int, ...]
         if helper is not None:
             os.write(go[1], b"1")
             mapped = os.read(done[0], 1) == b"1"
+            _reap(helper, go, done)  # here: the process that goes on below is not its parent
+            helper = None
         # Else the caller's own ids only, and setgroups denied first (the kernel's rule for a map
         # written from inside, by a process that holds no capability in the parent namespace).
         if not mapped and not (_write_map("/proc/self/setgroups", "deny") and _write_map("/proc/self/uid_map", f"{uid} {uid} 1\n")
@@ -92,9 +97,13 @@ def enter(sandbox_uids: range | None = None, *, close_in_waiter: tuple[int, ...]
         return None
     finally:
         if helper is not None:
-            os.close(go[1])
-            os.close(done[0])
-            os.waitpid(helper, 0)
+            _reap(helper, go, done)
+
+
+def _reap(helper: int, go: tuple[int, int], done: tuple[int, int]) -> None:
+    os.close(go[1])
+    os.close(done[0])
+    os.waitpid(helper, 0)
 
 
 def _wait_and_exit(child: int, close: tuple[int, ...]) -> None:
