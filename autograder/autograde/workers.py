@@ -177,7 +177,17 @@ def end_stopped_forkserver() -> None:
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
-            pass
+            return
+        # Until it is a zombie: multiprocessing starts a new one only once waitpid sees it dead (and
+        # reaps it itself: WNOWAIT leaves it to), else it connects to the dead one's socket, refused.
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            try:
+                if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                    return
+            except ChildProcessError:
+                return
+            time.sleep(0.01)
 
 
 @dataclass
@@ -349,15 +359,7 @@ class WorkerPool:
                 worker.conn.send(None)
             except OSError:
                 pass
-        deadline = time.monotonic() + 10
-        for worker in self._workers:
-            worker.process.join(max(0.1, deadline - time.monotonic()))
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join(5)
-            worker.conn.close()
-        self._workers = []
-        end_stopped_forkserver()  # after the workers, its children: it must not outlive the run
+        self._end_workers(within_s=10, at_least_s=0.1)
 
     def terminate(self) -> None:
         """Stop now (Ctrl-C, SIGTERM): every worker ends its boxes and zygote on SIGTERM and exits;
@@ -369,15 +371,19 @@ class WorkerPool:
                 os.kill(worker.process.pid, signal.SIGCONT)  # a stopped worker must run to end its boxes
             except (OSError, AttributeError, TypeError):
                 pass
-        deadline = time.monotonic() + STOP_WAIT_S
+        self._end_workers(within_s=STOP_WAIT_S)
+
+    def _end_workers(self, *, within_s: float, at_least_s: float = 0.0) -> None:
+        """Wait for every worker to exit, `within_s` in all; kill what lingers."""
+        deadline = time.monotonic() + within_s
         for worker in self._workers:
-            worker.process.join(max(0.0, deadline - time.monotonic()))
+            worker.process.join(max(at_least_s, deadline - time.monotonic()))
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join(5)
             worker.conn.close()
         self._workers = []
-        end_stopped_forkserver()
+        end_stopped_forkserver()  # after the workers, its children: it must not outlive the run
 
     def __enter__(self):
         return self

@@ -17,6 +17,8 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from autograder.sandbox.shared.processes import write_kernel_file
+
 PARENT_NAME = "autograder-boxes"
 WANTED_CONTROLLERS = ("memory", "pids")  # what makes a cgroup worth it where a PID namespace ends boxes
 OPTIONAL_CONTROLLERS = ("cpu",)
@@ -47,22 +49,13 @@ def _read(path: str) -> str:
         return ""
 
 
-def _write(path: str, text: str) -> bool:
-    try:
-        with open(path, "w") as handle:
-            handle.write(text)
-        return True
-    except OSError:
-        return False
-
-
 def _enable_controllers(parent: str) -> set[str]:
     """Enable the wanted controllers for the children of `parent` (and of its own parent)."""
     available = set(_read(os.path.join(os.path.dirname(parent), "cgroup.controllers")).split())
     wanted = [c for c in (*WANTED_CONTROLLERS, *OPTIONAL_CONTROLLERS) if c in available]
     if wanted:
-        _write(os.path.join(os.path.dirname(parent), "cgroup.subtree_control"), " ".join(f"+{c}" for c in wanted))
-        _write(os.path.join(parent, "cgroup.subtree_control"), " ".join(f"+{c}" for c in wanted))
+        write_kernel_file(os.path.join(os.path.dirname(parent), "cgroup.subtree_control"), " ".join(f"+{c}" for c in wanted))
+        write_kernel_file(os.path.join(parent, "cgroup.subtree_control"), " ".join(f"+{c}" for c in wanted))
     return set(_read(os.path.join(parent, "cgroup.subtree_control")).split())
 
 
@@ -94,12 +87,12 @@ class BoxCgroup:
             return None
         box = cls(path)
         enabled = _enable_controllers(parent)
-        if "memory" in enabled and memory_bytes and _write(os.path.join(path, "memory.max"), str(memory_bytes)):
-            _write(os.path.join(path, "memory.swap.max"), "0")
+        if "memory" in enabled and memory_bytes and write_kernel_file(os.path.join(path, "memory.max"), str(memory_bytes)):
+            write_kernel_file(os.path.join(path, "memory.swap.max"), "0")
             box.limits.append(f"memory.max {memory_bytes // 2**20} MiB for the whole box")
-        if "pids" in enabled and processes and _write(os.path.join(path, "pids.max"), str(processes)):
+        if "pids" in enabled and processes and write_kernel_file(os.path.join(path, "pids.max"), str(processes)):
             box.limits.append(f"pids.max {processes} for the whole box")
-        if "cpu" in enabled and _write(os.path.join(path, "cpu.max"), f"{BOX_CPUS * CPU_PERIOD_US} {CPU_PERIOD_US}"):
+        if "cpu" in enabled and write_kernel_file(os.path.join(path, "cpu.max"), f"{BOX_CPUS * CPU_PERIOD_US} {CPU_PERIOD_US}"):
             box.limits.append(f"cpu.max {BOX_CPUS} processors for the whole box")
         return box
 
@@ -118,7 +111,7 @@ class BoxCgroup:
         """End every process in the cgroup; True once it is empty."""
         if not os.path.isdir(self.path):
             return True
-        if not _write(os.path.join(self.path, "cgroup.kill"), "1"):  # kernels before 5.14
+        if not write_kernel_file(os.path.join(self.path, "cgroup.kill"), "1"):  # kernels before 5.14
             for pid in _read(os.path.join(self.path, "cgroup.procs")).split():
                 try:
                     os.kill(int(pid), 9)

@@ -159,3 +159,13 @@ def kill_processes_of(uid: int, *, spare: set[int] = frozenset(), patience_s: fl
         for pid in pids:
             signal_if_still_of(pid, uid)
         time.sleep(0.005)
+
+
+def write_kernel_file(path: str, text: str) -> bool:
+    """Write one setting to a kernel file (/proc, a cgroup): whether the kernel took it."""
+    try:
+        with open(path, "w") as handle:
+            handle.write(text)
+        return True
+    except OSError:
+        return False

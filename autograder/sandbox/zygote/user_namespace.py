@@ -17,6 +17,8 @@ from __future__ import annotations
 import ctypes
 import os
 
+from autograder.sandbox.shared.processes import write_kernel_file
+
 CLONE_NEWUSER, CLONE_NEWPID = 0x10000000, 0x20000000
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -29,21 +31,12 @@ def _write(fd: int, text: str) -> bool:
         return False
 
 
-def _write_map(path: str, text: str) -> bool:
-    try:
-        with open(path, "w") as mapping:
-            mapping.write(text)
-        return True
-    except OSError:
-        return False
-
-
 def _map_from_parent(pid: int, uid: int, gid: int, sandbox_uids: range) -> bool:
     """As newuidmap does: a process still in the parent namespace, holding CAP_SETUID and
     CAP_SETGID there, writes the child namespace's maps (ours and the sandbox uids)."""
     extra = f"{sandbox_uids.start} {sandbox_uids.start} {len(sandbox_uids)}\n"
-    return (_write_map(f"/proc/{pid}/uid_map", f"{uid} {uid} 1\n{extra}")
-            and _write_map(f"/proc/{pid}/gid_map", f"{gid} {gid} 1\n{extra}"))
+    return (write_kernel_file(f"/proc/{pid}/uid_map", f"{uid} {uid} 1\n{extra}")
+            and write_kernel_file(f"/proc/{pid}/gid_map", f"{gid} {gid} 1\n{extra}"))
 
 
 def enter(sandbox_uids: range | None = None, *, close_in_waiter: tuple[int, ...] = ()) -> str | None:
@@ -86,8 +79,8 @@ def enter(sandbox_uids: range | None = None, *, close_in_waiter: tuple[int, ...]
             helper = None
         # Else the caller's own ids only, and setgroups denied first (the kernel's rule for a map
         # written from inside, by a process that holds no capability in the parent namespace).
-        if not mapped and not (_write_map("/proc/self/setgroups", "deny") and _write_map("/proc/self/uid_map", f"{uid} {uid} 1\n")
-                               and _write_map("/proc/self/gid_map", f"{gid} {gid} 1\n")):
+        if not mapped and not (write_kernel_file("/proc/self/setgroups", "deny") and write_kernel_file("/proc/self/uid_map", f"{uid} {uid} 1\n")
+                               and write_kernel_file("/proc/self/gid_map", f"{gid} {gid} 1\n")):
             return f"the new user namespace could not map uid {uid}"
         if _libc.unshare(CLONE_NEWPID) != 0:
             return f"no PID namespace inside the user namespace ({os.strerror(ctypes.get_errno())})"
