@@ -14,11 +14,15 @@ standard modules the zygote never loaded: each must score as it does as root.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
+import os
 import secrets
 import shutil
+import signal
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -26,6 +30,7 @@ from pathlib import Path
 
 import attacks
 import nbformat
+import psutil
 import pytest
 from confinement_modes import EXPECTED_LEVEL, MODES, Account, can_make_modes, mode
 from corpus.scenarios import SCENARIOS
@@ -177,3 +182,75 @@ def test_the_run_says_its_level_the_strongest_the_mode_allows(attacked):
     assert run["confinement"]["level"] == EXPECTED_LEVEL[attacked["mode"].name], run["confinement"]
     assert f"confinement: {EXPECTED_LEVEL[attacked['mode'].name]}" in attacked["batch"].stdout
     assert f"Confinement: {EXPECTED_LEVEL[attacked['mode'].name]}" in attacked["single"].stdout
+
+
+# ---------------------------------------------- stopping a run, in every mode (issue 29, item 5)
+
+LOOPING = "while True:\n    pass"
+
+
+def _with_descendants(pid: int) -> list[psutil.Process]:
+    with contextlib.suppress(psutil.Error):
+        process = psutil.Process(pid)
+        return [process, *process.children(recursive=True)]
+    return []
+
+
+def _running(process: psutil.Process) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    return False
+
+
+def _stored(course: Path) -> int:
+    with contextlib.suppress(sqlite3.Error), sqlite3.connect(f"file:{course / '.autograde-state.sqlite'}?mode=ro", uri=True) as db:
+        return db.execute("SELECT count(*) FROM submissions").fetchone()[0]
+    return 0
+
+
+@pytest.mark.parametrize("name", [m for m in MODES if m != "root"])  # root: tests/test_grader_faults.py, both signals
+def test_sigterm_ends_a_run_within_seconds_and_leaves_nothing_running(name, account):
+    """SIGTERM to a non-root `autograde` once left its workers and two looping sandboxes at about 90%
+    CPU for minutes. In each mode: the run ends within seconds, says so in one line, keeps what it
+    finished, and no process it started is left."""
+    where = mode(name, account)
+    folder = Path(tempfile.mkdtemp(prefix=f"kit-stop-{name}-", dir=where.home if where.user else None))
+    folder.chmod(0o755)
+    course = folder / "course"
+    for student, notebook in {"a_quick": make_submission(), "looping0": make_submission(extra_cells=[LOOPING]),
+                              "looping1": make_submission(extra_cells=[LOOPING])}.items():
+        path = course / "submitted" / student / "pytorch_slope" / "pytorch_slope.ipynb"
+        path.parent.mkdir(parents=True)
+        nbformat.write(notebook, path)
+    where.own(folder)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTOGRADER_", "PYTHON"))}
+    run = subprocess.Popen(where.command(where.python, "-m", "autograder", "autograde", "pytorch_slope", "--course-dir",
+                                         str(course), "--workers", "2", "--cell-timeout", "60"),
+                           cwd=where.kit, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen: dict[int, psutil.Process] = {}
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and run.poll() is None and _stored(course) < 1:  # a_quick first
+            seen.update({p.pid: p for p in _with_descendants(run.pid)})
+            time.sleep(0.2)
+        time.sleep(3)  # the looping notebooks are running in their boxes
+        seen.update({p.pid: p for p in _with_descendants(run.pid)})
+        # the grader's own process, below runuser and the launcher: `python -P -s -m autograder autograde ...`
+        graders = [p for p in seen.values() if _running(p) and p.cmdline()[1:3] == ["-P", "-s"] and "autograde" in p.cmdline()]
+        assert run.poll() is None and _stored(course) == 1 and graders, "the run ended before it could be stopped"
+        started = time.monotonic()
+        graders[0].send_signal(signal.SIGTERM)
+        out, err = run.communicate(timeout=60)
+        seconds = time.monotonic() - started
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    assert seconds < 15, seconds
+    said = [line for line in err.splitlines() if line.startswith("autograde:")]
+    assert len(said) == 1 and said[0].startswith("autograde: stopped by SIGTERM"), err
+    assert "Traceback" not in err + out
+    time.sleep(0.5)
+    assert not [f"{p.pid} {p.name()}" for p in seen.values() if _running(p)]
+    assert _stored(course) == 1  # nothing half-done was stored
+    shutil.rmtree(folder, ignore_errors=True)
