@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 # Imported here, once: each forked child shares them (torch included) instead of importing them.
+from autograder.sandbox.box import landlock
 from autograder.sandbox.box.cells import execute_cells
 from autograder.sandbox.box.clean_room import CleanRoom, seal
 from autograder.sandbox.box.guard import captured_output
@@ -40,10 +41,19 @@ def _in_child(folder: Path, files: dict[str, str | bytes], work, env: dict | Non
     return json.loads(data)
 
 
+def writing_as_a_box() -> None:
+    """Files writable only as in a box, its own folder (the working folder), where Landlock
+    allows: this test process may write the kit and its venv, which no box can, and a room rightly
+    drops a search-path entry it can write in a scratch folder (a kit cloned under /tmp)."""
+    if landlock.abi_version() >= 1:
+        landlock.restrict(landlock.Policy(read=["/"], write=[os.getcwd()], scoped=False, tcp=True))
+
+
 def replay(cells: list[str], folder: Path, files: dict[str, str | bytes] | None = None, env: dict | None = None) -> dict:
     """The clean room's definitions of `cells`: its report, the steps it defines, every name it
     bound with its type's name, and why each of the four steps is missing, where one is."""
     def work():
+        writing_as_a_box()
         seal()
         room = CleanRoom(os.getcwd())
         with captured_output():

@@ -245,7 +245,7 @@ def test_a_box_cgroup_asks_for_every_cap_its_controllers_offer(tmp_path, monkeyp
     and cpu are enabled for the boxes and each cap is written."""
     (tmp_path / "cgroup.controllers").write_text("cpu io memory pids\n")
     written = {}
-    real_write = cgroups._write
+    real_write = cgroups.write_kernel_file
 
     def write(path, text):
         written[os.path.relpath(path, tmp_path)] = text
@@ -254,7 +254,7 @@ def test_a_box_cgroup_asks_for_every_cap_its_controllers_offer(tmp_path, monkeyp
         return real_write(path, text)
 
     monkeypatch.setattr(cgroups, "v2_root", lambda: str(tmp_path))
-    monkeypatch.setattr(cgroups, "_write", write)
+    monkeypatch.setattr(cgroups, "write_kernel_file", write)
     box = cgroups.BoxCgroup.create("box-1", memory_bytes=2**30, processes=64)
     assert written[os.path.join(cgroups.PARENT_NAME, "cgroup.subtree_control")] == "+memory +pids +cpu"
     assert written[os.path.join(cgroups.PARENT_NAME, "box-1", "cpu.max")] == "200000 100000"
