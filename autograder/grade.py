@@ -43,7 +43,7 @@ def _grade(*, notebook: Path, device: str, format: str, cell_timeout: float | No
         from autograder.assignment import PYTORCH_SLOPE  # the one a Gradescope submission is
         from autograder.interrupts import raise_if_stopped
         from autograder.model.results import zero_result  # (imported while the zygote starts)
-        from autograder.pipeline import GradingContext, grade_submission
+        from autograder.pipeline import GradingContext
         from autograder.sandbox.grader.limits import hard_timeout_for
         from autograder.watchdog import Watchdog
 
@@ -57,11 +57,35 @@ def _grade(*, notebook: Path, device: str, format: str, cell_timeout: float | No
                   "this is not a problem with your work: please tell the course staff")
         late = zero_result(PYTORCH_SLOPE.checks, f"Not graded: {reason}.", [f"Not graded: {reason}."], not_graded=reason)
         with Watchdog(deadline_s, rendered(late, format, notebook, failure=reason)) as watchdog:
-            result = grade_submission(Path(notebook), context)
+            result = _graded_with_one_retry(Path(notebook), context, unconfined)
             watchdog.disarm()
         raise_if_stopped()  # a stop that pytest caught while the checks ran
     print(rendered(result, format, notebook))
     return 0
+
+
+def _graded_with_one_retry(notebook: Path, context, unconfined: bool) -> SubmissionResult:
+    """The notebook's result; an attempt that the grader failed (a check's grader error, a sandbox
+    zygote that died or could not start) is made once more with a fresh zygote, as `autograde`
+    makes it with fresh processes (autograde/attempts.py). What still fails is reported as the
+    grader's failure by each format (no score on Coursera). All within the watchdog's bound."""
+    import dataclasses
+    import sys
+
+    from autograder.autograde.attempts import grader_fault
+    from autograder.pipeline import grade_submission
+
+    try:
+        result = grade_submission(notebook, context)
+        fault = grader_fault(True, result.to_dict())
+    except RuntimeError as error:  # the zygote died or stopped answering
+        fault = str(error)
+    if fault is None:
+        return result
+    print(f"grade: the grader failed ({fault}); grading again with a fresh sandbox zygote", file=sys.stderr, flush=True)
+    with Zygote(allow_unconfined=unconfined, protected=[notebook.resolve().parent]) as fresh:
+        check_allowed(fresh.confinement, unconfined)
+        return grade_submission(notebook, dataclasses.replace(context, zygote=fresh))
 
 
 def rendered(result: SubmissionResult, format: str, notebook: Path, failure: str = "") -> str:

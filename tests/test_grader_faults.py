@@ -608,3 +608,28 @@ def test_a_worker_that_dies_while_the_forkserver_is_stopped_is_replaced_at_once(
         [outcome] = list(pool.run(items))
     assert outcome.ok and outcome.attempts == 2 and "worker process" in outcome.faults[0], outcome
     assert time.monotonic() - started < 120, "the pool waited for the hard timeout"
+
+
+def test_grade_grades_again_with_a_fresh_zygote_when_its_zygote_is_killed(tmp_path):
+    # What Gradescope and Coursera run: a zygote killed from outside (an out-of-memory killer) while
+    # the notebook runs must not cost the student a point.
+    notebook = tmp_path / NB
+    write_submission(notebook, make_submission(extra_cells=["import time\ntime.sleep(3)"]))
+    out = tmp_path / "results.json"
+    with out.open("w") as stdout:
+        run = subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(notebook), "--format", "gradescope"],
+                               cwd=KIT_ROOT, stdout=stdout, stderr=subprocess.PIPE, text=True)
+    killed, deadline = None, time.monotonic() + 240
+    while killed is None and time.monotonic() < deadline and run.poll() is None:
+        for process in everything_under(run.pid):
+            with contextlib.suppress(psutil.Error):
+                if "zygote.main" in " ".join(process.cmdline()) and process.children():  # a box is running
+                    process.kill()
+                    killed = process.pid
+                    break
+        time.sleep(0.05)
+    _, err = run.communicate(timeout=600)
+    assert killed is not None, "the zygote was never seen with a box"
+    assert run.returncode == 0 and "grading again with a fresh sandbox zygote" in err, err[-3000:]
+    results = json.loads(out.read_text())
+    assert {t["name"]: t["score"] for t in results["tests"] if t["name"] in CHECKS} == FULL, results["output"]
