@@ -221,7 +221,10 @@ class BoxClient:
         reply = self._receive(timeout_s, doing, expect=(Event.PROBE,), deadline=deadline, late=late)
         reply.pop("event", None)
         used = reply.pop("cpu_s", None)
-        budget.used_cpu_s += min(used, cpu_limit_s) if used is not None else cpu_limit_s
+        # A probe that ran out of time used all it was given, whatever its clock read as the timer
+        # fired (a hair under the limit left a budget that had run out with a millisecond to give).
+        timed_out = reply.get("status") == "timeout"
+        budget.used_cpu_s += cpu_limit_s if timed_out or used is None else min(used, cpu_limit_s)
         if cpu_limit_s < timeout_s and reply.get("status") == "timeout":  # the budget, not the probe's own limit, ran out
             reply["error"] = {**reply.get("error", {}), "message":
                               f"the checks used up their time budget of {budget_s:g} s while {doing}; later checks could not run"}
