@@ -96,8 +96,19 @@ def test_a_forged_or_broken_trace_blames_nothing_and_raises_nothing():
     good_forward = {"step": "forward", "w": w, "output": {"kind": "tensor", "value": w * x, "has_grad_fn": True}}
     for trace in ([], [{}], ["forward"], [{"step": "forward", "w": "2"}], [{"step": "zero_grad", "w": w, "after": {}}],
                   [{"step": "criterion", "output": 1.0}], [good_forward, {"step": "update", "w": torch.ones(3), "grad": w}],
-                  [{"step": "forward", "w": torch.tensor(float("nan")), "output": None}]):
+                  [{"step": "forward", "w": torch.tensor(float("nan")), "output": None}],
+                  [{"step": ["boom"], "w": None}], [{"step": {"a": 1}, "w": w}], [{"step": None, "w": w}]):
         assert first_departure(trace, x, y, 0.1, reference, "cpu") is None, trace
     step, found, epoch = first_departure([{**good_forward, "output": {"kind": "number", "number": 1.0}}], x, y, 0.1,
                                          reference, "cpu")
     assert (step, found.misconception, epoch) == ("forward", "forward_not_tensor", 0)
+
+
+def test_a_trace_forged_by_a_step_costs_the_check_its_points_and_is_never_a_grader_error():
+    """A wrong forward that appends an unhashable record to the recorder's trace made blame raise
+    TypeError: a grader error, retried and never scored, so the notebook dodged its 0 on every run
+    (found by a red-team review). Blame now refines messages only; whatever it raises, the failure stands."""
+    forged = _fn(FORWARD, "import sys", "t = sys._getframe(1).f_locals.get('trace')",
+                 "if isinstance(t, list) and not t:", "    t.append({'step': ['boom'], 'w': None})", "return w * x * 1.1")
+    result = grade(forged, only=["final_loss"])["final_loss"]
+    assert result.status == "failed" and result.score == 0, (result.status, result.feedback)

@@ -280,6 +280,8 @@ def test_a_submission_the_grader_cannot_grade_has_no_score_anywhere_and_is_grade
     status, out, err = graded_while_zygotes_are_killed(server_too=False)
     assert status == 1, out + err
     assert "not graded yet (grader error): 1" in out and "NOT GRADED YET: amy" in out, out
+    [amy_row] = [line.split() for line in out.splitlines() if line.split()[:1] == ["amy"]]
+    assert amy_row[1:1 + len(CHECKS) + 1] == ["-"] * (len(CHECKS) + 1), out  # the printed table shows no score either
     row = csv_rows(course)["amy"]
     assert row["status"] == "grader error" and f"{MAX_ATTEMPTS} times" in row["reason"], row
     assert all(row[name] == "" for name in CHECKS) and row["total"] == "", row  # no score, not a 0

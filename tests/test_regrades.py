@@ -84,3 +84,20 @@ def test_a_resubmission_that_changes_a_score_is_reported_to_staff_and_counted(tm
     assert status == 0 and "regraded:" not in out
     with report.open(newline="") as handle:
         assert len(list(csv.DictReader(handle))) == 3  # the history stays
+
+
+def test_a_grader_error_in_between_hides_no_score_change(tmp_path):
+    """A student graded 10/10, then a submission the grader failed on (no score), then one that
+    scores less: the change is from the last record that held scores. Comparing with the grader
+    error in between hid every such change, both ways (found by a red-team review)."""
+    from autograder.autograde.state import State
+
+    state = State(tmp_path)
+    try:
+        state.save(record(), "run-1")
+        state.save(record(content="h2", status="grader error", result=grader_error_result(CHECKS, "not graded yet")), "run-2")
+        assert state.last_judged(A)["amy"].content_hash == "h1"  # the grader error is not what a regrade compares with
+        changes = score_changes(state.last_judged(A)["amy"], record(content="h3", failed=("update",)), "run-3")
+        assert [(c["check"], c["old"], c["new"], c["why"]) for c in changes] == [("update", 2.0, 0.0, SUBMISSION)]
+    finally:
+        state.close()

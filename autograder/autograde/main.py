@@ -23,6 +23,7 @@ from autograder.autograde.records import not_gradable_record, outcome_record
 from autograder.autograde.state import State
 from autograder.interrupts import Interrupted, stop_on_signals
 from autograder.model.records import GRADED, GRADER_ERROR, NOT_GRADED, GradedSubmission
+from autograder.model.status import CheckStatus
 from autograder.notebook.releases import KnownReleases, known_releases
 from autograder.sandbox.grader.confinement import ConfinementRefused, check_allowed, describe_stamp
 from autograder.usage import USAGE_EXIT_STATUS, UsageError
@@ -147,6 +148,7 @@ def _run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device
     handled = 0
     try:
         stored = state.load(name)
+        judged = state.last_judged(name)  # what a regrade compares with, across grader errors
         items = [found[s] for s in sorted(found) if not named or s in named or s in stored]
         records: dict[str, GradedSubmission] = {}
         kept: set[str] = set()  # students whose stored grade stands (skipped)
@@ -154,8 +156,8 @@ def _run_batch(*, assignment: Assignment, course_dir: Path, workers: int, device
         def keep(record: GradedSubmission) -> None:
             """Store a record made in this run, with what it changed, durably before it is counted."""
             record.grader = graded_by(record, grader, releases)
-            previous = stored.get(record.student)
-            changed = score_changes(previous[1] if previous else None, record, run_id)
+            previous = judged.get(record.student) or (stored[record.student][1] if record.student in stored else None)
+            changed = score_changes(previous, record, run_id)
             state.save(record, run_id, changed)
             changes.extend(changed)
             records[record.student] = record
@@ -289,10 +291,13 @@ def _print_score_table(out, names: list[str], records: list[GradedSubmission], k
     width = max([len("student")] + [len(r.student) for r in records])
     print("  " + "student".ljust(width) + "".join(f"{n:>12}" for n in names) + f"{'total':>8}  status", file=out)
     for record in sorted(records, key=lambda r: r.student):
-        scores = {c.name: c.score for c in record.result.checks} if record.result else {}
-        cells = "".join(f"{scores.get(n, 0):>12g}" for n in names)
+        # a check the grader could not judge has no score, nor has the total then (as in the CSV)
+        scores = {c.name: ("-" if c.status == CheckStatus.ERROR else f"{c.score:g}") for c in record.result.checks} \
+            if record.result else {}
+        cells = "".join(f"{scores.get(n, '0'):>12}" for n in names)
+        total = "-" if record.status == GRADER_ERROR else f"{record.score:g}"
         status = f"{record.status}, skipped (unchanged)" if record.student in kept else str(record.status)
-        print(f"  {record.student.ljust(width)}{cells}{record.score:>8g}  {status}", file=out)
+        print(f"  {record.student.ljust(width)}{cells}{total:>8}  {status}", file=out)
 
 
 def _print_summary(out, assignment: Assignment, info: dict, outputs: dict, records: list[GradedSubmission],

@@ -45,6 +45,12 @@ CREATE TABLE IF NOT EXISTS gradings (
     run_id TEXT NOT NULL,
     finished_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS last_judged (
+    assignment TEXT NOT NULL,
+    student TEXT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (assignment, student)
+);
 CREATE TABLE IF NOT EXISTS score_changes (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     assignment TEXT NOT NULL,
@@ -67,12 +73,17 @@ class State:
         rows = self.db.execute(
             "SELECT student, content_hash, record FROM submissions WHERE assignment = ?", (assignment,))
         stored = {}
-        for student, digest, record in rows:
-            try:
-                stored[student] = (digest, GradedSubmission.from_dict(clean_plain(json.loads(record))))
-            except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
-                continue  # a row this version cannot read is graded again
+        for student, digest, text in rows:
+            record = _record(text)
+            if record is not None:  # a row this version cannot read is graded again
+                stored[student] = (digest, record)
         return stored
+
+    def last_judged(self, assignment: str) -> dict[str, GradedSubmission]:
+        """student -> the last record of `assignment` that holds scores (graded, or not gradable):
+        what a regrade compares with, across records the grader failed on (they hold none)."""
+        rows = self.db.execute("SELECT student, record FROM last_judged WHERE assignment = ?", (assignment,))
+        return {student: record for student, record in ((s, _record(text)) for s, text in rows) if record is not None}
 
     def is_current(self, stored: tuple[str, GradedSubmission] | None, content_hash: str, grader: str) -> bool:
         """Whether a stored result can stand for a submission with this hash, graded by this grader."""
@@ -89,6 +100,9 @@ class State:
                 "INSERT OR REPLACE INTO submissions VALUES (?, ?, ?, ?, ?, ?)",
                 (record.assignment, record.student, record.content_hash, record.status,
                  json.dumps(clean_plain(record.to_dict())), now))
+            if record.status != GRADER_ERROR:
+                self.db.execute("INSERT OR REPLACE INTO last_judged VALUES (?, ?, ?)",
+                                (record.assignment, record.student, json.dumps(clean_plain(record.to_dict()))))
             self.db.execute(
                 "INSERT INTO gradings (assignment, student, content_hash, status, score, run_id, finished_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -117,3 +131,10 @@ class State:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _record(text: str) -> GradedSubmission | None:
+    try:
+        return GradedSubmission.from_dict(clean_plain(json.loads(text)))
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        return None

@@ -16,6 +16,8 @@ missing function, a hang: checks/student.py names it from the traceback) is not 
 """
 from __future__ import annotations
 
+import functools
+
 from autograder.checks.expect import expect_tensor, observed
 from autograder.checks.show import case
 from autograder.checks.steps import forward_result, gradient_result, loss_result, returns_none, update_result, zero_grad_result
@@ -53,6 +55,21 @@ def blamed(found: Feedback, step: str, runs: str, where: str = "", also: str = "
     return Feedback(found.misconception, found.case, found.detail, step=step, explanation=explanation)
 
 
+def refines_only(blame):
+    """Blame only refines what a failed check says, from records the student's steps made (and
+    could forge). Whatever judging them raises, the failure stands as it was: an exception escaping
+    a check is a grader error, retried and never scored, which a submission could otherwise cause
+    on purpose to dodge the check's 0."""
+    @functools.wraps(blame)
+    def refined(failure: Feedback, *args, **kwargs) -> Feedback:
+        try:
+            return blame(failure, *args, **kwargs)
+        except Exception:  # noqa: BLE001 (any exception: see above)
+            return failure
+    return refined
+
+
+@refines_only
 def in_gradient(failure: Feedback, seen, x, y, w, reference, device: str) -> Feedback:
     """The gradient check's failure, blamed on forward or criterion if one of them departs on
     the check's inputs (the probe reports both results beside w.grad)."""
@@ -70,6 +87,7 @@ def in_gradient(failure: Feedback, seen, x, y, w, reference, device: str) -> Fee
     return failure
 
 
+@refines_only
 def in_training(failure: Feedback, student, inputs: dict, reference, device: str) -> Feedback:
     """The training check's failure, blamed on the first step of the loop whose result departs:
     the loop is run again with every call recorded (the "train_trace" probe) and judged epoch by
@@ -105,7 +123,7 @@ def first_departure(trace: list, x, y, lr: float, reference, device: str):
     for record in trace:
         step = observed(record, "step")
         w = _scalar(observed(record, "w"), device)
-        if step not in OWN_CHECK or (w is None and step != "criterion"):
+        if not isinstance(step, str) or step not in OWN_CHECK or (w is None and step != "criterion"):
             return None
         try:
             if step == "forward":
