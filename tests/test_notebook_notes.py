@@ -151,3 +151,13 @@ def test_assigned_names_reads_top_level_bindings_only():
                           "def h(): k = 1\nclass K: pass\nx += 1\ny: int = 2") == {"a", "b", "c", "i", "nn", "g", "h",
                                                                                   "K", "x", "y"}
     assert assigned_names("def broken(:") == set()
+
+
+def test_a_budget_spent_between_two_cells_still_names_the_cells_not_run():
+    """Execution stops before a cell once the notebook's budget is spent, with nothing to interrupt:
+    the cells after it were left unnamed (a loaded machine's wall-clock ceilings make it likely)."""
+    sources = ["def forward(x, w):\n    while True:\n        pass\n", "forward(1, 2)", "y = forward(1, 2)", "print(y)"]
+    hang = '  File "<cell 1>", line 1, in <module>\n    forward(1, 2)\nStepTimeout: did not finish within 1 s'
+    results = [ok(0), {"index": 1, "status": "timeout", "error": {"type": "StepTimeout", "traceback": hang}}]
+    notes = "\n".join(notes_of(sources, results))
+    assert "used up its time budget after cell 2" in notes and "these cells were not run: cell 3" in notes, notes

@@ -230,6 +230,11 @@ def _run_notes(report, labels, sources) -> list[str]:
         rest = f"; these cells were not run: {_cells(unrun, labels)}" if unrun else ""
         notes.append(f"The notebook used up its time budget: {label_of(ran - 1, labels)} was interrupted{rest}. "
                      "The checks still ran, on your notebook's definitions.")
+    elif unrun and not report.died:
+        # the budget ran out between two cells (execution stops before a cell, with nothing to interrupt)
+        after = f" after {label_of(ran - 1, labels)}" if ran else ""
+        notes.append(f"The notebook used up its time budget{after}; these cells were not run: {_cells(unrun, labels)}. "
+                     "The checks still ran, on your notebook's definitions.")
     if report.died:
         # the box names the cell it was running by its place among the code cells (from 1)
         died = re.sub(r"running cell (\d{1,9})", lambda m: "running " + label_of(int(m.group(1)) - 1, labels), report.died)
