@@ -37,9 +37,32 @@ def main(*, notebook: Path, device: str = "cpu", format: str = "text", cell_time
         return stop.exit_status
 
 
+ZYGOTE_STARTS = 3  # a zygote that dies or is stopped before its "ready" is replaced, as autograde's server is
+
+
+def _ready_zygote(zygote: Zygote, unconfined: bool, protected: list[Path]) -> Zygote:
+    """`zygote` once it is ready (its "ready" sets the confinement level), or a fresh one in its
+    place if it died or was stopped first, up to ZYGOTE_STARTS in all; then RuntimeError."""
+    import sys
+
+    for attempt in range(1, ZYGOTE_STARTS + 1):
+        try:
+            zygote.confinement  # noqa: B018 (waits for the zygote's "ready")
+            return zygote
+        except RuntimeError as error:
+            zygote.close()
+            if attempt == ZYGOTE_STARTS:
+                raise
+            print(f"grade: {error}; starting another sandbox zygote", file=sys.stderr, flush=True)
+            zygote = Zygote(allow_unconfined=unconfined, protected=protected)
+    return zygote
+
+
 def _grade(*, notebook: Path, device: str, format: str, cell_timeout: float | None, unconfined: bool) -> int:
     limits = Limits(cell_timeout_s=cell_timeout) if cell_timeout else Limits()
-    with Zygote(allow_unconfined=unconfined, protected=[Path(notebook).resolve().parent]) as zygote:
+    protected = [Path(notebook).resolve().parent]
+    zygote = Zygote(allow_unconfined=unconfined, protected=protected)
+    try:
         from autograder.assignment import PYTORCH_SLOPE  # the one a Gradescope submission is
         from autograder.interrupts import raise_if_stopped
         from autograder.model.results import zero_result  # (imported while the zygote starts)
@@ -47,7 +70,9 @@ def _grade(*, notebook: Path, device: str, format: str, cell_timeout: float | No
         from autograder.sandbox.grader.limits import hard_timeout_for
         from autograder.watchdog import Watchdog
 
-        try:  # waits for the zygote's "ready" (its torch import, beside ours above), as the first box would
+        # waits for the zygote's "ready" (its torch import, beside ours above), as the first box would
+        zygote = _ready_zygote(zygote, unconfined, protected)
+        try:
             check_allowed(zygote.confinement, unconfined)
         except ConfinementRefused as refused:
             raise UsageError(refused.reason) from None
@@ -60,6 +85,8 @@ def _grade(*, notebook: Path, device: str, format: str, cell_timeout: float | No
             result = _graded_with_one_retry(Path(notebook), context, unconfined)
             watchdog.disarm()
         raise_if_stopped()  # a stop that pytest caught while the checks ran
+    finally:
+        zygote.close()
     print(rendered(result, format, notebook))
     return 0
 

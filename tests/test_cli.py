@@ -6,7 +6,6 @@ same command in-process (`autograder.cli.main`), sharing the session's zygote.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import json
@@ -168,11 +167,19 @@ def test_unknown_student_is_misuse_and_writes_nothing(tmp_path, capsys):
 def grade_in_process(monkeypatch, capsys, zygote, grading_limits):
     """`python -m autograder grade ... --format gradescope` in this process, on the shared zygote."""
 
-    @contextlib.contextmanager
-    def shared_zygote(**options):
-        yield zygote
+    class SharedZygote:
+        """The session's zygote where grade.py makes one of its own; closing it leaves it to the session."""
 
-    monkeypatch.setattr(autograder.grade, "Zygote", shared_zygote)
+        def __init__(self, **options):
+            pass
+
+        def __getattr__(self, name):
+            return getattr(zygote, name)
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(autograder.grade, "Zygote", SharedZygote)
     # grade.py passes its own Limits to the context: the test limits replace the defaults there
     # (patching GradingContext alone left a hanging cell its full 20 s).
     monkeypatch.setattr(autograder.grade, "Limits", functools.partial(dataclasses.replace, grading_limits))

@@ -625,7 +625,10 @@ def test_grade_grades_again_with_a_fresh_zygote_when_its_zygote_is_killed(tmp_pa
     while killed is None and time.monotonic() < deadline and run.poll() is None:
         for process in everything_under(run.pid):
             with contextlib.suppress(psutil.Error):
-                if "zygote.main" in " ".join(process.cmdline()) and process.children():  # a box is running
+                # a box that has run for a second: the notebook's (the zygote's start-up probe forks
+                # short-lived children too)
+                if "zygote.main" in " ".join(process.cmdline()) and \
+                        any(time.time() - child.create_time() > 1.0 for child in process.children()):
                     process.kill()
                     killed = process.pid
                     break
@@ -633,5 +636,29 @@ def test_grade_grades_again_with_a_fresh_zygote_when_its_zygote_is_killed(tmp_pa
     _, err = run.communicate(timeout=600)
     assert killed is not None, "the zygote was never seen with a box"
     assert run.returncode == 0 and "grading again with a fresh sandbox zygote" in err, err[-3000:]
+    results = json.loads(out.read_text())
+    assert {t["name"]: t["score"] for t in results["tests"] if t["name"] in CHECKS} == FULL, results["output"]
+
+
+def test_grade_starts_another_zygote_when_its_first_dies_before_it_is_ready(tmp_path):
+    # Found by the test above, whose kill once landed while the zygote was still starting: `grade`
+    # crashed with a traceback. A zygote that dies before its "ready" is replaced, as autograde's server is.
+    out = tmp_path / "results.json"
+    with out.open("w") as stdout:
+        run = subprocess.Popen([sys.executable, "-m", "autograder", "grade",
+                                str(KIT_ROOT / "solutions" / "pytorch_slope_solution.ipynb"), "--format", "gradescope"],
+                               cwd=KIT_ROOT, stdout=stdout, stderr=subprocess.PIPE, text=True)
+    killed, deadline = None, time.monotonic() + 120
+    while killed is None and time.monotonic() < deadline and run.poll() is None:
+        for process in everything_under(run.pid):
+            with contextlib.suppress(psutil.Error):
+                if "zygote.main" in " ".join(process.cmdline()):  # at once: it is still importing torch
+                    process.kill()
+                    killed = process.pid
+                    break
+        time.sleep(0.01)
+    _, err = run.communicate(timeout=600)
+    assert killed is not None, "no zygote was seen"
+    assert run.returncode == 0 and "starting another sandbox zygote" in err and "Traceback" not in err, err[-3000:]
     results = json.loads(out.read_text())
     assert {t["name"]: t["score"] for t in results["tests"] if t["name"] in CHECKS} == FULL, results["output"]
