@@ -41,21 +41,16 @@ ZYGOTE_STARTS = 3  # a zygote that dies or is stopped before its "ready" is repl
 
 
 def _ready_zygote(zygote: Zygote, unconfined: bool, protected: list[Path]) -> Zygote:
-    """`zygote` once it is ready (its "ready" sets the confinement level), or a fresh one in its
-    place if it died or was stopped first, up to ZYGOTE_STARTS in all; then RuntimeError."""
+    """`zygote` once it is ready, or a fresh one in its place (sandbox/grader/zygotes.py)."""
     import sys
 
-    for attempt in range(1, ZYGOTE_STARTS + 1):
-        try:
-            zygote.confinement  # noqa: B018 (waits for the zygote's "ready")
-            return zygote
-        except RuntimeError as error:
-            zygote.close()
-            if attempt == ZYGOTE_STARTS:
-                raise
-            print(f"grade: {error}; starting another sandbox zygote", file=sys.stderr, flush=True)
-            zygote = Zygote(allow_unconfined=unconfined, protected=protected)
-    return zygote
+    from autograder.sandbox.grader.zygotes import ready_or_replaced
+
+    def told(error: RuntimeError) -> None:
+        print(f"grade: {error}; starting another sandbox zygote", file=sys.stderr, flush=True)
+
+    return ready_or_replaced(zygote, lambda: Zygote(allow_unconfined=unconfined, protected=protected),
+                             ZYGOTE_STARTS, told)
 
 
 def _grade(*, notebook: Path, device: str, format: str, cell_timeout: float | None, unconfined: bool) -> int:

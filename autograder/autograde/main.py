@@ -254,16 +254,13 @@ def ready_server(server):
     """The zygote server and the run's confinement level from its "ready". A server that dies or is
     stopped before it (a grader fault) is replaced by a fresh one, up to MAX_ATTEMPTS in all;
     then GraderUnavailable."""
-    from autograder.sandbox.grader.zygotes import ZygoteServer
+    from autograder.sandbox.grader.zygotes import ZygoteServer, ready_or_replaced
 
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        try:
-            return server, server.confinement
-        except RuntimeError as error:
-            server.close()
-            if attempt == MAX_ATTEMPTS:
-                raise GraderUnavailable(f"the sandbox zygote server did not start, {MAX_ATTEMPTS} times (last: {error})") from None
-            server = ZygoteServer()
+    try:
+        server = ready_or_replaced(server, ZygoteServer, MAX_ATTEMPTS)
+    except RuntimeError as error:
+        raise GraderUnavailable(f"the sandbox zygote server did not start, {MAX_ATTEMPTS} times (last: {error})") from None
+    return server, server.confinement
 
 
 def machine_key(label: str) -> str:

@@ -16,20 +16,11 @@ import os
 import signal
 import time
 
+from autograder.sandbox.shared.processes import children_of
+
 PR_SET_CHILD_SUBREAPER = 36
 REAP_PATIENCE_S = 5.0  # a SIGKILLed process is gone in milliseconds; one in the kernel may take longer
 MAX_ROUNDS = 16  # each round adopts the children of the processes the last one killed
-
-
-def own_children() -> list[int]:
-    """This process's children, from every thread's /proc entry (a thread's children are listed
-    under that thread)."""
-    children: list[int] = []
-    with contextlib.suppress(OSError):
-        for thread in os.listdir("/proc/self/task"):
-            with contextlib.suppress(OSError, ValueError), open(f"/proc/self/task/{thread}/children") as listing:
-                children += [int(pid) for pid in listing.read().split()]
-    return children
 
 
 def _multiprocessing_helpers() -> set[int]:
@@ -53,7 +44,7 @@ def end_leftover_children() -> list[int]:
     ended: list[int] = []
     keep = _multiprocessing_helpers()
     for _ in range(MAX_ROUNDS):
-        leftovers = [pid for pid in own_children() if pid not in keep]
+        leftovers = [pid for pid in children_of() if pid not in keep]
         if not leftovers:
             break
         for pid in leftovers:

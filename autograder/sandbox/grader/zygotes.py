@@ -32,7 +32,7 @@ from autograder.sandbox.grader.limits import STARTUP_TIMEOUT_S, ZYGOTE_START_S, 
 from autograder.sandbox.grader.submitted_files import remove_tree, to_memfd
 from autograder.sandbox.shared import protocol
 from autograder.sandbox.shared.messages import Event, Op
-from autograder.sandbox.shared.processes import is_stopped, kill_processes_of
+from autograder.sandbox.shared.processes import children_of, is_stopped, kill_processes_of
 
 if TYPE_CHECKING:
     from autograder.sandbox.grader.box_client import BoxClient
@@ -396,7 +396,7 @@ class ZygoteServer:
         self.control.close()
         if self.process.poll() is None:
             if end_zygotes:
-                for zygote in _children(self.process.pid):
+                for zygote in children_of(self.process.pid):
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.kill(zygote, signal.SIGKILL)
             self.process.kill()  # it holds nothing but its warm interpreter
@@ -409,15 +409,25 @@ class ZygoteServer:
         self.close()
 
 
-def _children(pid: int) -> list[int]:
-    """The pids of `pid`'s children (its /proc task's children list)."""
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as listing:
-            return [int(child) for child in listing.read().split()]
-    except (OSError, ValueError):
-        return []
-
-
 def kill_all_of_uid(uid: int) -> None:
     """SIGKILL every process of `uid`, double-forked or not (the grader runs as root)."""
     kill_processes_of(uid)
+
+
+def ready_or_replaced(process, make_another, attempts: int, on_replace=None):
+    """`process` (a Zygote or a ZygoteServer) once its "ready" has come, which sets the run's
+    confinement level; one that died or was stopped first (a grader fault) is closed and replaced
+    by `make_another()`, up to `attempts` in all (`on_replace(error)` is told of each); then the
+    last RuntimeError."""
+    for attempt in range(1, attempts + 1):
+        try:
+            process.confinement  # noqa: B018 (waits for the "ready")
+            return process
+        except RuntimeError as error:
+            process.close()
+            if attempt == attempts:
+                raise
+            if on_replace is not None:
+                on_replace(error)
+            process = make_another()
+    return process

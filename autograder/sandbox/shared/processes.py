@@ -169,3 +169,20 @@ def write_kernel_file(path: str, text: str) -> bool:
         return True
     except OSError:
         return False
+
+
+def children_of(pid: int | str = "self") -> list[int]:
+    """The pids of `pid`'s children ("self": this process's), from every thread's /proc entry (a
+    child is listed under the thread that started it); [] where /proc cannot say."""
+    children: list[int] = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return children
+    for thread in threads:
+        try:
+            with open(f"/proc/{pid}/task/{thread}/children") as listing:
+                children += [int(child) for child in listing.read().split()]
+        except (OSError, ValueError):
+            continue
+    return children
