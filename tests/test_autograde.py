@@ -267,9 +267,9 @@ def course(tmp_path_factory):
     set_due_date(course)
     ref_bytes = (course / "submitted" / "ref" / A / NB).read_bytes()
     start = time.monotonic()
-    # Hostile cells that sleep or flood run into the cell time limit: 3 s instead of 20 keeps the
-    # suite fast and is still ten times what any correct cell of the notebook needs.
-    run = run_cli(course, "--workers", "2", "--cell-timeout", "3")
+    # Hostile cells that sleep or flood run into the cell time limit: 1 s instead of 20 keeps the
+    # suite fast and is still ten times the CPU time any correct cell of the notebook needs.
+    run = run_cli(course, "--workers", "2", "--cell-timeout", "1")
     print(f"graded the test course of {len(expected)} in {time.monotonic() - start:.1f} s")
     assert run.returncode == 0, run.stdout + run.stderr[-5000:]
     return {"dir": course, "expected": expected, "run": run, "ref_bytes": ref_bytes}
@@ -388,7 +388,7 @@ def test_summary_says_what_happened_and_where(course):
 def test_rerun_skips_unchanged_then_regrades_changed_and_named(course):
     d = course["dir"]
     before = gradings(d)
-    same_limits = ("--workers", "2", "--cell-timeout", "3")  # other limits make another grader: all regraded
+    same_limits = ("--workers", "2", "--cell-timeout", "1")  # other limits make another grader: all regraded
     again = run_in_process(d, *same_limits)
     assert again.returncode == 0, again.stderr
     assert (run_summary(d)["graded_now"], run_summary(d)["skipped_unchanged"]) == (0, 30)
