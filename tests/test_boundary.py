@@ -23,7 +23,7 @@ from autograder.pipeline import GradingContext, grade_submission
 from autograder.release.synthetic import make_submission, write_submission
 from autograder.sandbox.grader.limits import CELL_GRACE_S, PROBE_GRACE_S, Limits, worst_case_seconds
 
-SHORT = Limits(cell_timeout_s=2, execute_timeout_s=6, probe_timeout_s=2, checks_timeout_s=8)
+SHORT = Limits(cell_timeout_s=1, execute_timeout_s=3, probe_timeout_s=1, checks_timeout_s=4)
 
 # Student code that finds the grader's socket and writes frames to it.
 GRADER_SOCKET = (
