@@ -14,20 +14,18 @@ from autograder.sandbox.box.clean_room import CleanRoom, seal
 from autograder.sandbox.box.guard import captured_output
 
 
-def _in_child(folder: Path, files: dict[str, str | bytes], work, env: dict | None = None) -> dict:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, content in files.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+def in_forked_child(work):
+    """`work()` run in a forked child of this process; its answer (JSON-able) comes back. An
+    exception in the child fails the test here, with the child's error."""
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover (the child)
         try:
             os.close(read)
-            os.chdir(folder)
-            os.environ.update(env or {})
-            answer = work()
+            try:
+                answer = {"answer": work()}
+            except BaseException as error:
+                answer = {"error": repr(error)}
             os.write(write, json.dumps(answer, default=repr).encode())
         finally:
             os._exit(0)
@@ -38,7 +36,24 @@ def _in_child(folder: Path, files: dict[str, str | bytes], work, env: dict | Non
     os.close(read)
     os.waitpid(pid, 0)
     assert data, "the child process answered nothing"
-    return json.loads(data)
+    answer = json.loads(data)
+    assert "error" not in answer, f"the child process failed: {answer['error']}"
+    return answer["answer"]
+
+
+def _in_child(folder: Path, files: dict[str, str | bytes], work, env: dict | None = None) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+
+    def in_folder():
+        os.chdir(folder)
+        os.environ.update(env or {})
+        return work()
+
+    return in_forked_child(in_folder)
 
 
 def writing_as_a_box() -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
-import json
 import os
 import re
 import shutil
@@ -23,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from room_replay import replay
+from room_replay import in_forked_child, replay
 
 from autograder.assignment import CHECKS, PYTORCH_SLOPE
 from autograder.notebook.cell_names import code_cell_labels, relabel
@@ -479,28 +478,20 @@ def test_a_room_imports_only_from_folders_it_cannot_write(sandbox_reachable):
                str(folders["open_to_all"]), str(tmp_path / "missing"), sys.prefix]
     uid, lease = lease_sandbox_uid(sandbox_uids())
     try:
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover (the child)
+        def as_the_sandbox_uid():
+            os.setgid(uid)
+            os.setuid(uid)
+            os.chdir(folders["submission"])
+            plain = importable_entries(entries, str(folders["submission"]))
+            ctypes.CDLL(None).prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS, which Landlock needs
             try:
-                os.setgid(uid)
-                os.setuid(uid)
-                os.chdir(folders["submission"])
-                plain = importable_entries(entries, str(folders["submission"]))
-                ctypes.CDLL(None).prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS, which Landlock needs
-                try:
-                    landlock.Ruleset(landlock.Policy(read=["/"], write=[str(folders["submission"])], devices=[])).enforce()
-                    confined = importable_entries(entries, str(folders["submission"]))
-                except OSError:  # no Landlock on this kernel
-                    confined = None
-                os.write(write, json.dumps([plain, confined]).encode())
-            except BaseException as error:
-                os.write(write, json.dumps([repr(error), None]).encode())
-            finally:
-                os._exit(0)
-        os.close(write)
-        plain, confined = json.loads(os.read(read, 1 << 16))
-        os.waitpid(pid, 0)
+                landlock.Ruleset(landlock.Policy(read=["/"], write=[str(folders["submission"])], devices=[])).enforce()
+                confined = importable_entries(entries, str(folders["submission"]))
+            except OSError:  # no Landlock on this kernel
+                confined = None
+            return [plain, confined]
+
+        plain, confined = in_forked_child(as_the_sandbox_uid)
     finally:
         os.close(lease)
     assert plain == [str(folders["readable"]), str(tmp_path / "link"), sys.prefix]

@@ -143,3 +143,21 @@ def test_workers_get_the_servers_zygotes_which_end_with_their_worker():
         its_zygote = next(o.result["zygote"] for o in outcomes if o.result["worker"] == other.process.pid)
         other.process.kill()
         assert _ended(its_zygote)
+
+
+def test_an_account_without_a_writable_home_gets_a_matplotlib_folder_in_the_venv(tmp_path):
+    """matplotlib keeps its font cache in the home folder; a grading account without one (made
+    with `useradd --no-create-home`) made every zygote warn and rebuild the cache in /tmp."""
+    from autograder.sandbox.grader.zygotes import matplotlib_folder_env
+
+    home, venv = tmp_path / "home", tmp_path / "venv"
+    home.mkdir()
+    venv.mkdir()
+    assert matplotlib_folder_env(str(home), str(venv)) == {}  # a home that serves is left to matplotlib
+    assert matplotlib_folder_env(str(home / "not-yet"), str(venv)) == {}  # made by matplotlib when needed
+    in_the_venv = {"MPLCONFIGDIR": str(venv / "var" / "matplotlib")}
+    assert matplotlib_folder_env("", str(venv)) == in_the_venv  # no entry in the passwd database
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    assert matplotlib_folder_env(str(a_file / "home"), str(venv)) == in_the_venv  # a home that cannot be made
+    assert matplotlib_folder_env("", str(a_file)) == {}  # nor the venv's folder: matplotlib's own fallback

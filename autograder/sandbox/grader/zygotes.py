@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pwd
 import select
 import signal
 import socket
@@ -327,6 +328,33 @@ def _receive_ready(control: socket.socket) -> dict:
     return ready
 
 
+def matplotlib_folder_env(home: str | None = None, prefix: str = sys.prefix) -> dict[str, str]:
+    """MPLCONFIGDIR for the zygote where the grading account has no home it can write (a service
+    account, an account made without one): matplotlib would print a warning at every start and
+    rebuild its font cache in a new temporary folder. It gets `<venv>/var/matplotlib` instead,
+    which only the grading account writes (no box can write the installation). Nothing where the
+    home serves, or where the venv cannot be written either (matplotlib's own fallback then)."""
+    if home is None:  # as the zygote finds it: its environment has no HOME, so the account's entry
+        try:
+            home = pwd.getpwuid(os.getuid()).pw_dir
+        except KeyError:
+            home = ""
+    if home and _can_create(os.path.join(home, ".cache")) and _can_create(os.path.join(home, ".config")):
+        return {}
+    folder = os.path.join(prefix, "var", "matplotlib")
+    return {"MPLCONFIGDIR": folder} if _can_create(folder) else {}
+
+
+def _can_create(path: str) -> bool:
+    """Whether `path` is a folder this account may write, or could be made as one."""
+    while not os.path.lexists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            return False
+        path = parent
+    return os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
+
+
 # The zygote's whole command: the kit's folder is put first on the search path explicitly (the
 # zygote runs isolated, from /), then the zygote's main runs with its arguments.
 _BOOTSTRAP = "import sys; sys.path.insert(0, sys.argv[1]); from autograder.sandbox.zygote.main import main; main(*sys.argv[2:])"
@@ -337,7 +365,7 @@ def _start_zygote_interpreter(uids: range, role: str = "zygote") -> tuple[subpro
     process's environment; returns the process and this side's control socket."""
     ours, theirs = socket.socketpair()
     env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
-    env.update(MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1")
+    env.update(MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", **matplotlib_folder_env())
     user_namespaces = "0" if os.environ.get(MAX_LEVEL_VARIABLE, "").startswith("landlock") else "1"
     process = subprocess.Popen(
         [sys.executable, "-I", "-c", _BOOTSTRAP, str(KIT_ROOT), str(theirs.fileno()), role,
