@@ -299,3 +299,24 @@ def test_a_half_point_score_gets_its_own_bar(tmp_path, monkeypatch):
     class_report._histogram([7.5, 7.5, 10, 3], PYTORCH_SLOPE.max_score, 0, tmp_path / "h.png")
     bars = {round(p.get_x() + p.get_width() / 2, 2): p.get_height() for p in figures[0].axes[0].patches if p.get_height()}
     assert bars == {3.0: 1, 7.5: 2, 10.0: 1}
+
+
+def test_each_row_names_its_term_and_what_the_staff_graded_by_hand(tmp_path):
+    """The report showed neither the term a submission was graded against nor the written answers
+    a TA graded in formgrader: a TA read both student by student on the feedback pages."""
+    from autograder.model.manual import ManualGrading
+
+    (written, points), = PYTORCH_SLOPE.manual_checks.items()
+    records = [record("amy", result()), record("bob", result()), record("cy", result({"loss": "loss_sum"})),
+               record("dee", result(), status="grader error", reason="the grader failed")]
+    records[0].result.term, records[1].result.term, records[2].result.term = "2026-fall", "2026-fall", "2027-spring"
+    records[0].manual = ManualGrading(scores={written: points})  # graded in formgrader
+    records[2].manual = ManualGrading(scores={written: 1.0, "loss": 2.0})  # and a check's 0 overridden by a TA
+    page = write_class_report(tmp_path, PYTORCH_SLOPE, records, {}).read_text()
+    rows = {re.search(r"<td>(\w+)</td>", row).group(1): row for row in _sections(page)["Students"].split("<tr id=")[1:]}
+    full, total = PYTORCH_SLOPE.max_score, PYTORCH_SLOPE.max_score + points
+    assert f"<td>2026-fall</td><td>{points:.2f} / {points:.2f}; total {full + points:.2f} / {total:.2f}</td>" in rows["amy"]
+    assert f"<td>2026-fall</td><td>to grade in formgrader ({points:.2f} points)</td>" in rows["bob"]
+    assert (f"<td>2027-spring</td><td>1.00 / {points:.2f}; total {full + 1:.2f} / {total:.2f}, 1 check score(s) "
+            "overridden</td>") in rows["cy"]
+    assert "<td></td><td></td><td>" in rows["dee"]  # no score, no term, nothing to grade by hand yet

@@ -24,11 +24,12 @@ from urllib.parse import quote
 
 from autograder.assignment import Assignment
 from autograder.feedback.misconceptions import MISCONCEPTIONS
-from autograder.model.records import GradedSubmission
+from autograder.model.records import GRADED, GradedSubmission
 from autograder.outputs.atomic import write_atomic
 from autograder.outputs.class_summary import SLOWEST, MisconceptionCount, Timing, summarise
 from autograder.outputs.feedback_html import TEMPLATES, feedback_path, safe_dir_name
 from autograder.outputs.formats import number_text, utc_text
+from autograder.outputs.hand_graded import hand_graded
 from autograder.outputs.markdown_html import markdown_html
 
 # run_info keys the page states itself (in its header, with the graded-only mean and the not-graded list).
@@ -206,11 +207,28 @@ def _feedback_link(course_dir: Path, assignment: Assignment, out: Path, student:
 
 
 def _student_rows(course_dir: Path, assignment: Assignment, out: Path, records: list[GradedSubmission]) -> list[dict]:
-    """One row per submission, by student id: score, status, late, integrity, when graded, page."""
+    """One row per submission, by student id: score, status, late, integrity, when graded, the
+    term whose release graded it, what the staff graded by hand, page."""
     return [dict(student=r.student, score=r.score, status=str(r.status), late=r.late,
                  integrity="; ".join(r.result.integrity) if r.result else "", graded_at=utc_text(r.graded_at),
+                 term=r.result.term if r.result else "", by_hand=_by_hand(r, assignment),
                  feedback=_feedback_link(course_dir, assignment, out, r.student))
             for r in sorted(records, key=lambda r: r.student)]
+
+
+def _by_hand(record: GradedSubmission, assignment: Assignment) -> str:
+    """The written answers' score and the total with them, once every answer is graded in
+    formgrader (and any check score a TA overrode); else what is left to grade."""
+    if not assignment.manual_checks or record.status != GRADED:
+        return ""
+    graded = hand_graded(record, assignment)
+    points = sum(answer.points for answer in graded.written)
+    if not graded.complete:
+        return f"to grade in formgrader ({number_text(points)} points)"
+    written = sum(answer.score for answer in graded.written)
+    overridden = f", {len(graded.overridden)} check score(s) overridden" if graded.overridden else ""
+    return (f"{number_text(written)} / {number_text(points)}; total {number_text(graded.total)} / "
+            f"{number_text(assignment.max_score + points)}{overridden}")
 
 
 def write_class_report(course_dir: Path, assignment: Assignment, records: list[GradedSubmission],
