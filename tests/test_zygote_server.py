@@ -161,3 +161,15 @@ def test_an_account_without_a_writable_home_gets_a_matplotlib_folder_in_the_venv
     a_file.write_text("")
     assert matplotlib_folder_env(str(a_file / "home"), str(venv)) == in_the_venv  # a home that cannot be made
     assert matplotlib_folder_env("", str(a_file)) == {}  # nor the venv's folder: matplotlib's own fallback
+
+
+def test_a_zygote_let_go_while_it_warms_up_ends_without_a_traceback():
+    """Closing a zygote before its "ready" (a grader stopped at start-up, a replaced zygote) made
+    it print a BrokenPipeError traceback on the grader's terminal once warm."""
+    import subprocess
+    import sys
+
+    script = "from autograder.sandbox.grader.zygotes import Zygote\nZygote().close()\n"
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr and "Error" not in run.stderr, run.stderr

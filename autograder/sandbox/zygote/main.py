@@ -86,10 +86,15 @@ def _announce_ready(control: socket.socket, host: dict) -> None:
         own_pidfd = os.pidfd_open(os.getpid())
     except (AttributeError, OSError):
         own_pidfd = None
-    protocol.send_message(control, {"event": Event.READY, "pid": int(os.readlink("/proc/self")), "pid_namespace": bool(host["namespaces"]),
-                                    "host": host, "pidfd": own_pidfd is not None})
+    try:
+        protocol.send_message(control, {"event": Event.READY, "pid": int(os.readlink("/proc/self")),
+                                        "pid_namespace": bool(host["namespaces"]), "host": host,
+                                        "pidfd": own_pidfd is not None})
+        if own_pidfd is not None:
+            socket.send_fds(control, [b"P"], [own_pidfd])
+    except (BrokenPipeError, ConnectionResetError):  # the grader let this zygote go while it warmed up
+        os._exit(0)
     if own_pidfd is not None:
-        socket.send_fds(control, [b"P"], [own_pidfd])
         os.close(own_pidfd)
 
 
