@@ -40,17 +40,20 @@ def main(*, notebook: Path, device: str = "cpu", format: str = "text", cell_time
 ZYGOTE_STARTS = 3  # a zygote that dies or is stopped before its "ready" is replaced, as autograde's server is
 
 
-def _ready_zygote(zygote: Zygote, unconfined: bool, protected: list[Path]) -> Zygote:
-    """`zygote` once it is ready, or a fresh one in its place (sandbox/grader/zygotes.py)."""
+def _ready_zygote(unconfined: bool, protected: list[Path], started: Zygote | None = None) -> Zygote:
+    """`started` (or a new zygote) once it is ready, or a fresh one in its place
+    (sandbox/grader/zygotes.py ready_or_replaced)."""
     import sys
 
     from autograder.sandbox.grader.zygotes import ready_or_replaced
 
+    def new() -> Zygote:
+        return Zygote(allow_unconfined=unconfined, protected=protected)
+
     def told(error: RuntimeError) -> None:
         print(f"grade: {error}; starting another sandbox zygote", file=sys.stderr, flush=True)
 
-    return ready_or_replaced(zygote, lambda: Zygote(allow_unconfined=unconfined, protected=protected),
-                             ZYGOTE_STARTS, told)
+    return ready_or_replaced(started or new(), new, ZYGOTE_STARTS, told)
 
 
 def _grade(*, notebook: Path, device: str, format: str, cell_timeout: float | None, unconfined: bool) -> int:
@@ -66,7 +69,7 @@ def _grade(*, notebook: Path, device: str, format: str, cell_timeout: float | No
         from autograder.watchdog import Watchdog
 
         # waits for the zygote's "ready" (its torch import, beside ours above), as the first box would
-        zygote = _ready_zygote(zygote, unconfined, protected)
+        zygote = _ready_zygote(unconfined, protected, zygote)
         try:
             check_allowed(zygote.confinement, unconfined)
         except ConfinementRefused as refused:
@@ -77,7 +80,7 @@ def _grade(*, notebook: Path, device: str, format: str, cell_timeout: float | No
                   "this is not a problem with your work: please tell the course staff")
         late = zero_result(PYTORCH_SLOPE.checks, f"Not graded: {reason}.", [f"Not graded: {reason}."], not_graded=reason)
         with Watchdog(deadline_s, rendered(late, format, notebook, failure=reason)) as watchdog:
-            result = _graded_with_one_retry(Path(notebook), context, unconfined)
+            result = _graded_with_one_retry(Path(notebook), context, unconfined, protected)
             watchdog.disarm()
         raise_if_stopped()  # a stop that pytest caught while the checks ran
     finally:
@@ -86,7 +89,7 @@ def _grade(*, notebook: Path, device: str, format: str, cell_timeout: float | No
     return 0
 
 
-def _graded_with_one_retry(notebook: Path, context, unconfined: bool) -> SubmissionResult:
+def _graded_with_one_retry(notebook: Path, context, unconfined: bool, protected: list[Path]) -> SubmissionResult:
     """The notebook's result; an attempt that the grader failed (a check's grader error, a sandbox
     zygote that died or could not start) is made once more with a fresh zygote, as `autograde`
     makes it with fresh processes (autograde/attempts.py). What still fails is reported as the
@@ -105,7 +108,7 @@ def _graded_with_one_retry(notebook: Path, context, unconfined: bool) -> Submiss
     if fault is None:
         return result
     print(f"grade: the grader failed ({fault}); grading again with a fresh sandbox zygote", file=sys.stderr, flush=True)
-    with Zygote(allow_unconfined=unconfined, protected=[notebook.resolve().parent]) as fresh:
+    with _ready_zygote(unconfined, protected) as fresh:  # replaced in turn if it dies before its "ready"
         check_allowed(fresh.confinement, unconfined)
         return grade_submission(notebook, dataclasses.replace(context, zygote=fresh))
 
