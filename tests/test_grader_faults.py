@@ -612,28 +612,38 @@ def test_a_worker_that_dies_while_the_forkserver_is_stopped_is_replaced_at_once(
     assert time.monotonic() - started < 120, "the pool waited for the hard timeout"
 
 
+def _grade_killing_a_zygote(notebook: Path, tmp_path: Path, when, *, poll_s: float, within_s: float):
+    """`grade --format gradescope` on `notebook`, killing (SIGKILL, from outside) the first sandbox
+    zygote for which `when(process)` holds, as soon as one does: (the run, the killed pid or None,
+    its stderr, the path of its results.json)."""
+    out = tmp_path / "results.json"
+    with out.open("w") as stdout:
+        run = subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(notebook), "--format", "gradescope"],
+                               cwd=KIT_ROOT, stdout=stdout, stderr=subprocess.PIPE, text=True)
+    killed, deadline = None, time.monotonic() + within_s
+    while killed is None and time.monotonic() < deadline and run.poll() is None:
+        for process in everything_under(run.pid):
+            with contextlib.suppress(psutil.Error):
+                if "zygote.main" in " ".join(process.cmdline()) and when(process):
+                    process.kill()
+                    killed = process.pid
+                    break
+        time.sleep(poll_s)
+    _, err = run.communicate(timeout=600)
+    return run, killed, err, out
+
+
 def test_grade_grades_again_with_a_fresh_zygote_when_its_zygote_is_killed(tmp_path):
     # What Gradescope and Coursera run: a zygote killed from outside (an out-of-memory killer) while
     # the notebook runs must not cost the student a point.
     notebook = tmp_path / NB
     write_submission(notebook, make_submission(extra_cells=["import time\ntime.sleep(3)"]))
-    out = tmp_path / "results.json"
-    with out.open("w") as stdout:
-        run = subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(notebook), "--format", "gradescope"],
-                               cwd=KIT_ROOT, stdout=stdout, stderr=subprocess.PIPE, text=True)
-    killed, deadline = None, time.monotonic() + 240
-    while killed is None and time.monotonic() < deadline and run.poll() is None:
-        for process in everything_under(run.pid):
-            with contextlib.suppress(psutil.Error):
-                # a box that has run for a second: the notebook's (the zygote's start-up probe forks
-                # short-lived children too)
-                if "zygote.main" in " ".join(process.cmdline()) and \
-                        any(time.time() - child.create_time() > 1.0 for child in process.children()):
-                    process.kill()
-                    killed = process.pid
-                    break
-        time.sleep(0.05)
-    _, err = run.communicate(timeout=600)
+
+    # a box that has run for a second is the notebook's (the zygote's start-up probe forks briefly too)
+    def has_a_box(zygote) -> bool:
+        return any(time.time() - child.create_time() > 1.0 for child in zygote.children())
+
+    run, killed, err, out = _grade_killing_a_zygote(notebook, tmp_path, has_a_box, poll_s=0.05, within_s=240)
     assert killed is not None, "the zygote was never seen with a box"
     assert run.returncode == 0 and "grading again with a fresh sandbox zygote" in err, err[-3000:]
     results = json.loads(out.read_text())
@@ -643,21 +653,9 @@ def test_grade_grades_again_with_a_fresh_zygote_when_its_zygote_is_killed(tmp_pa
 def test_grade_starts_another_zygote_when_its_first_dies_before_it_is_ready(tmp_path):
     # Found by the test above, whose kill once landed while the zygote was still starting: `grade`
     # crashed with a traceback. A zygote that dies before its "ready" is replaced, as autograde's server is.
-    out = tmp_path / "results.json"
-    with out.open("w") as stdout:
-        run = subprocess.Popen([sys.executable, "-m", "autograder", "grade",
-                                str(KIT_ROOT / "solutions" / "pytorch_slope_solution.ipynb"), "--format", "gradescope"],
-                               cwd=KIT_ROOT, stdout=stdout, stderr=subprocess.PIPE, text=True)
-    killed, deadline = None, time.monotonic() + 120
-    while killed is None and time.monotonic() < deadline and run.poll() is None:
-        for process in everything_under(run.pid):
-            with contextlib.suppress(psutil.Error):
-                if "zygote.main" in " ".join(process.cmdline()):  # at once: it is still importing torch
-                    process.kill()
-                    killed = process.pid
-                    break
-        time.sleep(0.01)
-    _, err = run.communicate(timeout=600)
+    run, killed, err, out = _grade_killing_a_zygote(KIT_ROOT / "solutions" / "pytorch_slope_solution.ipynb",
+                                                    tmp_path, lambda zygote: True,  # at once: still importing torch
+                                                    poll_s=0.01, within_s=120)
     assert killed is not None, "no zygote was seen"
     assert run.returncode == 0 and "starting another sandbox zygote" in err and "Traceback" not in err, err[-3000:]
     results = json.loads(out.read_text())
