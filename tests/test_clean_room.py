@@ -390,6 +390,18 @@ def test_a_notebook_that_spends_its_budget_is_still_graded(grade):
     assert "ended" not in notes
 
 
+def test_a_step_that_forks_answers_each_check_once(grade):
+    """The fork's copy returns from the step too, in the notebook's own box and in every room:
+    only the process the grader asked answers, so no check reads another's answer. (It forks at
+    its first call from a check, once a process: not at the notebook's own calls.)"""
+    forking = fn(FORWARD, "import os, sys",
+                 "if not getattr(forward, 'forked', False) and 'probes' in sys._getframe(1).f_code.co_filename:",
+                 "    forward.forked = True", "    os.fork()", "return w * x")
+    result = grade("forward_forks", make_submission({"forward": forking}))
+    assert scores(result) == FULL, [c.feedback for c in result.checks if not c.score]
+    assert result.integrity == []
+
+
 def test_a_cell_that_cannot_be_interrupted_costs_no_check(grade):
     stubborn = fn("while True:", "try:", "    while True:", "        pass", "except BaseException:", "    pass")
     result = grade("uninterruptible", make_submission(extra_cells=[stubborn]), SHORT)

@@ -3,10 +3,14 @@
 It is forked by the zygote and talks to the grader over one socket. A spawn request with a
 `room` field makes it a clean room instead (clean_room.py): sealed, it runs only the notebook's
 definitions and answers one check's probes, or, as a template (room_template.py), forks a fresh
-child holding the definitions for each check. Probes run in a fork of the
-executed state (probe_worker.py), so a step that hangs, crashes or exits costs that probe only.
-On a GPU they run in this process instead: a fork cannot use CUDA once its parent touched the
-driver, and per-fork CUDA start-up failed intermittently ("initialization error") on an H200.
+child holding the definitions for each check.
+
+The probes this box answers are the checks on the notebook's own state, which only flag a
+disagreement with the clean rooms (pipeline.py): they run in this process, after the notebook,
+as nbgrader's hidden tests run in the notebook's kernel. A step that hangs is stopped at its
+limit; one that ends the box leaves the later checks of this pass without evidence ("sandbox
+died", never a flag and never a score). A fork for them (a probe worker, until 2026-12-08) cost
+about three times what the probes themselves cost: it copied the executed notebook's page tables.
 """
 from __future__ import annotations
 
@@ -15,14 +19,11 @@ import resource
 import signal
 import socket
 
-import torch
-
 from autograder.probes.pytorch_slope import STEP_FUNCTIONS
 from autograder.sandbox.box import clean_room, room_template
 from autograder.sandbox.box.cells import execute_cells
 from autograder.sandbox.box.confine import confine
 from autograder.sandbox.box.probe_runner import run_probe
-from autograder.sandbox.box.probe_worker import ProbeWorker
 from autograder.sandbox.shared import protocol
 from autograder.sandbox.shared.clocks import wall_factor
 from autograder.sandbox.shared.messages import Event, Op
@@ -38,13 +39,13 @@ def _isolate_fds(sock: socket.socket) -> None:
     os.closerange(keep + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
 
 
-def _sweep_strays(uid: int | None, worker: ProbeWorker) -> None:
+def _sweep_strays(uid: int | None) -> None:
     """Kill what the notebook left running under this sandbox's uid (a fork bomb's survivors,
     background workers) and reap our own exited children, so that they hold neither the process
     limit nor the CPU while the checks run. Only when the sandbox runs as its own uid."""
     if uid is None or os.getuid() != uid:
         return
-    kill_processes_of(uid, spare={os.getpid(), worker.pid}, patience_s=2.0)
+    kill_processes_of(uid, spare={os.getpid()}, patience_s=2.0)
     try:
         while os.waitpid(-1, os.WNOHANG)[0]:
             pass
@@ -52,11 +53,9 @@ def _sweep_strays(uid: int | None, worker: ProbeWorker) -> None:
         pass
 
 
-def _probe(namespace: dict, worker: ProbeWorker, request: dict) -> dict:
-    if request["device"].startswith("cuda") or torch.cuda.is_initialized():
-        return run_probe(namespace, request["probe"], request["inputs"], request["device"], float(request["timeout_s"]),
-                         wall_factor(request))
-    return worker.ask(request)
+def _probe(namespace: dict, request: dict) -> dict:
+    return run_probe(namespace, request["probe"], request["inputs"], request["device"], float(request["timeout_s"]),
+                     wall_factor(request))
 
 
 def refuse_to_start(sock: socket.socket, reason: str) -> None:
@@ -89,7 +88,6 @@ def serve(sock: socket.socket, request: dict) -> None:
             os._exit(0)
         protocol.send_message(sock, {"event": Event.READY, "isolation": isolation, "pid": os.getpid()})
         namespace: dict = {}
-        worker = ProbeWorker(namespace)
         me = os.getpid()
         while True:
             message = protocol.recv_message(sock)
@@ -104,12 +102,15 @@ def serve(sock: socket.socket, request: dict) -> None:
                     if os.getpid() != me:
                         os._exit(0)
                     protocol.send_message(sock, {"event": Event.CELL, **result})
-                _sweep_strays(request.get("uid"), worker)
+                _sweep_strays(request.get("uid"))
                 defined = [name for name in STEP_FUNCTIONS if callable(namespace.get(name))]
                 protocol.send_message(sock, {"event": Event.EXECUTED, "defined": defined})
             elif message["op"] == Op.PROBE:
-                _sweep_strays(request.get("uid"), worker)
-                protocol.send_message(sock, {"event": Event.PROBE, **_probe(namespace, worker, message)})
+                _sweep_strays(request.get("uid"))
+                reply = _probe(namespace, message)
+                if os.getpid() != me:  # a fork made by the student's step returned here: it must not answer
+                    os._exit(0)
+                protocol.send_message(sock, {"event": Event.PROBE, **reply})
             else:
                 break
     except BaseException:

@@ -56,7 +56,7 @@ class Limits:
 # The grader's own deadlines around the sandbox's limits (box_client.py enforces them from outside).
 STARTUP_TIMEOUT_S = 30.0  # the sandbox's "ready" after the fork
 CELL_GRACE_S = 10.0  # past a cell's (and the notebook's) wall ceiling (enforced inside), before the grader gives up on it
-PROBE_GRACE_S = 5.0  # past a probe's wall ceiling (enforced inside, plus 2 s for its worker)
+PROBE_GRACE_S = 5.0  # past a probe's wall ceiling (enforced inside), before the grader gives up on it
 CLOSE_S = 10.0  # killing a sandbox's processes and removing its folder
 ZYGOTE_START_S = 120.0  # importing torch on a loaded machine; a zygote slower than this failed
 GRADER_OVERHEAD_S = 30.0  # loading the notebook, running pytest around the probes
