@@ -20,7 +20,7 @@ import nbformat
 from autograder.assignment import Assignment
 from autograder.model.records import GradedSubmission
 from autograder.model.results import SubmissionResult
-from autograder.notebook.executed import nbformat_outputs
+from autograder.notebook.executed import nbformat_outputs, output_node
 from autograder.notebook.load import SubmissionError, grade_id_of, parse_notebook, read_notebook_file, restore_locked_cells
 from autograder.notebook.releases import KnownReleases, known_releases
 from autograder.outputs.atomic import AtomicFiles
@@ -36,7 +36,7 @@ def _executed(notebook, result: SubmissionResult | None) -> None:
         outputs = nbformat_outputs(ran[number]) if number < len(ran) else []
         check = checks.get(grade_id_of(cell))
         if check is not None:
-            outputs.insert(0, nbformat.v4.new_output("stream", name="stdout", text=check_cell_output(check) + "\n"))
+            outputs.insert(0, output_node("stream", name="stdout", text=check_cell_output(check) + "\n"))
         cell["outputs"] = outputs
         cell["execution_count"] = number + 1 if number < len(ran) else None
 
