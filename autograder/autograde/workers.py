@@ -286,20 +286,12 @@ class WorkerPool:
         if not self._workers:
             self._workers = [self._start(slot) for slot in range(min(self.size, max(1, len(queue))))]
         while queue or any(w.item is not None for w in self._workers):
-            for worker in self._workers:
-                if worker.item is None and queue:
-                    item = queue.popleft()
-                    try:
-                        worker.conn.send(item)
-                    except OSError:  # died while idle: replace it and retry the item
-                        queue.appendleft(item)
-                        self._replace(worker)
-                        continue
-                    worker.item, worker.started, worker.stopped_since = item, time.monotonic(), None
+            self._hand_out(queue)
             busy = [w for w in self._workers if w.item is not None]
             if not busy:
                 continue
             ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=1.0)
+            finished = []
             for worker in busy:
                 outcome = self._collect(worker, ready)
                 if outcome is None:
@@ -315,7 +307,24 @@ class WorkerPool:
                     queue.appendleft(outcome.item)
                     continue
                 outcome.faults = faults.pop(id(outcome.item))
-                yield outcome
+                finished.append(outcome)
+            # The next items go out before the caller stores these (a durable write each): a worker
+            # that waited for it sat idle for every submission it graded.
+            self._hand_out(queue)
+            yield from finished
+
+    def _hand_out(self, queue: deque) -> None:
+        """The next item of `queue` to every idle worker."""
+        for worker in self._workers:
+            if worker.item is None and queue:
+                item = queue.popleft()
+                try:
+                    worker.conn.send(item)
+                except OSError:  # died while idle: replace it and retry the item
+                    queue.appendleft(item)
+                    self._replace(worker)
+                    continue
+                worker.item, worker.started, worker.stopped_since = item, time.monotonic(), None
 
     def _collect(self, worker: _Worker, ready) -> Outcome | None:
         item, seconds = worker.item, time.monotonic() - worker.started
