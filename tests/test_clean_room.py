@@ -402,6 +402,15 @@ def test_a_step_that_forks_answers_each_check_once(grade):
     assert result.integrity == []
 
 
+def test_a_thread_the_notebook_leaves_spinning_costs_no_check(grade):
+    """The notebook's own-state checks run in its box, beside whatever threads it left; the
+    scores come from the rooms, which never start one."""
+    spinner = "import threading\nthreading.Thread(target=lambda: [None for _ in iter(int, 1)], daemon=True).start()"
+    result = grade("thread_left_spinning", make_submission(extra_cells=[spinner]))
+    assert scores(result) == FULL, [c.feedback for c in result.checks if not c.score]
+    assert result.integrity == []
+
+
 def test_a_cell_that_cannot_be_interrupted_costs_no_check(grade):
     stubborn = fn("while True:", "try:", "    while True:", "        pass", "except BaseException:", "    pass")
     result = grade("uninterruptible", make_submission(extra_cells=[stubborn]), SHORT)
