@@ -1,8 +1,8 @@
 """The wire format between the grader and a sandbox: length-prefixed JSON, nothing else.
 
-One framing layer for every channel of the kit (the grader's socket to a sandbox, the zygote's
-control socket, a clean room's template): a frame is a 4-byte big-endian length
-and that many bytes. `read_frame`/`write_frame` work on a socket or a plain file descriptor and
+One framing layer for every channel of the kit (the grader's socket to each box and clean room,
+the zygote's control socket): a frame is a 4-byte big-endian length and that many bytes.
+`read_frame`/`write_frame` work on a socket or a plain file descriptor (a pipe) and
 take an absolute deadline (a `time.monotonic()` value): the deadline holds for the whole frame,
 however the other side dribbles its bytes, and a frame announced larger than the reader's cap is
 refused before anything is allocated for it.
