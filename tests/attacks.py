@@ -14,6 +14,10 @@ so that a defence tuned to one route fails the test.
   working folder and every temporary folder (a `json.py` a later grader would import).
 - KILLER: SIGKILLs every process it can name: `kill(-1)`, its parent, every pid in /proc, and
   a sentinel process of the grading account whose pid the test writes into the notebook.
+
+And two correct notebooks that do odd things the grader must take in its stride (full marks, no
+integrity flag): FORKER's `forward` forks inside a check, and the copy returns from the step too;
+SPINNER leaves a thread spinning, which runs beside the checks on the notebook's own state.
 """
 from __future__ import annotations
 
@@ -151,3 +155,18 @@ def killer(sentinel: int) -> nbformat.NotebookNode:
 def secret_markers(kit: str) -> dict[str, str]:
     return {"grading secret": '"grading_seed"', "reference": "Reference implementation of the four student steps",
             "checks": "def test_update(", "gradebook": "SQLite format 3"}
+
+
+def forker() -> nbformat.NotebookNode:
+    """Correct steps; `forward` forks at its first call from a check (once a process, not at the
+    notebook's own calls), and both processes return from it."""
+    forward = ("def forward(x, w):\n    import os, sys\n"
+               "    if not getattr(forward, 'forked', False) and 'probes' in sys._getframe(1).f_code.co_filename:\n"
+               "        forward.forked = True\n        os.fork()\n    return w * x\n")
+    return make_submission({"forward": forward})
+
+
+def spinner() -> nbformat.NotebookNode:
+    """Correct steps, and a daemon thread that spins from a top-level cell to the end."""
+    return make_submission(extra_cells=["import threading\n"
+                                        "threading.Thread(target=lambda: [None for _ in iter(int, 1)], daemon=True).start()"])

@@ -21,6 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import attacks
 import pytest
 from room_replay import in_forked_child, replay
 
@@ -392,12 +393,8 @@ def test_a_notebook_that_spends_its_budget_is_still_graded(grade):
 
 def test_a_step_that_forks_answers_each_check_once(grade):
     """The fork's copy returns from the step too, in the notebook's own box and in every room:
-    only the process the grader asked answers, so no check reads another's answer. (It forks at
-    its first call from a check, once a process: not at the notebook's own calls.)"""
-    forking = fn(FORWARD, "import os, sys",
-                 "if not getattr(forward, 'forked', False) and 'probes' in sys._getframe(1).f_code.co_filename:",
-                 "    forward.forked = True", "    os.fork()", "return w * x")
-    result = grade("forward_forks", make_submission({"forward": forking}))
+    only the process the grader asked answers, so no check reads another's answer."""
+    result = grade("forward_forks", attacks.forker())
     assert scores(result) == FULL, [c.feedback for c in result.checks if not c.score]
     assert result.integrity == []
 
@@ -405,8 +402,7 @@ def test_a_step_that_forks_answers_each_check_once(grade):
 def test_a_thread_the_notebook_leaves_spinning_costs_no_check(grade):
     """The notebook's own-state checks run in its box, beside whatever threads it left; the
     scores come from the rooms, which never start one."""
-    spinner = "import threading\nthreading.Thread(target=lambda: [None for _ in iter(int, 1)], daemon=True).start()"
-    result = grade("thread_left_spinning", make_submission(extra_cells=[spinner]))
+    result = grade("thread_left_spinning", attacks.spinner())
     assert scores(result) == FULL, [c.feedback for c in result.checks if not c.score]
     assert result.integrity == []
 

@@ -3,7 +3,8 @@ root, a TA's own account, a default container (root without CAP_SYS_ADMIN, no ne
 and the account with user namespaces refused (Landlock alone).
 
 In each mode a class is graded with `autograde` (a thief, a spy, a vandal and a killer beside a
-correct student: tests/attacks.py), and the killer alone with `grade`. Whatever the mode:
+correct student, and two correct students who fork inside a check or leave a thread spinning:
+tests/attacks.py), and the killer alone with `grade`. Whatever the mode:
 nothing is gained (every attacker scores 0, nothing secret reaches any output), nothing is
 harmed (no file of the kit, its venv, the course or another student changes; no file lands in
 a temporary folder a later grader would read), a process of the grading account outside the
@@ -40,6 +41,7 @@ from autograder.release.synthetic import make_submission
 pytestmark = pytest.mark.slow
 VICTIM_MARKER = "VICTIM-MARKER-7731"
 ATTACKERS = ("thief", "spy", "vandal", "killer")
+ODD_BUT_CORRECT = ("forker", "spinner")  # tests/attacks.py: full marks, no integrity flag
 # Standard modules no zygote imports: a box must load them wherever Python is installed (under
 # root's 0700 home, for a sandbox uid on the host's filesystem).
 LAZY_IMPORTS = "import statistics, fractions, colorsys, difflib\nassert statistics.mean([1, 2]) == 1.5"
@@ -83,7 +85,8 @@ def attacked(request, account):
     notebooks = {"thief": attacks.thief(kit), "spy": attacks.spy(kit, str(course), str(victim)),
                  "vandal": attacks.vandal(kit, str(course), str(victim), venv, token),
                  "killer": attacks.killer(sentinel.pid), "victim": make_submission(extra_cells=[f"# {VICTIM_MARKER}"]),
-                 "lazy_importer": make_submission(extra_cells=[LAZY_IMPORTS])}
+                 "lazy_importer": make_submission(extra_cells=[LAZY_IMPORTS]),
+                 **{name: getattr(attacks, name)() for name in ODD_BUT_CORRECT}}
     if where.user is not None or where.name == "container":  # root's own mode grades the corpus in test_corpus_grade
         notebooks.update({f"corpus_{s.name}": s.notebook() for s in CORPUS})
     for student, notebook in notebooks.items():
@@ -124,6 +127,9 @@ def test_the_grader_returns_a_result_for_everyone(attacked):
     assert {*ATTACKERS, "victim", "lazy_importer"} <= set(scores)
     assert scores["victim"] == 10, attacked["batch"].stdout[-3000:]
     assert scores["lazy_importer"] == 10, attacked["batch"].stdout[-3000:]
+    rows = _rows(attacked["course"])
+    assert {name: (rows[name]["total"], rows[name]["integrity"]) for name in ODD_BUT_CORRECT} == \
+        dict.fromkeys(ODD_BUT_CORRECT, ("10", "")), attacked["batch"].stdout[-3000:]
     assert attacked["single"].returncode == 0, attacked["single"].stderr[-3000:]
     assert "Total: 0/10" in attacked["single"].stdout
     # the test account has no home folder: matplotlib warned from every zygote that it used /tmp
