@@ -341,13 +341,14 @@ def test_hostile_code_changed_nothing_outside(course):
 @BATCH
 @pytest.mark.skipif(os.geteuid() != 0, reason="sandbox uids are leased by a root grader only")
 def test_no_process_of_the_batchs_sandbox_uids_outlives_it(course):
-    """Other graders may run on the machine: only this batch's leased uids are looked at."""
-    from autograder.sandbox.shared.processes import live_processes_of
+    """Other graders may run on the machine: only this batch's leased uids are looked at, each
+    while this test holds its lease (tests/sandbox_uids.py)."""
+    from sandbox_uids import processes_left_on
 
     with sqlite3.connect(course["dir"] / ".autograde-state.sqlite") as db:
         records = [json.loads(r) for (r,) in db.execute("SELECT record FROM submissions")]
     uids = {((r.get("result") or {}).get("isolation") or {}).get("uid") for r in records} - {None}
-    assert uids and not {uid: live_processes_of(uid) for uid in uids if live_processes_of(uid)}
+    assert uids and processes_left_on(uids) == {}
 
 
 @BATCH

@@ -383,6 +383,7 @@ def test_grader_processes_killed_or_stopped_at_random_moments_change_no_grade(tm
     assert not still_running(seen), (still_running(seen), context)
     # No grade is wrong: each is the notebook's; one the grader failed on (three faults can land on
     # one submission) has no score at all, exit status 1, and the next plain run grades it.
+    assert grades_csv_path(course, PYTORCH_SLOPE).is_file(), context
     rows = csv_rows(course)
     for student, want in expected.items():
         row = rows[student]
