@@ -33,7 +33,7 @@ import sys
 from autograder.sandbox.shared import protocol
 from autograder.sandbox.shared.messages import Event, Op
 from autograder.sandbox.zygote import host as host_probe
-from autograder.sandbox.zygote import hugepages, user_namespace
+from autograder.sandbox.zygote import user_namespace
 
 # Modules the grader may ask the zygote to import once, before forking, when a submission will
 # need them (grader/rooms.py): torch.optim's first step imports torch._dynamo, about 3.7 s that
@@ -44,7 +44,7 @@ PRELOADABLE = frozenset({"torch._dynamo"})
 def _warm_up() -> None:
     """Import what every box uses and draw one labelled figure, so fonts and text layout are
     loaded once here, not per fork (the first legend or tight_layout of a process costs about
-    0.4 s); then freeze and collapse the memory every fork shares."""
+    0.4 s); then freeze what every fork shares."""
     os.environ["MPLBACKEND"] = "Agg"
     import matplotlib.pyplot
     import numpy  # noqa: F401
@@ -59,7 +59,6 @@ def _warm_up() -> None:
     figure.canvas.draw()
     matplotlib.pyplot.close(figure)
     gc.freeze()  # forks then share these objects' pages instead of copying them on the first collection
-    hugepages.collapse_into_huge_pages()  # a fork then copies ~360 page-table entries, not ~45,000
 
 
 def _receive_announced_fd(control: socket.socket, announced: bool) -> int | None:
@@ -76,7 +75,6 @@ def _preload(names) -> None:
         if name in PRELOADABLE and name not in sys.modules:
             importlib.import_module(name)
             gc.freeze()
-            hugepages.collapse_into_huge_pages()
 
 
 def _announce_ready(control: socket.socket, host: dict) -> None:
