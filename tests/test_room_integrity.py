@@ -17,6 +17,7 @@ import ctypes
 import faulthandler
 import os
 import signal
+import threading
 import time
 from types import SimpleNamespace
 
@@ -124,7 +125,11 @@ def _stop(box) -> None:
 
 
 def _leave_a_process(box) -> None:
-    """A process in the box's PID namespace, of its uid, that outlived its definitions."""
+    """A process in the box's PID namespace, of its uid, that outlived its definitions.
+
+    Its parent, outside the box, stays to reap it: a box's init ends only once every process of
+    its namespace is reaped, and an orphan's reaper would be this machine's init, whose pace is
+    not the test's (it cost each room seconds)."""
     namespace = os.open(f"/proc/{box_processes(box)[0]}/ns/pid", os.O_RDONLY)
     read, write = os.pipe()
     pid = os.fork()
@@ -132,18 +137,21 @@ def _leave_a_process(box) -> None:
         try:
             if ctypes.CDLL(None, use_errno=True).setns(namespace, CLONE_NEWPID) != 0:  # for its children
                 raise OSError(ctypes.get_errno(), "setns")
-            if os.fork() == 0:
+            left = os.fork()
+            if left == 0:
                 os.setgid(box.uid)
                 os.setuid(box.uid)
                 os.write(write, b"x")
                 time.sleep(60)
+            else:
+                os.waitpid(left, 0)
         finally:
             os._exit(0)
     os.close(namespace)
     os.close(write)
     os.read(read, 1)
     os.close(read)
-    os.waitpid(pid, 0)
+    threading.Thread(target=os.waitpid, args=(pid, 0), daemon=True).start()
     assert len(box_processes(box)) == 2, "the attacker could not enter the box"
 
 
