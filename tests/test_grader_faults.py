@@ -110,8 +110,8 @@ def grader_processes(root: psutil.Process) -> dict[str, list[psutil.Process]]:
                 kind_of[pid] = "writer"
             elif parent == "forkserver":
                 kind_of[pid] = "worker"
-            elif parent in ("zygote server", "worker") and "zygote.main" in text:
-                kind_of[pid] = "zygote"
+            elif parent in ("zygote server", "worker") and "zygote.main" in text and _holds_torch(ppid):
+                kind_of[pid] = "zygote"  # not a child a server forks to probe the host (see kill_every_zygote)
             elif parent in ("zygote", "box"):
                 kind_of[pid] = "box"
     for pid, kind in kind_of.items():
