@@ -627,6 +627,24 @@ def test_a_worker_that_dies_while_the_forkserver_is_stopped_is_replaced_at_once(
     assert time.monotonic() - started < 120, "the pool waited for the hard timeout"
 
 
+def test_a_forkserver_that_refuses_a_start_is_replaced_and_the_batch_goes_on(tmp_path):
+    # A forkserver killed from outside refuses connections for a moment before it can be reaped,
+    # and multiprocessing still takes it for running: replacing a worker then failed all three
+    # tries and ended the whole batch with a ConnectionRefusedError traceback and no outputs (found
+    # by the random-fault test). Here the forkserver is alive but listens nowhere.
+    import multiprocessing.forkserver
+
+    items = [{"student": "ok", "marks": str(tmp_path)}]
+    with WorkerPool(1, PYTORCH_SLOPE, task=_faulty_task, hard_timeout_s=600) as pool:
+        multiprocessing.forkserver.ensure_running()
+        forkserver = multiprocessing.forkserver._forkserver
+        refusing = forkserver._forkserver_pid
+        forkserver._forkserver_address = str(tmp_path / "nothing-listens-here")
+        [outcome] = list(pool.run(items))
+    assert outcome.ok and outcome.attempts == 1, outcome
+    assert forkserver._forkserver_pid != refusing and not psutil.pid_exists(refusing)
+
+
 def _grade_killing_a_zygote(notebook: Path, tmp_path: Path, when, *, poll_s: float, within_s: float):
     """`grade --format gradescope` on `notebook`, killing (SIGKILL, from outside) the first sandbox
     zygote for which `when(process)` holds, as soon as one does: (the run, the killed pid or None,

@@ -167,27 +167,46 @@ def start_forkserver() -> None:
     multiprocessing.forkserver.ensure_running()
 
 
-def end_stopped_forkserver() -> None:
-    """Kill the workers' forkserver if it is stopped (SIGSTOP): it would never answer a start (the
-    next one begins a new forkserver, multiprocessing's `ensure_running`), nor end with this process."""
+def _forkserver_pid() -> int | None:
     import multiprocessing.forkserver
 
     pid = getattr(getattr(multiprocessing.forkserver, "_forkserver", None), "_forkserver_pid", None)
-    if isinstance(pid, int) and is_stopped(pid):
+    return pid if isinstance(pid, int) else None
+
+
+def end_stopped_forkserver() -> None:
+    """Kill the workers' forkserver if it is stopped (SIGSTOP): it would never answer a start (the
+    next one begins a new forkserver, multiprocessing's `ensure_running`), nor end with this process."""
+    pid = _forkserver_pid()
+    if pid is not None and is_stopped(pid):
+        _end_forkserver(pid)
+
+
+def end_refusing_forkserver() -> None:
+    """Kill the workers' forkserver after it refused a start, so that the next start begins a new
+    one. One killed from outside refuses connections before it can be reaped, and until then
+    multiprocessing takes it for running (a replaced worker's start then failed every try, and
+    the batch with it)."""
+    pid = _forkserver_pid()
+    if pid is not None:
+        _end_forkserver(pid)
+
+
+def _end_forkserver(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        return
+    # Until it is a zombie: multiprocessing starts a new one only once waitpid sees it dead (and
+    # reaps it itself: WNOWAIT leaves it to), else it connects to the dead one's socket, refused.
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
         try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            return
-        # Until it is a zombie: multiprocessing starts a new one only once waitpid sees it dead (and
-        # reaps it itself: WNOWAIT leaves it to), else it connects to the dead one's socket, refused.
-        deadline = time.monotonic() + 5.0
-        while time.monotonic() < deadline:
-            try:
-                if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-                    return
-            except ChildProcessError:
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
                 return
-            time.sleep(0.01)
+        except ChildProcessError:
+            return
+        time.sleep(0.01)
 
 
 @dataclass
@@ -247,7 +266,7 @@ class WorkerPool:
                 pass
         args = (theirs, self.task, self.assignment, self.device, self.limits, zygote_control, self.zygote_options, server_pid)
         try:
-            for attempt in range(3):  # a forkserver killed mid-request is started again by the next try
+            for attempt in range(3):  # a forkserver that refused or died mid-request is started again for the next try
                 process = self._context.Process(target=_worker_main, name=f"autograde-worker-{slot}", daemon=True, args=args)
                 try:
                     process.start()  # passes the worker a duplicate of the zygote's socket
@@ -255,6 +274,7 @@ class WorkerPool:
                 except (EOFError, OSError):
                     if attempt == 2:
                         raise
+                    end_refusing_forkserver()
         finally:
             theirs.close()
             if zygote_control is not None:  # only the worker may hold it: the zygote ends with the worker
