@@ -351,6 +351,38 @@ def test_a_containers_partly_hidden_proc_rules_out_the_namespace_levels():
                                               "(a container's partly hidden /proc)")
 
 
+def test_a_probe_child_killed_from_outside_is_a_fault_not_a_refusal(monkeypatch):
+    """A probe child ended by SIGKILL (an out-of-memory kill, an operator; a test's zygote killer once)
+    said nothing about the host, yet was read as "new namespaces are refused": the zygote then
+    looked for a user namespace and the whole run went on at a lower level. It is a fault now (the
+    zygote ends before "ready" and the grader starts another); a seccomp filter that kills (SIGSYS)
+    is still the host refusing, and a grandchild killed from outside counts as its parent killed."""
+    import signal
+
+    from autograder.sandbox.zygote import host
+
+    def killed(number):
+        def attempt():
+            os.kill(os.getpid(), number)
+        return attempt
+
+    with pytest.raises(host.ProbeInterrupted):
+        host._in_child(killed(signal.SIGKILL))
+    assert host._in_child(killed(signal.SIGSYS)) is False
+    monkeypatch.setattr(host, "_namespaces", killed(signal.SIGKILL))
+    with pytest.raises(host.ProbeInterrupted):
+        host._try_namespaces()
+    monkeypatch.setattr(host, "_namespaces", killed(signal.SIGSYS))
+    assert host._try_namespaces() == "new namespaces are refused"
+    # The grandchild killed: its parent passes it on. (Without new namespaces here: a PID namespace's
+    # first process cannot SIGKILL itself, only be killed from outside.)
+    monkeypatch.undo()
+    monkeypatch.setattr(host.confine, "unshare", lambda flags: None)
+    monkeypatch.setattr(host.confine, "try_fresh_proc", killed(signal.SIGKILL))
+    with pytest.raises(host.ProbeInterrupted):
+        host._try_namespaces()
+
+
 @pytest.mark.skipif(not ROOT, reason="maps the sandbox uids from root, as root without CAP_SYS_ADMIN in a container does")
 def test_a_zygote_that_maps_the_sandbox_uids_goes_on_inside_its_user_namespace():
     """Root where new namespaces need a user namespace (podman's default container): the zygote

@@ -12,9 +12,25 @@ from __future__ import annotations
 
 import os
 import platform
+import signal
 
 from autograder.sandbox.box import confine, landlock, syscall_filter
 from autograder.sandbox.zygote import user_namespace
+
+
+class ProbeInterrupted(RuntimeError):
+    """A probe's child was killed from outside (SIGKILL: an out-of-memory kill, an operator): its
+    answer says nothing about the host. Read as a refusal it would lower the level of the whole
+    run; the zygote ends instead, and the grader starts another (a grader fault, retried)."""
+
+
+def _status(pid: int) -> int:
+    """The child's wait status; ProbeInterrupted if SIGKILL ended it. (A seccomp filter that kills
+    ends a process with SIGSYS: that is the host refusing, and is read as such.)"""
+    status = os.waitpid(pid, 0)[1]
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
+        raise ProbeInterrupted("a child of the host probe was killed (SIGKILL) from outside")
+    return status
 
 
 def _in_child(attempt) -> bool:
@@ -26,7 +42,7 @@ def _in_child(attempt) -> bool:
             os._exit(0)
         except BaseException:
             os._exit(1)
-    return os.waitpid(pid, 0)[1] == 0
+    return _status(pid) == 0
 
 
 NO_FRESH_PROC = 3  # a child's exit status: the namespaces were made, but no fresh /proc in them
@@ -45,6 +61,8 @@ def _namespaces() -> None:
         except BaseException:
             os._exit(NO_FRESH_PROC)
     status = os.waitpid(grandchild, 0)[1]
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:  # from outside: the probe's parent says so
+        os.kill(os.getpid(), signal.SIGKILL)
     if os.WIFEXITED(status) and os.WEXITSTATUS(status) == NO_FRESH_PROC:
         os._exit(NO_FRESH_PROC)
     if status != 0:
@@ -60,7 +78,7 @@ def _try_namespaces() -> str:
             os._exit(0)
         except BaseException:
             os._exit(1)
-    status = os.waitpid(pid, 0)[1]
+    status = _status(pid)
     if status == 0:
         return ""
     if os.WIFEXITED(status) and os.WEXITSTATUS(status) == NO_FRESH_PROC:
