@@ -24,11 +24,16 @@ class ProbeInterrupted(RuntimeError):
     run; the zygote ends instead, and the grader starts another (a grader fault, retried)."""
 
 
+def _killed_from_outside(status: int) -> bool:
+    """Whether a wait status is SIGKILL's. (A seccomp filter that kills ends a process with SIGSYS:
+    that is the host refusing, and is read as such.)"""
+    return os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+
+
 def _status(pid: int) -> int:
-    """The child's wait status; ProbeInterrupted if SIGKILL ended it. (A seccomp filter that kills
-    ends a process with SIGSYS: that is the host refusing, and is read as such.)"""
+    """The child's wait status; ProbeInterrupted if SIGKILL ended it."""
     status = os.waitpid(pid, 0)[1]
-    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
+    if _killed_from_outside(status):
         raise ProbeInterrupted("a child of the host probe was killed (SIGKILL) from outside")
     return status
 
@@ -61,7 +66,7 @@ def _namespaces() -> None:
         except BaseException:
             os._exit(NO_FRESH_PROC)
     status = os.waitpid(grandchild, 0)[1]
-    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:  # from outside: the probe's parent says so
+    if _killed_from_outside(status):  # passed on, so that the probe's parent says so
         os.kill(os.getpid(), signal.SIGKILL)
     if os.WIFEXITED(status) and os.WEXITSTATUS(status) == NO_FRESH_PROC:
         os._exit(NO_FRESH_PROC)
